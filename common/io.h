@@ -14,7 +14,8 @@
 
 #include "common/macro.h"
 
-/* Reads until len bytes or end of file. Returns the bytes read (less than len only at EOF). */
+/* Reads until len bytes or end of file. Returns the bytes read (less than len only at EOF). On an
+ * error, bytes already read are dropped: a stream that failed mid-message is of no further use. */
 ssize_t read_full(int fd, void *buf, size_t len) _nonnull_(2);
 /* Like read_full() but fails with -ETIMEDOUT when no byte arrives for timeout_ms (< 0: wait forever).
  * The timeout bounds each wait for data, not the whole transfer. */
@@ -38,11 +39,14 @@ int fd_wait_for(int fd, short events, int timeout_ms);
 int fd_set_nonblock(int fd, bool nonblock);
 int fd_set_cloexec(int fd, bool cloexec);
 
-/* TCP tuning applied to every NBD socket; on a non-TCP socket these are no-ops that return 0. */
+/* TCP tuning applied to every NBD socket; on a non-TCP socket or a non-socket these are no-ops that
+ * return 0 (a closed fd is still -EBADF). */
 int socket_set_nodelay(int fd);
-/* Keepalive probes after idle_s seconds of silence, every interval_s, count times. */
+/* Keepalive probes after idle_s seconds of silence, every interval_s, count times; each must be > 0
+ * (-EINVAL, checked before the socket type). */
 int socket_set_keepalive(int fd, int idle_s, int interval_s, int count);
-/* Unacknowledged data older than timeout_ms fails the connection (TCP_USER_TIMEOUT). */
+/* Unacknowledged data older than timeout_ms fails the connection (TCP_USER_TIMEOUT); 0 restores the
+ * system default, above INT_MAX is -ERANGE. */
 int socket_set_user_timeout(int fd, unsigned timeout_ms);
 /* True for AF_INET and AF_INET6 stream sockets. */
 bool socket_is_tcp(int fd);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The errno chosen for each library code is the one whose strerror() text a user would recognise as the
+ * same failure, and the one a caller would test for (-EAGAIN to retry, -ENOMEM to give up, -ENOENT for a
+ * missing object). Codes with no such counterpart fall back to one generic value per library, so the
+ * library's own message (libnl_error_message(), gnutls_error_message()) is what names them in a log.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <gnutls/gnutls.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+
+#include "common/errors.h"
+
+/* libnl functions return -NLE_*, but some paths hand the positive code around; accept both. */
+static int nle_abs(int nl_error)
+{
+	/* abs(INT_MIN) is undefined; it is no NLE_* code either way. */
+	if (nl_error == INT_MIN)
+		return INT_MAX;
+	return abs(nl_error);
+}
+
+int errno_from_libnl(int nl_error)
+{
+	switch (nle_abs(nl_error)) {
+	case NLE_SUCCESS:
+		return 0;
+	case NLE_INTR:
+		return EINTR;
+	case NLE_BAD_SOCK:
+		return EBADF;
+	case NLE_AGAIN:
+		return EAGAIN;
+	case NLE_NOMEM:
+		return ENOMEM;
+	case NLE_EXIST:
+		return EEXIST;
+	case NLE_INVAL:
+	case NLE_OBJ_MISMATCH:
+	case NLE_PARSE_ERR:
+		return EINVAL;
+	case NLE_RANGE:
+		return ERANGE;
+	case NLE_MSGSIZE:
+	case NLE_MSG_OVERFLOW:
+	case NLE_MSG_TRUNC:
+		return EMSGSIZE;
+	case NLE_OPNOTSUPP:
+	case NLE_MSGTYPE_NOSUPPORT:
+	case NLE_SRCRT_NOSUPPORT:
+		return EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT:
+	case NLE_AF_MISMATCH:
+		return EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND:
+		return ENOENT;
+	/* The kernel answered with a message we cannot use: a malformed reply, not a local fault. */
+	case NLE_NOATTR:
+	case NLE_MISSING_ATTR:
+	case NLE_MSG_TOOSHORT:
+	case NLE_ATTRSIZE:
+		return EBADMSG;
+	case NLE_SEQ_MISMATCH:
+		return EPROTO;
+	case NLE_NOADDR:
+		return EADDRNOTAVAIL;
+	case NLE_BUSY:
+		return EBUSY;
+	case NLE_PROTO_MISMATCH:
+		return EPROTONOSUPPORT;
+	case NLE_NOACCESS:
+		return EACCES;
+	case NLE_PERM:
+		return EPERM;
+	case NLE_NODEV:
+		return ENODEV;
+	case NLE_IMMUTABLE:
+		return EROFS;
+	/* The dump changed while it was read; running it again gives a consistent answer. */
+	case NLE_DUMP_INTR:
+		return EAGAIN;
+	default:
+		return EIO;
+	}
+}
+
+const char *libnl_error_message(int nl_error)
+{
+	/* nl_geterror() maps anything out of range to its "Unspecific failure" text. */
+	return nl_geterror(nle_abs(nl_error));
+}
+
+int errno_from_gnutls(int gnutls_error)
+{
+	switch (gnutls_error) {
+	case GNUTLS_E_SUCCESS:
+		return 0;
+	case GNUTLS_E_MEMORY_ERROR:
+		return ENOMEM;
+	case GNUTLS_E_AGAIN:
+		return EAGAIN;
+	case GNUTLS_E_INTERRUPTED:
+		return EINTR;
+	case GNUTLS_E_TIMEDOUT:
+		return ETIMEDOUT;
+	/* The transport under the session failed or the peer went away without a close_notify. */
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+	case GNUTLS_E_SESSION_EOF:
+		return ECONNRESET;
+	case GNUTLS_E_FILE_ERROR:
+		return ENOENT;
+	/* Local misuse or bad configuration rather than anything the peer sent. */
+	case GNUTLS_E_INVALID_REQUEST:
+	case GNUTLS_E_INVALID_SESSION:
+	case GNUTLS_E_CERTIFICATE_KEY_MISMATCH:
+	case GNUTLS_E_BASE64_DECODING_ERROR:
+	case GNUTLS_E_BASE64_UNEXPECTED_HEADER_ERROR:
+	case GNUTLS_E_KEYFILE_ERROR:
+	case GNUTLS_E_KEYFILE_PARSING_ERROR:
+	case GNUTLS_E_PARSING_ERROR:
+		return EINVAL;
+	case GNUTLS_E_SHORT_MEMORY_BUFFER:
+		return ENOBUFS;
+	/*
+	 * The peer is not who it must be, or would not show who it is: the connection is refused for
+	 * lack of authority, which is what EACCES says. Callers that must tell this apart from a
+	 * protocol fault (to stop retrying) can test for it.
+	 */
+	case GNUTLS_E_CERTIFICATE_ERROR:
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+	case GNUTLS_E_CERTIFICATE_REQUIRED:
+	case GNUTLS_E_NO_CERTIFICATE_FOUND:
+	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+	case GNUTLS_E_PK_SIG_VERIFY_FAILED:
+		return EACCES;
+	case GNUTLS_E_INTERNAL_ERROR:
+		return EIO;
+	/*
+	 * Everything else (bad records, unexpected packets, failed decryption, alerts, no common cipher)
+	 * is the peer not speaking TLS as agreed.
+	 */
+	default:
+		return EPROTO;
+	}
+}
+
+const char *gnutls_error_message(int gnutls_error)
+{
+	return gnutls_strerror(gnutls_error);
+}
