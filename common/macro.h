@@ -8,6 +8,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -27,6 +28,9 @@
 	(__builtin_choose_expr(                                                                    \
 		!__builtin_types_compatible_p(__typeof__(a), __typeof__(&*(a))),                   \
 		sizeof(a) / sizeof((a)[0]), (void)0))
+
+/* The struct that holds member ptr of type->member. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

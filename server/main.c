@@ -2,49 +2,187 @@
 /*
  * nbd-server: serve files, block devices and memory over NBD.
  *
- * Only --help and --version exist so far; serving arrives with the server work.
+ * Start-up order matters: listen first (so a busy port is reported on the terminal), then detach into
+ * the background, write the pid file, drop privileges, open the exports as the unprivileged user, and
+ * only then tell the waiting parent that the server is up. The parent's exit status is the server's
+ * readiness, which is what scripts and Type=forking units need.
  */
-#include <getopt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <malloc.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "common/io.h"
 #include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
 
-static void help(void)
+static int write_pidfile(const char *path)
 {
-	printf("Usage: nbd-server [OPTIONS] ...\n"
-	       "\n"
-	       "Serve exports over the NBD protocol.\n"
-	       "\n"
-	       "  -h, --help       show this help\n"
-	       "  -V, --version    show the version\n"
-	       "\n"
-	       "This build cannot serve yet.\n");
+	_cleanup_fclose_ FILE *f = fopen(path, "we");
+
+	if (!f)
+		return log_error_errno(errno, "Cannot write pid file %s: %m", path);
+	fprintf(f, "%d\n", (int)getpid());
+	if (fflush(f) != 0 || ferror(f))
+		return log_error_errno(errno ?: EIO, "Cannot write pid file %s: %m", path);
+	return 0;
+}
+
+static int drop_privileges(const char *user, const char *group)
+{
+	gid_t gid = (gid_t)-1;
+	uid_t uid = (uid_t)-1;
+
+	if (group) {
+		struct group *gr = getgrnam(group);
+
+		if (!gr)
+			return log_error_errno(ENOENT, "Group '%s' does not exist; create it or change "
+						       "'group'", group);
+		gid = gr->gr_gid;
+	}
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (!pw)
+			return log_error_errno(ENOENT, "User '%s' does not exist; create it or change "
+						       "'user'", user);
+		uid = pw->pw_uid;
+		if (!group)
+			gid = pw->pw_gid;
+	}
+	if (gid != (gid_t)-1) {
+		if (setgroups(0, NULL) < 0 && errno != EPERM)
+			return log_error_errno(errno, "Cannot drop supplementary groups: %m");
+		if (setgid(gid) < 0)
+			return log_error_errno(errno, "Cannot switch to group %u: %m", (unsigned)gid);
+	}
+	if (uid != (uid_t)-1 && setuid(uid) < 0)
+		return log_error_errno(errno, "Cannot switch to user %u: %m", (unsigned)uid);
+	return 0;
+}
+
+/* Forks; the parent waits until the child reports readiness on a pipe and exits with its status.
+ * Returns the write end of the pipe in the child. */
+static int daemonize(int *ret_ready_fd)
+{
+	int pipefd[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return log_error_errno(errno, "Cannot create a pipe: %m");
+	pid = fork();
+	if (pid < 0)
+		return log_error_errno(errno, "Cannot fork: %m");
+	if (pid > 0) {
+		close(pipefd[1]);
+		/* EOF without a byte means the child died during start-up; it has said why. */
+		if (read(pipefd[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(pipefd[0]);
+	if (setsid() < 0)
+		return log_error_errno(errno, "Cannot start a new session: %m");
+	/* A second fork so that the daemon can never reacquire a controlling terminal. */
+	pid = fork();
+	if (pid < 0)
+		return log_error_errno(errno, "Cannot fork: %m");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return log_error_errno(errno, "Cannot change to /: %m");
+	*ret_ready_fd = pipefd[1];
+	return 0;
+}
+
+static void report_ready(int ready_fd, char status)
+{
+	if (ready_fd < 0)
+		return;
+	(void)write_full(ready_fd, &status, 1, -1);
+	close(ready_fd);
+}
+
+/* Stdio goes to /dev/null once the terminal is no longer ours; logging moves to syslog/journal. */
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	(void)dup2(fd, STDIN_FILENO);
+	(void)dup2(fd, STDOUT_FILENO);
+	(void)dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	log_open(NULL, LOG_TARGET_AUTO);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
-	};
-	int c;
+	struct server_config cfg;
+	struct server srv;
+	bool daemon;
+	int r, ready_fd = -1;
 
 	log_open("nbd-server", LOG_TARGET_AUTO);
-	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
-		switch (c) {
-		case 'h':
-			help();
-			return EXIT_SUCCESS;
-		case 'V':
-			printf("nbd-server (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			return EXIT_FAILURE;
-		}
+	/* Request buffers are reused constantly; keeping them off mmap avoids a page-fault storm. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
+
+	server_config_init(&cfg);
+	r = server_config_parse_args(&cfg, argc, argv);
+	if (r != 0) {
+		server_config_free(&cfg);
+		return r > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
-	log_error("Serving is not implemented in this build yet; see 'nbd-server --help'.");
-	return EXIT_FAILURE;
+	for (int i = 0; i < cfg.verbosity; i++)
+		log_increase_verbosity();
+
+	r = server_listen(&srv, &cfg);
+	if (r < 0)
+		goto out;
+	daemon = !cfg.foreground && !cfg.stdio && !server_socket_activated(&srv) &&
+		 !getenv("NOTIFY_SOCKET");
+	if (daemon) {
+		r = daemonize(&ready_fd);
+		if (r < 0)
+			goto out;
+	}
+	if (cfg.pidfile) {
+		r = write_pidfile(cfg.pidfile);
+		if (r < 0)
+			goto out;
+	}
+	if (cfg.user || cfg.group) {
+		r = drop_privileges(cfg.user, cfg.group);
+		if (r < 0)
+			goto out;
+	}
+	r = server_open_exports(&srv);
+	if (r < 0)
+		goto out;
+	if (daemon) {
+		report_ready(ready_fd, 0);
+		ready_fd = -1;
+		detach_stdio();
+	}
+	r = server_run(&srv);
+out:
+	report_ready(ready_fd, 1);
+	server_free(&srv);
+	if (cfg.pidfile && r >= 0)
+		(void)unlink(cfg.pidfile);
+	server_config_free(&cfg);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

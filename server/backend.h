@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Storage behind an export: a regular file, a block device, or sparse memory (a memfd, so that memory
+ * exports share every code path with files: holes, punching, SEEK_DATA).
+ *
+ * Every function is safe to call from several threads at once, returns 0 or a negative errno, and
+ * transfers all it is asked to or fails.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+
+struct backend {
+	int fd;
+	uint64_t size;
+	bool read_only;
+	bool block_device;
+	bool sync;          /* every write durable before it returns */
+	bool direct;        /* O_DIRECT: buffers and offsets must be aligned to `alignment` */
+	bool can_trim;
+	bool can_extents;   /* SEEK_DATA/SEEK_HOLE report real holes */
+	bool rotational;
+	bool may_block;     /* I/O can wait for a device: run it off the event loop */
+	uint32_t alignment; /* minimum I/O granularity (1, or the device's logical block size) */
+	char *description;  /* what this is, for logs: the path or "memory" */
+};
+
+struct backend_open_args {
+	const char *path;   /* NULL: memory */
+	uint64_t size;      /* memory: required; file: 0 = its size, else create/extend to this */
+	bool read_only;
+	bool direct;
+	bool sync;
+};
+
+int backend_open(const struct backend_open_args *args, struct backend **ret);
+struct backend *backend_close(struct backend *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
+
+int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset);
+/* fua: the data is durable when this returns. */
+int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offset, bool fua);
+int backend_flush(struct backend *b);
+/* A hint: the range's contents become unspecified. Unsupported is not an error. */
+int backend_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua);
+/* The range reads back as zeros. may_punch: deallocating is fine; fast_only: fail with -ENOTSUP
+ * rather than fall back to writing zeros. */
+int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punch, bool fast_only,
+		 bool fua);
+/* Prefetch hint. */
+int backend_cache(struct backend *b, uint64_t offset, uint64_t len);
+
+/* Describes [offset, offset+len) as runs of data and holes: *ret_hole tells what the run starting at
+ * offset is and *ret_len how long it is (at most len). Without hole support everything is data. */
+int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
+		   uint64_t *ret_len);

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What nbd-server is told to do: its exports, where it listens and how it runs, gathered from the
+ * command line (reference and modern forms) and the reference config file format.
+ *
+ * Parsing belongs to the program layer, so these functions log what is wrong (naming the file and
+ * line, or the option) and return a negative errno; callers only exit.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum export_backend {
+	EXPORT_FILE,   /* a regular file or a block device */
+	EXPORT_MEMORY, /* sparse memory of a given size, gone at exit */
+};
+
+struct export_config {
+	char *name;             /* "" is the default export */
+	char *description;      /* NULL: none */
+	enum export_backend backend;
+	char *path;             /* EXPORT_FILE: the file or device */
+	uint64_t size;          /* EXPORT_MEMORY: required; EXPORT_FILE: 0 = the file's size, else
+				 * the size to serve (the file is created or extended to it) */
+	bool read_only;
+	bool copy_on_write;     /* writes go to an overlay; the file itself is never written */
+	char *cow_path;         /* with copy_on_write: keep the overlay in this file (NULL: discard) */
+	bool direct_io;         /* O_DIRECT */
+	bool sync;              /* every write is durable before it is acknowledged */
+	bool flush;             /* advertise FLUSH and FUA (default true) */
+	bool fua;
+	bool trim;              /* advertise TRIM (default true) */
+	bool rotational;        /* advertise ROTATIONAL (default false) */
+	char *authfile;         /* per-export allow list file: one address or CIDR per line */
+	char **allow;           /* per-export allow list entries (NULL-terminated) or NULL: everyone;
+				 * an empty array (allow[0] == NULL) lets no one in */
+	unsigned max_connections; /* 0: no limit */
+	char *origin;           /* "FILE:LINE" of its section, NULL: the command line (for messages) */
+};
+
+struct server_config {
+	struct export_config *exports;
+	size_t n_exports;
+
+	/* Listening. TCP on `addresses` (NULL: all of them, IPv6 and IPv4) unless only a Unix socket is
+	 * configured; family restricts "all" to one family (AF_INET or AF_INET6; AF_UNSPEC: both). */
+	char **addresses;       /* NULL-terminated, or NULL */
+	uint16_t port;          /* default 10809 */
+	int family;
+	char *unix_path;
+	bool dual_listen;       /* Unix socket and TCP both */
+	bool stdio;             /* -s: one client on stdin/stdout, no listening */
+
+	bool allow_list;        /* clients may list exports (default true) */
+	char **allow;           /* global allow list entries, or NULL: everyone (see export_config) */
+	char *authfile;         /* global allow list file */
+	unsigned max_connections; /* whole server; 0: no limit */
+
+	char *user;             /* drop privileges to these after binding */
+	char *group;
+	char *pidfile;
+	bool foreground;        /* do not daemonize (-n, -d, --foreground) */
+	bool oneshot;           /* exit when the last connection closes (-d, --oneshot) */
+	unsigned threads;       /* event loop threads; 0: one per CPU */
+	int verbosity;          /* number of -v */
+	char *config_path;      /* the config file read, if any */
+};
+
+/* Default values for everything, exports empty. */
+void server_config_init(struct server_config *cfg);
+/* Frees everything and leaves cfg as server_config_init() does, so it may be freed twice. */
+void server_config_free(struct server_config *cfg);
+/* Initialises an export with the defaults (flush, fua, trim on) and the given name. */
+int export_config_init(struct export_config *e, const char *name);
+void export_config_free(struct export_config *e);
+/* Appends an export initialised with export_config_init(); the pointer is valid until the next
+ * export is added. */
+int server_config_add_export(struct server_config *cfg, const char *name,
+			     struct export_config **ret);
+struct export_config *server_config_find_export(const struct server_config *cfg, const char *name);
+
+/*
+ * Parses the command line into cfg, which server_config_init() prepared: the reference form
+ *   nbd-server [ip@|ip:]PORT FILE [SIZE] [-r] [-c] [-C CONFIG] [-p PIDFILE] [-M MAX] [-n] [-d] [-V]
+ * and the modern options (--bind, --port, --unix, --memory, --export NAME=FILE, --read-only,
+ * --foreground, ...). Reads the config file named by -C (or the default one when it exists and no
+ * export is given on the command line). Settings on the command line override the file's; exports
+ * from both are served (file first), and a name given twice is an error. Finally checks the result
+ * (server_config_check()) and reads the allow list files into the allow arrays
+ * (server_config_load_allow_lists()), so the engine only looks at `allow`.
+ * Returns 0 to run, 1 when the request was answered (--help, --version, -o), or a negative errno;
+ * cfg is only changed when 0 is returned.
+ */
+int server_config_parse_args(struct server_config *cfg, int argc, char **argv);
+
+/* Reads a reference-format config file ([generic] and one section per export, includedir) into cfg:
+ * [generic] keys override cfg's values, exports are appended, each checked when its section ends.
+ * An unknown key or bad value is an error naming the file and the line. On failure cfg may hold part
+ * of the file; the caller frees it. */
+int server_config_load_file(struct server_config *cfg, const char *path);
+
+/* Checks what no single line or option can: there is an export, every export is complete and
+ * consistent, names are unique, the Unix socket path fits, addresses match -4/-6. Logs each problem,
+ * naming where the export was defined. */
+int server_config_check(const struct server_config *cfg);
+
+/* Reads cfg->authfile into cfg->allow and each export's authfile into its allow (appending to what
+ * is there), so that a missing file stops the server instead of opening it to everyone. */
+int server_config_load_allow_lists(struct server_config *cfg);
+
+/* Writes an export as a config file section named `section` (the -o option); -EINVAL when the
+ * name or a value cannot be written in that format. */
+int export_config_write(FILE *f, const struct export_config *e, const char *section);
+
+/* Reads an allow list file into a NULL-terminated array of entries. A file that cannot be read is an
+ * error: access control fails closed. An empty file gives an empty array: no one is let in. */
+int allow_list_load(const char *path, char ***ret);
+/* Whether s is an allow list entry: an IPv4 or IPv6 address, optionally with /PREFIX in range.
+ * -EINVAL (not an address) or -ERANGE (prefix too long); logs nothing. */
+int allow_entry_check(const char *s);
+/* Whether s may be a listen address: an IPv4 or IPv6 address, or a host name. */
+bool listen_address_valid(const char *s);
+
+/* NULL-terminated string arrays as used above. */
+size_t strv_length(char *const *l);
+int strv_push(char ***l, const char *s); /* appends a copy; creates the array when *l is NULL */
+void strv_free(char **l);

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The main thread: accepts connections, hands them to workers, watches signals, and decides when the
+ * server is done (SIGTERM/SIGINT, or the last connection closing in oneshot and stdio modes).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/server.h"
+
+struct export *server_find_export(const struct server *srv, const char *name)
+{
+	for (size_t i = 0; i < srv->n_exports; i++)
+		if (strcmp(srv->exports[i]->config->name, name) == 0)
+			return srv->exports[i];
+	return NULL;
+}
+
+int server_listen(struct server *srv, const struct server_config *config)
+{
+	*srv = (struct server){ .config = config, .epfd = -1 };
+	srv->signals.fd = srv->closed.fd = -1;
+	if (config->stdio)
+		return 0;
+	return listeners_open(&srv->listeners, config);
+}
+
+int server_open_exports(struct server *srv)
+{
+	const struct server_config *cfg = srv->config;
+
+	srv->exports = calloc(cfg->n_exports, sizeof(*srv->exports));
+	if (!srv->exports)
+		return log_oom();
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		const struct export_config *ec = &cfg->exports[i];
+		int r = export_open(ec, &srv->exports[i]);
+
+		if (r == -EOPNOTSUPP && ec->copy_on_write)
+			return log_error_errno(r, "Export '%s': copy-on-write is not available in this "
+						  "build yet; serve it read-only (-r) instead",
+					       ec->name);
+		if (r < 0)
+			return log_error_errno(r, "Export '%s': cannot open %s: %m", ec->name,
+					       ec->backend == EXPORT_MEMORY ? "memory" : ec->path);
+		srv->n_exports++;
+		log_info("Export '%s': %s, %llu bytes%s", ec->name, srv->exports[i]->backend->description,
+			 (unsigned long long)srv->exports[i]->info.size,
+			 ec->read_only ? ", read-only" : "");
+	}
+	return 0;
+}
+
+bool server_socket_activated(const struct server *srv)
+{
+	return srv->listeners.n && strncmp(srv->listeners.items[0].name, "activated", 9) == 0;
+}
+
+void server_connection_closed(struct server *srv)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_sub(&srv->connections, 1);
+	/* The main thread decides whether that was the last one. */
+	if (srv->closed.fd >= 0)
+		(void)!write(srv->closed.fd, &one, sizeof(one));
+}
+
+/* A listening socket in the main loop. */
+struct acceptor {
+	struct loop_source src;
+	struct server *srv;
+};
+
+static void accept_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct server *srv = container_of(s, struct acceptor, src)->srv;
+
+	for (int burst = 0; burst < 64; burst++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		const struct server_config *cfg = srv->config;
+		int fd = accept4(s->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			if (errno == EMFILE || errno == ENFILE)
+				log_warning("Cannot accept a connection: too many open files; raise the "
+					    "limit (ulimit -n) or lower --max-connections");
+			return;
+		}
+		if (srv->stopping) {
+			close(fd);
+			continue;
+		}
+		if (!allow_list_permits(cfg->allow, &peer)) {
+			log_notice("Refused a connection from a peer not in the allow list");
+			close(fd);
+			continue;
+		}
+		if (cfg->max_connections && atomic_load(&srv->connections) >= cfg->max_connections) {
+			log_notice("Refused a connection: the server has its maximum of %u", cfg->max_connections);
+			close(fd);
+			continue;
+		}
+		srv->accepted++;
+		if (worker_adopt(srv, fd, fd, &peer, len) < 0)
+			close(fd);
+	}
+}
+
+static void signal_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct server *srv = container_of(s, struct server, signals);
+	struct signalfd_siginfo si;
+
+	while (read(s->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_notice("Received %s: finishing requests in flight and exiting",
+				   strsignal((int)si.ssi_signo));
+			srv->stopping = true;
+			break;
+		case SIGHUP:
+			log_notice("Received SIGHUP: nothing to reload");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void closed_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct server *srv = container_of(s, struct server, closed);
+	uint64_t count;
+
+	(void)!read(s->fd, &count, sizeof(count));
+	if ((srv->config->oneshot || srv->config->stdio) && srv->accepted &&
+	    atomic_load(&srv->connections) == 0) {
+		log_info("The last connection closed; exiting");
+		srv->stopping = true;
+	}
+}
+
+static int watch(struct server *srv, struct loop_source *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+
+	return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? negative_errno() : 0;
+}
+
+/* Threads for blocking I/O: enough to keep a few disk requests in flight per worker. */
+#define POOL_THREADS 8
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+}
+
+int server_run(struct server *srv)
+{
+	const struct server_config *cfg = srv->config;
+	unsigned threads = cfg->threads ? cfg->threads : default_threads();
+	_cleanup_free_ struct acceptor *acceptors = NULL;
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before the workers start, so that only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0)
+		return log_error_errno(errno, "Failed to create the event loop: %m");
+	srv->signals = (struct loop_source){ .dispatch = signal_dispatch,
+					     .fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK) };
+	srv->closed = (struct loop_source){ .dispatch = closed_dispatch,
+					    .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+	if (srv->signals.fd < 0 || srv->closed.fd < 0)
+		return log_error_errno(errno, "Failed to set up signal handling: %m");
+	if (watch(srv, &srv->signals) < 0 || watch(srv, &srv->closed) < 0)
+		return log_error_errno(errno, "Failed to set up the event loop: %m");
+
+	acceptors = calloc(srv->listeners.n, sizeof(*acceptors));
+	if (!acceptors && srv->listeners.n)
+		return log_oom();
+	for (size_t i = 0; i < srv->listeners.n; i++) {
+		acceptors[i] = (struct acceptor){
+			.src = { .fd = srv->listeners.items[i].fd, .dispatch = accept_dispatch },
+			.srv = srv,
+		};
+		r = watch(srv, &acceptors[i].src);
+		if (r < 0)
+			return log_error_errno(r, "Failed to watch %s: %m", srv->listeners.items[i].name);
+	}
+
+	r = pool_start(&srv->pool, POOL_THREADS);
+	if (r < 0)
+		return log_error_errno(r, "Failed to start the I/O threads: %m");
+	r = workers_start(srv, cfg->stdio ? 1 : threads);
+	if (r < 0) {
+		workers_stop(srv);
+		pool_stop(&srv->pool);
+		return r;
+	}
+	if (cfg->stdio) {
+		srv->accepted = 1;
+		r = worker_adopt(srv, STDIN_FILENO, STDOUT_FILENO, &(struct sockaddr_storage){ 0 }, 0);
+		if (r < 0) {
+			workers_stop(srv);
+			pool_stop(&srv->pool);
+			return log_error_errno(r, "Failed to serve stdin: %m");
+		}
+	}
+
+	while (!srv->stopping) {
+		struct epoll_event events[16];
+		int n = epoll_wait(srv->epfd, events, (int)ELEMENTSOF(events), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = log_error_errno(errno, "Event loop failed: %m");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct loop_source *s = events[i].data.ptr;
+
+			s->dispatch(s, events[i].events);
+		}
+	}
+	/* No new clients; workers send the replies they owe, flush, and close. */
+	listeners_close(&srv->listeners, cfg);
+	/* Workers first: they wait for their connections' jobs, which the pool still runs. */
+	workers_stop(srv);
+	pool_stop(&srv->pool);
+	return r < 0 ? r : 0;
+}
+
+void server_free(struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_exports; i++)
+		export_close(srv->exports[i]);
+	free(srv->exports);
+	listeners_close(&srv->listeners, srv->config);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->signals.fd >= 0)
+		close(srv->signals.fd);
+	if (srv->closed.fd >= 0)
+		close(srv->closed.fd);
+}

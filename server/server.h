@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The running server: exports, listeners, worker threads each with an event loop, and the main
+ * thread's loop for accepting connections and signals.
+ *
+ * One process serves every client. A connection lives on one worker for its whole life; requests are
+ * read in batches, run, and their replies gathered into as few send calls as possible.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "server/config.h"
+#include "server/export.h"
+#include "server/listen.h"
+#include "server/pool.h"
+
+/* Something an epoll loop waits on: epoll's data.ptr points at it. */
+struct loop_source {
+	int fd;
+	void (*dispatch)(struct loop_source *s, uint32_t events);
+};
+
+struct worker;
+
+struct server {
+	const struct server_config *config;
+	struct export **exports;
+	size_t n_exports;
+
+	struct listener_set listeners;
+
+	struct worker *workers;
+	unsigned n_workers;
+	unsigned next_worker;
+	struct pool pool;       /* blocking I/O, shared by the workers */
+
+	int epfd;               /* the main thread's loop */
+	struct loop_source signals;
+	struct loop_source closed; /* eventfd: a worker closed a connection */
+
+	atomic_uint connections; /* open right now */
+	uint64_t accepted;       /* ever */
+	bool stopping;
+	int exit_status;
+};
+
+/* Creates the listening sockets (or takes them from systemd, or none in --stdio mode). */
+int server_listen(struct server *srv, const struct server_config *config);
+/* Whether systemd handed over the listening sockets. */
+bool server_socket_activated(const struct server *srv);
+/* Opens every export's backend. */
+int server_open_exports(struct server *srv);
+/* Runs until SIGTERM/SIGINT, or until the last connection closes in oneshot and stdio modes. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* Worker side (worker.c): start and stop threads, hand them connections. */
+int workers_start(struct server *srv, unsigned n);
+/* Asks every worker to finish its connections gracefully and waits for them. */
+void workers_stop(struct server *srv);
+/* Gives a connected socket (or the rfd/wfd pair of stdio mode) to a worker. */
+int worker_adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_storage *peer,
+		 socklen_t peer_len);
+/* Called by a worker when one of its connections closed. */
+void server_connection_closed(struct server *srv);
+
+/* Export lookup for the handshake. */
+struct export *server_find_export(const struct server *srv, const char *name);

@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Worker threads and the connections they serve.
+ *
+ * Each worker runs an epoll loop over its connections. A connection reads as much as the socket has
+ * into one buffer, runs every complete request in it, and sends the replies of the whole batch with
+ * as few system calls as possible (the output queue gathers them). When replies pile up faster than
+ * the client takes them, reading pauses until the queue drains: memory per connection stays bounded.
+ *
+ * New connections arrive through a pipe carrying pointers, written by the accepting thread; a NULL
+ * pointer asks the worker to finish its connections and exit.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "proto/names.h"
+#include "server/handshake.h"
+#include "server/pool.h"
+#include "server/request.h"
+#include "server/server.h"
+
+/* Input is read in batches this large: many request headers per recv(). */
+#define CONN_INPUT_SIZE (256u << 10)
+/* Reading pauses while this much reply data waits to be sent. */
+#define CONN_OUTPUT_HIGH (16u << 20)
+/* ... or while this many requests of the connection are in the pool. */
+#define CONN_MAX_INFLIGHT 64
+
+struct worker {
+	struct server *srv;
+	pthread_t thread;
+	int epfd;
+	int pipe[2];
+	struct loop_source inbox;
+	/* Jobs the pool finished, handed back through an eventfd. */
+	pthread_mutex_t done_lock;
+	struct job *done;
+	struct loop_source done_src;
+	struct conn *conns; /* list, for shutdown */
+	bool stopping;
+	bool started;
+};
+
+enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_TRANSMISSION,
+	CONN_DRAINING, /* send what is queued, then close */
+};
+
+struct conn {
+	struct loop_source rsrc;
+	struct loop_source wsrc; /* only used when the write fd differs (stdio mode) */
+	struct worker *worker;
+	struct conn *prev, *next;
+	int rfd, wfd;
+	struct sockaddr_storage peer_addr;
+	char peer[INET6_ADDRSTRLEN + 16];
+	enum conn_state state;
+	uint32_t rev, wev; /* events registered */
+
+	struct srv_hs *hs;
+	struct xmit xmit;
+	struct export *export; /* counted in export->connections */
+
+	uint8_t *in;
+	size_t in_start, in_end;
+
+	bool have_request;
+	struct nbd_request req;
+	struct request_verdict verdict;
+	uint8_t *payload;
+	size_t payload_have;
+	uint64_t discard_left;
+
+	struct outq out;
+	bool read_paused;
+	bool eof;
+	unsigned inflight; /* requests running in the pool */
+	bool zombie;       /* closed, waiting for its jobs to come back before it is freed */
+};
+
+/* A request running in the pool. Its replies collect in its own queue and join the connection's
+ * when it comes back, so replies go out in completion order. */
+struct job {
+	struct pool_job pj;
+	struct job *next;
+	struct conn *conn;
+	struct nbd_request req;
+	void *payload;
+	struct outq out;
+	int error; /* out of memory while queueing replies */
+};
+
+/* Requests already buffered while reading was paused get their turn once it resumes. */
+static bool has_buffered_requests(const struct conn *c)
+{
+	return c->state == CONN_TRANSMISSION && !c->read_paused && c->in_start != c->in_end;
+}
+
+static void conn_dispatch_read(struct loop_source *s, uint32_t events);
+static void conn_dispatch_write(struct loop_source *s, uint32_t events);
+static void conn_on_readable(struct conn *c);
+
+static const char *describe_peer(const struct sockaddr_storage *a, socklen_t len, char *buf,
+				 size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (len == 0 || a->ss_family == AF_UNIX)
+		snprintf(buf, size, "local");
+	else if (a->ss_family == AF_INET &&
+		 inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, host, sizeof(host)))
+		snprintf(buf, size, "%s:%u", host, ntohs(((const struct sockaddr_in *)a)->sin_port));
+	else if (a->ss_family == AF_INET6 &&
+		 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, host, sizeof(host)))
+		snprintf(buf, size, "[%s]:%u", host,
+			 ntohs(((const struct sockaddr_in6 *)a)->sin6_port));
+	else
+		snprintf(buf, size, "unknown");
+	return buf;
+}
+
+/* ---- event registration ---- */
+
+static int set_events(struct conn *c, bool want_read, bool want_write)
+{
+	uint32_t rev = want_read ? EPOLLIN | EPOLLRDHUP : 0;
+	uint32_t wev = want_write ? EPOLLOUT : 0;
+	struct epoll_event ev;
+
+	if (c->rfd == c->wfd) {
+		if (rev == c->rev && wev == c->wev)
+			return 0;
+		ev = (struct epoll_event){ .events = rev | wev, .data.ptr = &c->rsrc };
+		if (epoll_ctl(c->worker->epfd, EPOLL_CTL_MOD, c->rfd, &ev) < 0)
+			return negative_errno();
+	} else {
+		if (rev != c->rev) {
+			ev = (struct epoll_event){ .events = rev, .data.ptr = &c->rsrc };
+			if (epoll_ctl(c->worker->epfd, EPOLL_CTL_MOD, c->rfd, &ev) < 0)
+				return negative_errno();
+		}
+		if (wev != c->wev) {
+			ev = (struct epoll_event){ .events = wev, .data.ptr = &c->wsrc };
+			if (epoll_ctl(c->worker->epfd, EPOLL_CTL_MOD, c->wfd, &ev) < 0)
+				return negative_errno();
+		}
+	}
+	c->rev = rev;
+	c->wev = wev;
+	return 0;
+}
+
+static void conn_destroy(struct conn *c)
+{
+	struct worker *w = c->worker;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+
+	if (c->export) {
+		/* A client that leaves without FLUSH still gets what it wrote onto stable storage. */
+		if (!(c->export->info.transmission_flags & NBD_FLAG_READ_ONLY))
+			(void)backend_flush(c->xmit.backend);
+		atomic_fetch_sub(&c->export->connections, 1);
+	}
+	outq_clear(&c->out);
+	srv_hs_free(c->hs);
+	free(c->in);
+	free(c->payload);
+	free(c);
+	server_connection_closed(w->srv);
+}
+
+/* Closes the connection's sockets now; the memory goes once no job of it is left in the pool. */
+static void conn_free(struct conn *c)
+{
+	struct worker *w = c->worker;
+
+	if (c->zombie)
+		return;
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->rfd, NULL);
+	if (c->wfd != c->rfd)
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->wfd, NULL);
+	close(c->rfd);
+	if (c->wfd != c->rfd)
+		close(c->wfd);
+	c->zombie = true;
+	outq_clear(&c->out);
+	if (c->inflight == 0)
+		conn_destroy(c);
+}
+
+/* Sends what is queued; closes the connection when that fails or when it is draining and done. Returns
+ * false when the connection is gone. */
+static bool conn_flush(struct conn *c)
+{
+	int r;
+
+	if (c->zombie)
+		return false;
+	r = outq_flush(&c->out, c->wfd);
+
+	if (r < 0 && r != -EAGAIN) {
+		log_info("Connection %s: sending failed: %s", c->peer, strerror(-r));
+		conn_free(c);
+		return false;
+	}
+	if (outq_empty(&c->out) && c->state == CONN_DRAINING && c->inflight == 0) {
+		conn_free(c);
+		return false;
+	}
+	if (c->read_paused && c->out.bytes < CONN_OUTPUT_HIGH / 2 &&
+	    c->inflight < CONN_MAX_INFLIGHT / 2)
+		c->read_paused = false;
+	if (set_events(c, c->state != CONN_DRAINING && !c->read_paused && !c->eof,
+		       !outq_empty(&c->out)) < 0) {
+		conn_free(c);
+		return false;
+	}
+	return true;
+}
+
+static void conn_drain_and_close(struct conn *c)
+{
+	c->state = CONN_DRAINING;
+	(void)conn_flush(c);
+}
+
+/* ---- handshake ---- */
+
+static const struct srv_export *hs_lookup(void *userdata, const char *name)
+{
+	struct conn *c = userdata;
+	struct export *e = server_find_export(c->worker->srv, name);
+
+	if (!e || !allow_list_permits(e->config->allow, &c->peer_addr))
+		return NULL;
+	return &e->info;
+}
+
+static const struct srv_export *hs_nth(void *userdata, size_t i)
+{
+	struct conn *c = userdata;
+	struct server *srv = c->worker->srv;
+
+	for (size_t k = 0, seen = 0; k < srv->n_exports; k++) {
+		if (!allow_list_permits(srv->exports[k]->config->allow, &c->peer_addr))
+			continue;
+		if (seen++ == i)
+			return &srv->exports[k]->info;
+	}
+	return NULL;
+}
+
+static int start_transmission(struct conn *c)
+{
+	const struct srv_hs_result *res = srv_hs_result(c->hs);
+	struct export *e = res->export->userdata;
+	unsigned max = e->config->max_connections;
+
+	if (max && atomic_load(&e->connections) >= max) {
+		log_notice("Connection %s: export '%s' already has its maximum of %u connections; "
+			   "closing", c->peer, e->config->name, max);
+		return -EBUSY;
+	}
+	atomic_fetch_add(&e->connections, 1);
+	c->export = e;
+	c->xmit = (struct xmit){
+		.export = e,
+		.backend = e->backend,
+		.flags = e->info.transmission_flags,
+		.structured = res->structured_replies,
+		.extended = res->extended_headers,
+		.base_allocation_id = res->base_allocation_id,
+		.min_block = res->block_size_promised ? e->info.block_minimum : 1,
+	};
+	if (!c->xmit.structured && !c->xmit.extended)
+		c->xmit.flags &= (uint16_t)~NBD_FLAG_SEND_DF;
+	log_info("Connection %s: serving export '%s'%s%s", c->peer, e->config->name,
+		 c->xmit.structured ? " (structured replies)" : "",
+		 c->xmit.extended ? " (extended headers)" : "");
+	srv_hs_free(c->hs);
+	c->hs = NULL;
+	c->state = CONN_TRANSMISSION;
+	return 0;
+}
+
+/* Runs the handshake machine over buffered input. Returns 1 to keep going, 0 when more input is
+ * needed, negative to close. */
+static int handshake_step(struct conn *c)
+{
+	for (;;) {
+		const void *out;
+		size_t len;
+		ssize_t n;
+
+		switch (srv_hs_want(c->hs)) {
+		case SRV_HS_WANT_WRITE:
+			out = srv_hs_output(c->hs, &len);
+			if (outq_push_copy(&c->out, out, len) < 0)
+				return -ENOMEM;
+			srv_hs_output_done(c->hs, len);
+			break;
+		case SRV_HS_WANT_READ:
+			if (c->in_end == c->in_start)
+				return 0;
+			n = srv_hs_feed(c->hs, c->in + c->in_start, c->in_end - c->in_start);
+			if (n > 0)
+				c->in_start += (size_t)n;
+			break;
+		case SRV_HS_WANT_TLS:
+			/* STARTTLS is only acknowledged when TLS is configured, which is not possible
+			 * yet; the machine never gets here. */
+			return -EPROTO;
+		case SRV_HS_DONE:
+			if (!srv_hs_result(c->hs)->export) {
+				log_debug("Connection %s: client ended the handshake", c->peer);
+				return -ECONNRESET;
+			}
+			return start_transmission(c) < 0 ? -EBUSY : 1;
+		case SRV_HS_FAILED:
+			log_info("Connection %s: %s", c->peer, srv_hs_error_message(c->hs));
+			return srv_hs_error(c->hs);
+		}
+	}
+}
+
+/* ---- transmission ---- */
+
+static size_t header_size(const struct conn *c)
+{
+	return nbd_request_size(c->xmit.extended);
+}
+
+static void job_run(struct pool_job *pj)
+{
+	struct job *job = container_of(pj, struct job, pj);
+	struct worker *w = job->conn->worker;
+	uint64_t one = 1;
+	bool wake;
+
+	job->error = request_run(&job->conn->xmit, &job->req, job->payload, &job->out);
+	pthread_mutex_lock(&w->done_lock);
+	wake = !w->done;
+	job->next = w->done;
+	w->done = job;
+	pthread_mutex_unlock(&w->done_lock);
+	if (wake)
+		(void)!write(w->done_src.fd, &one, sizeof(one));
+}
+
+/* Whether a request may wait on a device: then it runs in the pool, not on the event loop. */
+static bool runs_in_pool(const struct conn *c, const struct nbd_request *req)
+{
+	return c->xmit.backend->may_block && req->type != NBD_CMD_DISC;
+}
+
+/* Runs the current request (its payload, if any, complete) and queues its reply, or hands it to the
+ * pool. */
+static int finish_request(struct conn *c)
+{
+	const struct nbd_request *req = &c->req;
+	int r;
+
+	c->have_request = false;
+	if (!c->verdict.error && runs_in_pool(c, req)) {
+		struct job *job = calloc(1, sizeof(*job));
+
+		if (!job)
+			return -ENOMEM;
+		*job = (struct job){ .pj.run = job_run, .conn = c, .req = *req, .payload = c->payload };
+		c->payload = NULL;
+		c->payload_have = 0;
+		c->inflight++;
+		if (c->inflight >= CONN_MAX_INFLIGHT)
+			c->read_paused = true;
+		pool_submit(&c->worker->srv->pool, &job->pj);
+		return 0;
+	}
+	if (c->verdict.error)
+		r = request_reply_error(&c->xmit, req, c->verdict.error, NULL, &c->out);
+	else
+		r = request_run(&c->xmit, req, c->payload, &c->out);
+	free(c->payload);
+	c->payload = NULL;
+	c->payload_have = 0;
+	return r;
+}
+
+/* Jobs came back from the pool: their replies join their connections' queues. */
+static void done_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct worker *w = container_of(s, struct worker, done_src);
+	struct job *list, *job, *reversed = NULL;
+	uint64_t count;
+
+	(void)!read(s->fd, &count, sizeof(count));
+	pthread_mutex_lock(&w->done_lock);
+	list = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->done_lock);
+	/* The list was built newest first; replies go out in completion order. */
+	while (list) {
+		job = list;
+		list = job->next;
+		job->next = reversed;
+		reversed = job;
+	}
+	while ((job = reversed)) {
+		struct conn *c = job->conn;
+
+		reversed = job->next;
+		c->inflight--;
+		outq_append(&c->out, &job->out);
+		free(job->payload);
+		if (job->error < 0)
+			log_error("Connection %s: out of memory; closing", c->peer);
+		if (c->zombie) {
+			outq_clear(&c->out);
+			if (c->inflight == 0)
+				conn_destroy(c);
+		} else if (job->error < 0) {
+			conn_free(c);
+		} else if (conn_flush(c) && has_buffered_requests(c)) {
+			conn_on_readable(c);
+		}
+		free(job);
+	}
+}
+
+/* Takes the next request header from the input, or returns 0 when there is not a whole one. */
+static int take_request(struct conn *c)
+{
+	size_t hs = header_size(c);
+	int r;
+
+	if (c->in_end - c->in_start < hs)
+		return 0;
+	r = nbd_request_decode(c->in + c->in_start, hs, c->xmit.extended, &c->req);
+	if (r < 0) {
+		log_info("Connection %s: request with a bad magic number; closing", c->peer);
+		return -EPROTO;
+	}
+	c->in_start += hs;
+	c->verdict = request_check(&c->xmit, &c->req);
+	if (c->verdict.fatal) {
+		log_info("Connection %s: %s request with a %llu-byte payload cannot be framed; "
+			 "closing", c->peer, nbd_cmd_name(c->req.type) ?: "unknown",
+			 (unsigned long long)c->req.length);
+		return -EPROTO;
+	}
+	if (c->verdict.no_reply) {
+		log_debug("Connection %s: client disconnected", c->peer);
+		return -ECONNRESET;
+	}
+	c->have_request = true;
+	if (c->verdict.payload) {
+		if (c->verdict.error) {
+			c->discard_left = c->verdict.payload;
+		} else if (posix_memalign((void **)&c->payload, 4096, (size_t)c->verdict.payload) != 0) {
+			c->payload = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 1;
+}
+
+/* Moves buffered input into the current request's payload (or discards it). Returns true when the
+ * payload is complete. */
+static bool fill_payload(struct conn *c)
+{
+	size_t avail = c->in_end - c->in_start, n;
+
+	if (c->discard_left) {
+		n = (size_t)MIN((uint64_t)avail, c->discard_left);
+		c->discard_left -= n;
+		c->in_start += n;
+		return c->discard_left == 0;
+	}
+	n = MIN(avail, (size_t)c->verdict.payload - c->payload_have);
+	memcpy(c->payload + c->payload_have, c->in + c->in_start, n);
+	c->payload_have += n;
+	c->in_start += n;
+	return c->payload_have == c->verdict.payload;
+}
+
+/* Runs every complete request in the buffer. Returns 0, or negative to close. */
+static int process_requests(struct conn *c)
+{
+	int r;
+
+	while (c->state == CONN_TRANSMISSION && !c->read_paused) {
+		if (!c->have_request) {
+			r = take_request(c);
+			if (r <= 0)
+				return r;
+		}
+		if (c->verdict.payload && !fill_payload(c))
+			return 0;
+		r = finish_request(c);
+		if (r < 0)
+			return r;
+		if (c->out.bytes >= CONN_OUTPUT_HIGH) {
+			if (!conn_flush(c))
+				return -ECANCELED; /* already freed */
+			if (c->out.bytes >= CONN_OUTPUT_HIGH)
+				c->read_paused = true;
+		}
+	}
+	return 0;
+}
+
+/* Reads once into the input buffer (or, for a large WRITE, straight into its payload). Returns bytes
+ * read, 0 at EOF, -EAGAIN when there is nothing, or another negative errno. */
+static ssize_t conn_read(struct conn *c)
+{
+	ssize_t n;
+
+	/* A large payload goes straight to its buffer once the input buffer holds nothing more. */
+	if (c->have_request && c->payload && c->in_start == c->in_end &&
+	    c->verdict.payload - c->payload_have >= CONN_INPUT_SIZE / 2) {
+		n = read(c->rfd, c->payload + c->payload_have,
+			 (size_t)c->verdict.payload - c->payload_have);
+		if (n > 0)
+			c->payload_have += (size_t)n;
+		return n < 0 ? negative_errno() : n;
+	}
+	if (c->in_start == c->in_end) {
+		c->in_start = c->in_end = 0;
+	} else if (c->in_start > 0 && CONN_INPUT_SIZE - c->in_end < NBD_EXTENDED_REQUEST_SIZE) {
+		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+		c->in_end -= c->in_start;
+		c->in_start = 0;
+	}
+	n = read(c->rfd, c->in + c->in_end, CONN_INPUT_SIZE - c->in_end);
+	if (n > 0)
+		c->in_end += (size_t)n;
+	return n < 0 ? negative_errno() : n;
+}
+
+static void conn_on_readable(struct conn *c)
+{
+	int r = 0;
+
+	if (has_buffered_requests(c)) {
+		r = process_requests(c);
+		if (r == -ECANCELED)
+			return;
+		if (r < 0) {
+			conn_drain_and_close(c);
+			return;
+		}
+	}
+
+	/* Bounded so that one busy client cannot starve the others on this worker. */
+	for (int rounds = 0; rounds < 16 && !c->read_paused && c->state != CONN_DRAINING; rounds++) {
+		ssize_t n = conn_read(c);
+
+		if (n == -EAGAIN || n == -EINTR)
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				log_info("Connection %s: receiving failed: %s", c->peer,
+					 strerror((int)-n));
+			else if (c->state == CONN_HANDSHAKE || c->have_request ||
+				 c->in_start != c->in_end)
+				log_info("Connection %s: client closed the connection mid-message",
+					 c->peer);
+			c->eof = true;
+			r = -ECONNRESET;
+			break;
+		}
+		if (c->state == CONN_HANDSHAKE) {
+			r = handshake_step(c);
+			if (r <= 0)
+				break;
+		}
+		if (c->have_request && c->payload && c->payload_have == c->verdict.payload &&
+		    c->in_start == c->in_end) {
+			r = finish_request(c);
+			if (r < 0)
+				break;
+		}
+		r = process_requests(c);
+		if (r == -ECANCELED)
+			return; /* freed while flushing */
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		if (r == -ENOMEM)
+			log_error("Connection %s: out of memory; closing", c->peer);
+		conn_drain_and_close(c);
+		return;
+	}
+	(void)conn_flush(c);
+}
+
+static void conn_dispatch_read(struct loop_source *s, uint32_t events)
+{
+	struct conn *c = container_of(s, struct conn, rsrc);
+
+	if (c->rfd == c->wfd && (events & EPOLLOUT)) {
+		if (!conn_flush(c))
+			return;
+	}
+	if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || has_buffered_requests(c))
+		conn_on_readable(c);
+}
+
+static void conn_dispatch_write(struct loop_source *s, uint32_t events)
+{
+	struct conn *c = container_of(s, struct conn, wsrc);
+
+	if (conn_flush(c) && has_buffered_requests(c))
+		conn_on_readable(c);
+}
+
+static int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_storage *peer,
+		    socklen_t peer_len)
+{
+	struct server *srv = w->srv;
+	struct srv_hs_config hs = {
+		.lookup = hs_lookup,
+		.nth = hs_nth,
+		.allow_list = srv->config->allow_list,
+		.allow_extended_headers = true,
+		.tls = SRV_TLS_OFF,
+	};
+	struct epoll_event ev;
+	struct conn *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->worker = w;
+	c->rfd = rfd;
+	c->wfd = wfd;
+	c->rsrc = (struct loop_source){ .fd = rfd, .dispatch = conn_dispatch_read };
+	c->wsrc = (struct loop_source){ .fd = wfd, .dispatch = conn_dispatch_write };
+	if (peer_len)
+		memcpy(&c->peer_addr, peer, sizeof(*peer));
+	describe_peer(peer, peer_len, c->peer, sizeof(c->peer));
+	c->in = malloc(CONN_INPUT_SIZE);
+	hs.userdata = c;
+	r = c->in ? srv_hs_new(&hs, &c->hs) : -ENOMEM;
+	if (r < 0) {
+		free(c->in);
+		free(c);
+		return r;
+	}
+	(void)fd_set_nonblock(rfd, true);
+	if (wfd != rfd)
+		(void)fd_set_nonblock(wfd, true);
+	(void)socket_set_nodelay(wfd);
+
+	c->rev = EPOLLIN | EPOLLRDHUP;
+	ev = (struct epoll_event){ .events = c->rev, .data.ptr = &c->rsrc };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, rfd, &ev) < 0) {
+		r = negative_errno();
+		srv_hs_free(c->hs);
+		free(c->in);
+		free(c);
+		return r;
+	}
+	if (wfd != rfd) {
+		ev = (struct epoll_event){ .events = 0, .data.ptr = &c->wsrc };
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_ADD, wfd, &ev);
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	log_debug("Connection %s: accepted", c->peer);
+
+	/* The greeting goes out at once. */
+	if (handshake_step(c) < 0) {
+		conn_drain_and_close(c);
+		return 0;
+	}
+	(void)conn_flush(c);
+	return 0;
+}
+
+/* ---- the worker thread ---- */
+
+struct adoption {
+	int rfd, wfd;
+	socklen_t peer_len;
+	struct sockaddr_storage peer;
+};
+
+static void worker_begin_stop(struct worker *w)
+{
+	struct conn *c, *next;
+
+	w->stopping = true;
+	/* Requests already read have run; what remains is to send their replies. */
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		conn_drain_and_close(c);
+	}
+}
+
+static void inbox_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct worker *w = container_of(s, struct worker, inbox);
+	struct adoption *a;
+
+	for (;;) {
+		ssize_t n = read(w->pipe[0], &a, sizeof(a));
+
+		if (n != (ssize_t)sizeof(a))
+			return;
+		if (!a) {
+			worker_begin_stop(w);
+			continue;
+		}
+		if (w->stopping || conn_new(w, a->rfd, a->wfd, &a->peer, a->peer_len) < 0) {
+			close(a->rfd);
+			if (a->wfd != a->rfd)
+				close(a->wfd);
+			server_connection_closed(w->srv);
+		}
+		free(a);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event events[64];
+
+	while (!w->stopping || w->conns) {
+		int n = epoll_wait(w->epfd, events, (int)ELEMENTSOF(events), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error_errno(errno, "Worker event loop failed: %m");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct loop_source *s = events[i].data.ptr;
+
+			s->dispatch(s, events[i].events);
+		}
+	}
+	return NULL;
+}
+
+int workers_start(struct server *srv, unsigned n)
+{
+	srv->workers = calloc(n, sizeof(*srv->workers));
+	if (!srv->workers)
+		return -ENOMEM;
+	srv->n_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &srv->workers[i];
+		struct epoll_event ev;
+		int r;
+
+		w->srv = srv;
+		w->pipe[0] = w->pipe[1] = -1;
+		pthread_mutex_init(&w->done_lock, NULL);
+		w->done_src = (struct loop_source){ .dispatch = done_dispatch,
+						    .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+		if (w->done_src.fd < 0)
+			return log_error_errno(errno, "Failed to create an eventfd: %m");
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (w->epfd < 0)
+			return log_error_errno(errno, "Failed to create an event loop: %m");
+		if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+			return log_error_errno(errno, "Failed to create a pipe: %m");
+		w->inbox = (struct loop_source){ .fd = w->pipe[0], .dispatch = inbox_dispatch };
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &w->inbox };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->pipe[0], &ev) < 0)
+			return log_error_errno(errno, "Failed to watch a pipe: %m");
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &w->done_src };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->done_src.fd, &ev) < 0)
+			return log_error_errno(errno, "Failed to watch an eventfd: %m");
+		r = pthread_create(&w->thread, NULL, worker_main, w);
+		if (r != 0)
+			return log_error_errno(r, "Failed to start a worker thread: %m");
+		w->started = true;
+	}
+	return 0;
+}
+
+static int send_to_worker(struct worker *w, struct adoption *a)
+{
+	/* Pointer-sized pipe writes are atomic, and the pipe holds thousands of them. */
+	int r = write_full(w->pipe[1], &a, sizeof(a), -1);
+
+	return r;
+}
+
+int worker_adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_storage *peer,
+		 socklen_t peer_len)
+{
+	struct worker *w = &srv->workers[srv->next_worker++ % srv->n_workers];
+	struct adoption *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	*a = (struct adoption){ .rfd = rfd, .wfd = wfd, .peer_len = peer_len };
+	if (peer_len)
+		memcpy(&a->peer, peer, MIN((size_t)peer_len, sizeof(a->peer)));
+	atomic_fetch_add(&srv->connections, 1);
+	r = send_to_worker(w, a);
+	if (r < 0) {
+		atomic_fetch_sub(&srv->connections, 1);
+		free(a);
+	}
+	return r;
+}
+
+void workers_stop(struct server *srv)
+{
+	struct adoption *stop = NULL;
+
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		if (srv->workers[i].started)
+			(void)write_full(srv->workers[i].pipe[1], &stop, sizeof(stop), -1);
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		struct worker *w = &srv->workers[i];
+
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		if (w->epfd >= 0)
+			close(w->epfd);
+		if (w->pipe[0] >= 0)
+			close(w->pipe[0]);
+		if (w->pipe[1] >= 0)
+			close(w->pipe[1]);
+		if (w->done_src.fd >= 0)
+			close(w->done_src.fd);
+		pthread_mutex_destroy(&w->done_lock);
+	}
+	free(srv->workers);
+	srv->workers = NULL;
+	srv->n_workers = 0;
+}

@@ -1,0 +1,1362 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nbd-server's command line, config file and allow lists.
+ *
+ * Every test gets a fresh temporary directory for the files it writes, and fd 2 (and fd 1 while the
+ * parser runs, for --help, --version and -o) pointed at memfds, so that each error is asserted by
+ * its text: a message that names the wrong line or the wrong key is a bug here. Tables carry the
+ * cases; a failing case is reported by its name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "server/config.h"
+
+static char dir[512];
+static char saved_cwd[PATH_MAX];
+static int saved_stderr = -1, saved_stdout = -1;
+static int err_fd = -1, out_fd = -1;
+static char captured[1 << 16];
+static struct server_config cfg;
+
+#define CASE_CHECK(name, cond)                                                                     \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fail_msg("case '%s': %s", (name), #cond);                                  \
+	} while (0)
+
+static int capture_open(int fd, int *saved, int *capture)
+{
+	*saved = dup(fd);
+	*capture = memfd_create("capture", MFD_CLOEXEC);
+	if (*saved < 0 || *capture < 0 || fcntl(*capture, F_SETFL, O_APPEND) < 0)
+		return -1;
+	return 0;
+}
+
+static int setup(void **state _unused_)
+{
+	unsetenv("NBDM_LOG_LEVEL");
+	unsetenv("JOURNAL_STREAM");
+	log_close();
+	log_open("nbd-server", LOG_TARGET_STDERR);
+
+	if (!getcwd(saved_cwd, sizeof(saved_cwd)))
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/nbdm-config-XXXXXX", getenv("TMPDIR") ?: "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	if (capture_open(STDERR_FILENO, &saved_stderr, &err_fd) < 0 ||
+	    capture_open(STDOUT_FILENO, &saved_stdout, &out_fd) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		return -1;
+	server_config_init(&cfg);
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st _unused_, int flag _unused_,
+			struct FTW *ftw _unused_)
+{
+	return remove(path);
+}
+
+static int teardown(void **state _unused_)
+{
+	server_config_free(&cfg);
+	log_close();
+	if (chdir(saved_cwd) < 0)
+		return -1;
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	if (saved_stdout >= 0) {
+		close(saved_stdout);
+		saved_stdout = -1;
+	}
+	if (err_fd >= 0)
+		close(err_fd);
+	if (out_fd >= 0)
+		close(out_fd);
+	err_fd = out_fd = -1;
+	return 0;
+}
+
+/* Everything written to fd since the last call, as a string. */
+static const char *take(int fd)
+{
+	struct stat st;
+	ssize_t n;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((size_t)st.st_size < sizeof(captured));
+	n = pread(fd, captured, (size_t)st.st_size, 0);
+	assert_int_equal(n, st.st_size);
+	captured[n] = '\0';
+	assert_int_equal(ftruncate(fd, 0), 0);
+	return captured;
+}
+
+static const char *take_err(void)
+{
+	return take(err_fd);
+}
+
+static const char *take_out(void)
+{
+	return take(out_fd);
+}
+
+/* A path in the test's directory; a few live at once, hence the ring. */
+static const char *path_of(const char *name)
+{
+	static char ring[64][1024];
+	static unsigned next;
+	char *p = ring[next++ % ELEMENTSOF(ring)];
+
+	snprintf(p, sizeof(ring[0]), "%s/%s", dir, name);
+	return p;
+}
+
+static const char *write_file(const char *name, const char *content)
+{
+	const char *p = path_of(name);
+	FILE *f = fopen(p, "we");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(content, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return p;
+}
+
+_printf_(2, 3) static const char *write_filef(const char *name, const char *fmt, ...)
+{
+	char *content;
+	const char *p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&content, fmt, ap) >= 0);
+	va_end(ap);
+	p = write_file(name, content);
+	free(content);
+	return p;
+}
+
+/* Runs the parser on "nbd-server" + args into cfg, with stdout captured for the call. */
+static int run_argv(const char *const *args)
+{
+	char *argv[64];
+	int argc = 0, r;
+
+	argv[argc++] = (char *)"nbd-server";
+	for (; *args; args++) {
+		assert_true(argc < (int)ELEMENTSOF(argv) - 1);
+		argv[argc++] = (char *)*args;
+	}
+	argv[argc] = NULL;
+
+	fflush(stdout);
+	assert_true(dup2(out_fd, STDOUT_FILENO) >= 0);
+	r = server_config_parse_args(&cfg, argc, argv);
+	fflush(stdout);
+	assert_true(dup2(saved_stdout, STDOUT_FILENO) >= 0);
+	return r;
+}
+
+#define RUN(...) run_argv((const char *const[]){ __VA_ARGS__, NULL })
+
+static void reset_cfg(void)
+{
+	server_config_free(&cfg);
+	server_config_init(&cfg);
+}
+
+/* ------------------------------------------------------------------------ reference forms */
+
+struct ref_case {
+	const char *name;
+	const char *args[12];
+	const char *address; /* the one listen address, or NULL for all */
+	uint16_t port;
+	bool stdio;
+	const char *path;
+	uint64_t size;
+	bool read_only, copy_on_write, foreground, oneshot;
+	const char *pidfile;
+	unsigned max_connections;
+};
+
+static const struct ref_case ref_cases[] = {
+	{ "port file", { "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img" },
+	{ "other port", { "2000", "/srv/img" }, NULL, 2000, .path = "/srv/img" },
+	{ "ip@port", { "127.0.0.1@10810", "/srv/img" }, "127.0.0.1", 10810, .path = "/srv/img" },
+	{ "ip:port", { "127.0.0.1:10811", "/srv/img" }, "127.0.0.1", 10811, .path = "/srv/img" },
+	{ "v6:port at the last colon", { "::1:10812", "/srv/img" }, "::1", 10812,
+	  .path = "/srv/img" },
+	{ "[v6]:port", { "[::1]:10813", "/srv/img" }, "::1", 10813, .path = "/srv/img" },
+	{ "v6@port", { "fe80::1@10814", "/srv/img" }, "fe80::1", 10814, .path = "/srv/img" },
+	{ "[v6]@port", { "[::]@10815", "/srv/img" }, "::", 10815, .path = "/srv/img" },
+	{ "host@port", { "localhost@10816", "/srv/img" }, "localhost", 10816,
+	  .path = "/srv/img" },
+	{ "size bytes", { "10809", "/srv/img", "4096" }, NULL, 10809, .path = "/srv/img",
+	  .size = 4096 },
+	{ "size k", { "10809", "/srv/img", "1k" }, NULL, 10809, .path = "/srv/img", .size = 1024 },
+	{ "size K", { "10809", "/srv/img", "2K" }, NULL, 10809, .path = "/srv/img", .size = 2048 },
+	{ "size m (reference MiB)", { "10809", "/srv/img", "3m" }, NULL, 10809, .path = "/srv/img",
+	  .size = 3 << 20 },
+	{ "size M", { "10809", "/srv/img", "4M" }, NULL, 10809, .path = "/srv/img",
+	  .size = 4 << 20 },
+	{ "size G", { "10809", "/srv/img", "1G" }, NULL, 10809, .path = "/srv/img",
+	  .size = 1 << 30 },
+	{ "size 1.5G", { "10809", "/srv/img", "1.5G" }, NULL, 10809, .path = "/srv/img",
+	  .size = 3ull << 29 },
+	{ "-r", { "-r", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .read_only = true },
+	{ "-c after", { "10809", "/srv/img", "-c" }, NULL, 10809, .path = "/srv/img",
+	  .copy_on_write = true },
+	{ "-rc cluster", { "10809", "-rc", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .read_only = true, .copy_on_write = true },
+	{ "-n", { "-n", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .foreground = true },
+	{ "-d", { "10809", "/srv/img", "-d" }, NULL, 10809, .path = "/srv/img",
+	  .foreground = true, .oneshot = true },
+	{ "-p", { "-p", "/run/nbd.pid", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .pidfile = "/run/nbd.pid" },
+	{ "-M", { "-M", "5", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .max_connections = 5 },
+	{ "-M0", { "-M0", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img" },
+	{ "port 0 is stdin", { "0", "/srv/img" }, NULL, 10809, .stdio = true, .path = "/srv/img" },
+	{ "after --", { "-r", "--", "10809", "/srv/img", "1M" }, NULL, 10809, .path = "/srv/img",
+	  .size = 1 << 20, .read_only = true },
+	{ "reference long names",
+	  { "--read-only", "--copy-on-write", "--nodaemon", "--pid-file", "/run/x.pid",
+	    "--max-connection", "3", "10809", "/srv/img" },
+	  NULL, 10809, .path = "/srv/img", .read_only = true, .copy_on_write = true,
+	  .foreground = true, .pidfile = "/run/x.pid", .max_connections = 3 },
+	{ "--dont-fork", { "--dont-fork", "10809", "/srv/img" }, NULL, 10809, .path = "/srv/img",
+	  .foreground = true, .oneshot = true },
+};
+
+static void test_reference_forms(void **state _unused_)
+{
+	for (size_t i = 0; i < ELEMENTSOF(ref_cases); i++) {
+		const struct ref_case *c = &ref_cases[i];
+		const struct export_config *e;
+		int r;
+
+		reset_cfg();
+		r = run_argv(c->args);
+		if (r != 0)
+			fail_msg("case '%s': returned %d: %s", c->name, r, take_err());
+		CASE_CHECK(c->name, cfg.port == c->port);
+		CASE_CHECK(c->name, cfg.stdio == c->stdio);
+		if (c->address) {
+			CASE_CHECK(c->name, strv_length(cfg.addresses) == 1);
+			CASE_CHECK(c->name, strcmp(cfg.addresses[0], c->address) == 0);
+		} else {
+			CASE_CHECK(c->name, cfg.addresses == NULL);
+		}
+		CASE_CHECK(c->name, cfg.n_exports == 1);
+		e = &cfg.exports[0];
+		CASE_CHECK(c->name, strcmp(e->name, "") == 0);
+		CASE_CHECK(c->name, e->backend == EXPORT_FILE);
+		CASE_CHECK(c->name, strcmp(e->path, c->path) == 0);
+		CASE_CHECK(c->name, e->size == c->size);
+		CASE_CHECK(c->name, e->read_only == c->read_only);
+		CASE_CHECK(c->name, e->copy_on_write == c->copy_on_write);
+		CASE_CHECK(c->name, e->flush && e->fua && e->trim && !e->rotational);
+		CASE_CHECK(c->name, e->origin == NULL);
+		CASE_CHECK(c->name, cfg.foreground == c->foreground);
+		CASE_CHECK(c->name, cfg.oneshot == c->oneshot);
+		CASE_CHECK(c->name, (cfg.pidfile == NULL) == (c->pidfile == NULL));
+		CASE_CHECK(c->name, !c->pidfile || strcmp(cfg.pidfile, c->pidfile) == 0);
+		CASE_CHECK(c->name, cfg.max_connections == c->max_connections);
+		CASE_CHECK(c->name, cfg.allow_list && cfg.allow == NULL && cfg.family == AF_UNSPEC);
+		CASE_CHECK(c->name, cfg.config_path == NULL && cfg.unix_path == NULL);
+		CASE_CHECK(c->name, strcmp(take_err(), "") == 0);
+	}
+}
+
+static void test_reference_authfile_and_config(void **state _unused_)
+{
+	const char *allow = write_file("allow", "10.0.0.0/8\n");
+	const char *conf = write_filef("config", "[generic]\nport = 2000\n[disk]\nexportname = /srv/disk\n");
+
+	/* -l is the reference's allow file: its entries become the global allow list. */
+	assert_int_equal(RUN("-l", allow, "10809", "/srv/img"), 0);
+	assert_string_equal(cfg.authfile, allow);
+	assert_int_equal(strv_length(cfg.allow), 1);
+	assert_string_equal(cfg.allow[0], "10.0.0.0/8");
+
+	/* -C adds the file's exports to the command line's; PORT overrides the file's port. */
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf, "10809", "/srv/img"), 0);
+	assert_int_equal(cfg.n_exports, 2);
+	assert_string_equal(cfg.exports[0].name, "disk");
+	assert_string_equal(cfg.exports[1].name, "");
+	assert_int_equal(cfg.port, 10809);
+	assert_string_equal(cfg.config_path, conf);
+
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	assert_int_equal(cfg.port, 2000);
+	assert_string_equal(take_err(), "");
+}
+
+static void test_relative_paths(void **state _unused_)
+{
+	char want[PATH_MAX + 32];
+
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(RUN("10809", "img", "-p", "./run/pid", "--unix", "sock"), 0);
+	snprintf(want, sizeof(want), "%s/img", dir);
+	assert_string_equal(cfg.exports[0].path, want);
+	snprintf(want, sizeof(want), "%s/run/pid", dir);
+	assert_string_equal(cfg.pidfile, want);
+	snprintf(want, sizeof(want), "%s/sock", dir);
+	assert_string_equal(cfg.unix_path, want);
+}
+
+static void test_help_version(void **state _unused_)
+{
+	const char *out;
+
+	assert_int_equal(RUN("-h"), 1);
+	out = take_out();
+	assert_non_null(strstr(out, "Usage: nbd-server"));
+	assert_non_null(strstr(out, "--export NAME=FILE"));
+	assert_int_equal(RUN("--help", "--frobnicate"), 1);
+	assert_non_null(strstr(take_out(), "Usage: nbd-server"));
+
+	assert_int_equal(RUN("-V"), 1);
+	assert_string_equal(take_out(), "nbd-server (nbdm) " PACKAGE_VERSION "\n");
+	assert_int_equal(RUN("10809", "/srv/img", "--version"), 1);
+	assert_string_equal(take_out(), "nbd-server (nbdm) " PACKAGE_VERSION "\n");
+
+	/* Nothing was configured and nothing went to stderr. */
+	assert_int_equal(cfg.n_exports, 0);
+	assert_string_equal(take_err(), "");
+}
+
+static void test_output_config(void **state _unused_)
+{
+	const char *allow = write_file("allow", "127.0.0.1\n");
+	const char *out;
+	struct export_config *e;
+
+	assert_int_equal(RUN("-o", "myexp", "10809", "/srv/img", "1M", "-r", "-c", "-l", allow), 1);
+	out = take_out();
+	assert_non_null(strstr(out, "[myexp]\n\texportname = /srv/img\n\tfilesize = 1048576\n"));
+	assert_non_null(strstr(out, "\treadonly = true\n\tcopyonwrite = true\n"));
+	assert_non_null(strstr(out, "\tauthfile = "));
+	assert_int_equal(cfg.n_exports, 0);
+
+	/* What -o prints reads back as the same export. */
+	write_file("generated", out);
+	assert_int_equal(server_config_load_file(&cfg, path_of("generated")), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	e = &cfg.exports[0];
+	assert_string_equal(e->name, "myexp");
+	assert_string_equal(e->path, "/srv/img");
+	assert_int_equal(e->size, 1 << 20);
+	assert_true(e->read_only && e->copy_on_write && e->flush && e->fua && e->trim);
+	assert_string_equal(e->authfile, allow);
+	reset_cfg();
+
+	/* Long form, a memory export and a further --export, each as its own section. */
+	assert_int_equal(RUN("--output-config", "scratch", "--memory", "64M", "--export",
+			     "b=/srv/b", "--description", " spaced\tout "),
+			 1);
+	assert_string_equal(take_out(), "[scratch]\n"
+					 "\tmemory = 67108864\n"
+					 "\tflush = true\n"
+					 "\tfua = true\n"
+					 "\ttrim = true\n"
+					 "\n"
+					 "[b]\n"
+					 "\texportname = /srv/b\n"
+					 "\tdescription = \\sspaced\\tout\\s\n"
+					 "\tflush = true\n"
+					 "\tfua = true\n"
+					 "\ttrim = true\n");
+
+	/* Without a command-line export there is nothing to print. */
+	assert_true(RUN("-o", "x") < 0);
+	assert_non_null(strstr(take_err(), "nbd-server: -o x writes the command-line export as a "
+					   "config section, but none is given"));
+	assert_true(RUN("-o", "bad]name", "10809", "/srv/img") < 0);
+	assert_non_null(strstr(take_err(), "cannot write an export named 'bad]name'"));
+	assert_true(RUN("-o", "generic", "10809", "/srv/img") < 0);
+	assert_non_null(strstr(take_err(), "cannot write an export named 'generic'"));
+}
+
+/* ------------------------------------------------------------------------ modern options */
+
+static void test_modern_exports(void **state _unused_)
+{
+	const struct export_config *e;
+
+	assert_int_equal(RUN("--export", "a=/srv/a", "--description", "disk A", "--export",
+			     "b=memory:1M", "--export", "c=/srv/c", "--cow-file", "/var/c.cow",
+			     "--copy-on-write", "--read-only", "--direct", "--sync"),
+			 0);
+	assert_int_equal(cfg.n_exports, 3);
+	e = &cfg.exports[0];
+	assert_string_equal(e->name, "a");
+	assert_int_equal(e->backend, EXPORT_FILE);
+	assert_string_equal(e->path, "/srv/a");
+	assert_string_equal(e->description, "disk A");
+	assert_true(e->read_only && e->copy_on_write && e->direct_io && e->sync);
+	assert_null(e->cow_path);
+	/* -c and --direct are about files; -r and --sync apply to memory too. */
+	e = &cfg.exports[1];
+	assert_string_equal(e->name, "b");
+	assert_int_equal(e->backend, EXPORT_MEMORY);
+	assert_int_equal(e->size, 1 << 20);
+	assert_null(e->path);
+	assert_null(e->description);
+	assert_true(e->read_only && e->sync);
+	assert_false(e->copy_on_write || e->direct_io);
+	e = &cfg.exports[2];
+	assert_string_equal(e->cow_path, "/var/c.cow");
+	reset_cfg();
+
+	/* Flags apply to memory exports too, except those that do not apply to memory at all. */
+	assert_int_equal(RUN("--memory", "64M", "--description", "scratch", "-r", "--sync"), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	e = &cfg.exports[0];
+	assert_string_equal(e->name, "");
+	assert_int_equal(e->backend, EXPORT_MEMORY);
+	assert_int_equal(e->size, 64 << 20);
+	assert_string_equal(e->description, "scratch");
+	assert_true(e->read_only && e->sync);
+	reset_cfg();
+
+	/* The default export alongside named ones, in the order given; "" by --export too. */
+	assert_int_equal(RUN("--export", "x=/srv/x", "10809", "/srv/img"), 0);
+	assert_int_equal(cfg.n_exports, 2);
+	assert_string_equal(cfg.exports[0].name, "x");
+	assert_string_equal(cfg.exports[1].name, "");
+	reset_cfg();
+	assert_int_equal(RUN("--export", "=/srv/img"), 0);
+	assert_string_equal(cfg.exports[0].name, "");
+	assert_string_equal(take_err(), "");
+}
+
+/* Export flags that find nothing to apply to say so, once, and change nothing. */
+static void test_flag_warnings(void **state _unused_)
+{
+	const char *conf = write_file("conf", "[disk]\nexportname = /srv/disk\n");
+
+	assert_int_equal(RUN("-c", "--memory", "1M"), 0);
+	assert_string_equal(take_err(), "nbd-server: --copy-on-write (-c) has no effect: it applies "
+					"to the file exports given on the command line, and there "
+					"is none\n");
+	assert_false(cfg.exports[0].copy_on_write);
+	reset_cfg();
+
+	assert_int_equal(RUN("--direct", "--export", "m=memory:1M"), 0);
+	assert_string_equal(take_err(), "nbd-server: --direct has no effect: it applies to the file "
+					"exports given on the command line, and there is none\n");
+	reset_cfg();
+
+	assert_int_equal(RUN("-r", "-C", conf), 0);
+	assert_string_equal(take_err(), "nbd-server: --read-only (-r) has no effect: it applies to "
+					"the exports given on the command line, and there is none\n");
+	assert_false(cfg.exports[0].read_only);
+}
+
+static void test_modern_listening(void **state _unused_)
+{
+	assert_int_equal(RUN("--bind", "127.0.0.1", "--bind", "[::1]", "--bind", "localhost",
+			     "--port", "2000", "--memory", "1M"),
+			 0);
+	assert_int_equal(strv_length(cfg.addresses), 3);
+	assert_string_equal(cfg.addresses[0], "127.0.0.1");
+	assert_string_equal(cfg.addresses[1], "::1");
+	assert_string_equal(cfg.addresses[2], "localhost");
+	assert_int_equal(cfg.port, 2000);
+	assert_null(cfg.unix_path);
+	reset_cfg();
+
+	/* A Unix socket alone, or with TCP when a TCP option asks for it. */
+	assert_int_equal(RUN("--unix", "/run/nbd.sock", "--memory", "1M"), 0);
+	assert_string_equal(cfg.unix_path, "/run/nbd.sock");
+	assert_false(cfg.dual_listen);
+	reset_cfg();
+	assert_int_equal(RUN("--unix", "/run/nbd.sock", "--port", "2000", "--memory", "1M"), 0);
+	assert_true(cfg.dual_listen);
+	reset_cfg();
+
+	assert_int_equal(RUN("-4", "--memory", "1M"), 0);
+	assert_int_equal(cfg.family, AF_INET);
+	reset_cfg();
+	assert_int_equal(RUN("--ipv6-only", "--bind", "::1", "--memory", "1M"), 0);
+	assert_int_equal(cfg.family, AF_INET6);
+	reset_cfg();
+
+	assert_int_equal(RUN("-s", "--memory", "1M"), 0);
+	assert_true(cfg.stdio);
+	reset_cfg();
+	assert_int_equal(RUN("--stdio", "--memory", "1M"), 0);
+	assert_true(cfg.stdio);
+	assert_string_equal(take_err(), "");
+}
+
+static void test_modern_running(void **state _unused_)
+{
+	const char *allow = write_file("allow", "# the lab\n192.168.0.0/16\n");
+	const char *conf = write_file("conf", "[disk]\nexportname = /srv/disk\n");
+
+	assert_int_equal(RUN("--memory", "1M", "--no-list", "--foreground", "--oneshot",
+			     "--pidfile", "/run/p", "--max-connections", "9", "--threads", "8",
+			     "--user", "nbd", "--group", "disk", "--allow", "10.0.0.1", "--allow",
+			     "fd00::/8", "--authfile", allow, "-v", "-v", "--verbose"),
+			 0);
+	assert_false(cfg.allow_list);
+	assert_true(cfg.foreground && cfg.oneshot);
+	assert_string_equal(cfg.pidfile, "/run/p");
+	assert_int_equal(cfg.max_connections, 9);
+	assert_int_equal(cfg.threads, 8);
+	assert_string_equal(cfg.user, "nbd");
+	assert_string_equal(cfg.group, "disk");
+	assert_int_equal(cfg.verbosity, 3);
+	/* --allow entries first, then the file's. */
+	assert_int_equal(strv_length(cfg.allow), 3);
+	assert_string_equal(cfg.allow[0], "10.0.0.1");
+	assert_string_equal(cfg.allow[1], "fd00::/8");
+	assert_string_equal(cfg.allow[2], "192.168.0.0/16");
+	reset_cfg();
+
+	assert_int_equal(RUN("--oneshot", "--memory", "1M"), 0);
+	assert_true(cfg.oneshot);
+	assert_false(cfg.foreground);
+	reset_cfg();
+
+	assert_int_equal(RUN("--config", conf), 0);
+	assert_string_equal(cfg.config_path, conf);
+	assert_string_equal(cfg.exports[0].name, "disk");
+	reset_cfg();
+	assert_int_equal(RUN("--config-file", conf, "--threads", "0"), 0);
+	assert_int_equal(cfg.threads, 0);
+	assert_string_equal(take_err(), "");
+}
+
+/* The command line overrides the file; lists given on it replace the file's. */
+static void test_precedence(void **state _unused_)
+{
+	const char *conf = write_file("conf", "[generic]\n"
+					      "port = 2000\n"
+					      "listenaddr = 127.0.0.1\n"
+					      "user = nbd\n"
+					      "unixsock = /run/nbd.sock\n"
+					      "max_threads = 2\n"
+					      "[disk]\n"
+					      "exportname = /srv/disk\n");
+
+	assert_int_equal(RUN("-C", conf, "--port", "3000", "--bind", "::1", "--no-list", "--user",
+			     "other", "--threads", "5"),
+			 0);
+	assert_int_equal(cfg.port, 3000);
+	assert_int_equal(strv_length(cfg.addresses), 1);
+	assert_string_equal(cfg.addresses[0], "::1");
+	assert_false(cfg.allow_list);
+	assert_string_equal(cfg.user, "other");
+	assert_int_equal(cfg.threads, 5);
+	/* The file's Unix socket plus a TCP option: both. */
+	assert_string_equal(cfg.unix_path, "/run/nbd.sock");
+	assert_true(cfg.dual_listen);
+	reset_cfg();
+
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_int_equal(cfg.port, 2000);
+	assert_string_equal(cfg.addresses[0], "127.0.0.1");
+	assert_false(cfg.dual_listen);
+	assert_int_equal(cfg.threads, 2);
+	assert_string_equal(take_err(), "");
+}
+
+/* ------------------------------------------------------------------------ option errors */
+
+struct err_case {
+	const char *name;
+	const char *args[12];
+	const char *message; /* must appear in stderr */
+};
+
+static const struct err_case option_errors[] = {
+	{ "port letters", { "--port", "abc", "--memory", "1M" },
+	  "nbd-server: invalid port 'abc': expected a number from 1 to 65535\n" },
+	{ "port 0", { "--port", "0", "--memory", "1M" },
+	  "invalid port '0': expected a number from 1 to 65535" },
+	{ "port too big", { "--port", "65536", "--memory", "1M" },
+	  "invalid port '65536': expected a number from 1 to 65535" },
+	{ "reference port letters", { "abc", "/srv/img" },
+	  "invalid port 'abc': expected a number from 1 to 65535 (or 0 to serve one client on "
+	  "stdin)" },
+	{ "reference port forgotten", { "/srv/img" },
+	  "'/srv/img' is not a port: the reference form is 'nbd-server [ADDRESS@]PORT FILE "
+	  "[SIZE]'" },
+	{ "address with port 0", { "1.2.3.4@0", "/srv/img" },
+	  "'1.2.3.4@0': port 0 serves one client on stdin, which has no address" },
+	{ "empty address", { "@10809", "/srv/img" }, "the address before the port is empty" },
+	{ "unclosed bracket", { "[::1:10809", "/srv/img" },
+	  "invalid address and port '[::1:10809': expected [ADDRESS]:PORT" },
+	{ "bad address", { "no_such!host@10809", "/srv/img" },
+	  "invalid address 'no_such!host' in no_such!host@10809: expected an IPv4 or IPv6 address "
+	  "or a host name" },
+	{ "bad size", { "10809", "/srv/img", "12Q" },
+	  "invalid size '12Q': expected a size in bytes, optionally with a suffix" },
+	{ "huge size", { "10809", "/srv/img", "9E" }, "invalid size '9E': too large" },
+	{ "extra argument", { "10809", "/srv/img", "1M", "more" },
+	  "unexpected argument 'more': the reference form is" },
+	{ "bind with port", { "--bind", "1.2.3.4:80", "--memory", "1M" },
+	  "invalid address '1.2.3.4:80': expected an IPv4 or IPv6 address or a host name (the port "
+	  "is set with --port)" },
+	{ "memory 0", { "--memory", "0" },
+	  "invalid memory size '0': a memory export needs a size greater than 0" },
+	{ "memory letters", { "--memory", "lots" }, "invalid memory size 'lots': expected a size" },
+	{ "export without =", { "--export", "disk" },
+	  "invalid --export 'disk': expected NAME=FILE or NAME=memory:SIZE" },
+	{ "export without file", { "--export", "disk=" },
+	  "invalid --export 'disk=': expected NAME=FILE" },
+	{ "export memory 0", { "--export", "a=memory:0" },
+	  "invalid --export 'a=memory:0': a memory export needs a size greater than 0" },
+	{ "export memory bad", { "--export", "a=memory:x" }, "invalid memory size 'x'" },
+	{ "export twice", { "--export", "a=/x", "--export", "a=/y" },
+	  "export 'a' is given twice on the command line" },
+	{ "FILE and --memory", { "10809", "/srv/img", "--memory", "1M" },
+	  "FILE and --memory both give the default export; keep one" },
+	{ "default export twice", { "--export", "=/x", "--memory", "1M" },
+	  "the default export is given twice on the command line" },
+	{ "description first", { "--description", "x", "--memory", "1M" },
+	  "--description applies to the export given before it, but none is" },
+	{ "cow-file first", { "--cow-file", "/x", "--memory", "1M" },
+	  "--cow-file applies to the export given before it" },
+	{ "cow-file without -c", { "--export", "a=/x", "--cow-file", "/y" },
+	  "export 'a' (--export): --cow-file needs --copy-on-write (-c)" },
+	{ "cow-file is the file", { "10809", "/srv/img", "-c", "--cow-file", "/srv/img" },
+	  "the command-line export: the copy-on-write file is the exported file itself" },
+	{ "stdio with port", { "-s", "--port", "2000", "--memory", "1M" },
+	  "--stdio serves one client on stdin and stdout and cannot be combined with --port" },
+	{ "port 0 with bind", { "0", "/srv/img", "--bind", "::1" },
+	  "PORT 0 serves one client on stdin and stdout and cannot be combined with --bind" },
+	{ "stdio with unix", { "--unix", "/s", "--stdio", "--memory", "1M" },
+	  "cannot be combined with --unix" },
+	{ "-4 and -6", { "-4", "-6", "--memory", "1M" },
+	  "-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other" },
+	{ "-4 with a v6 address", { "-4", "--bind", "::1", "--memory", "1M" },
+	  "listen address ::1 is IPv6, but only IPv4 was asked for (-4)" },
+	{ "-6 with a v4 address", { "-6", "127.0.0.1@2000", "/srv/img" },
+	  "listen address 127.0.0.1 is IPv4, but only IPv6 was asked for (-6)" },
+	{ "threads too many", { "--threads", "5000", "--memory", "1M" },
+	  "invalid number of threads '5000': expected a number from 0 to 4096 (0 means one per CPU)" },
+	{ "threads letters", { "--threads", "x", "--memory", "1M" },
+	  "invalid number of threads 'x'" },
+	{ "max connections", { "-M", "x", "--memory", "1M" },
+	  "invalid maximum number of connections 'x': expected a number from 0 to 4294967295 (0 "
+	  "means no limit)" },
+	{ "allow prefix", { "--allow", "10.0.0.0/33", "--memory", "1M" },
+	  "invalid --allow '10.0.0.0/33': the prefix length is too long" },
+	{ "allow name", { "--allow", "example.com", "--memory", "1M" },
+	  "invalid --allow 'example.com': expected an IPv4 or IPv6 address, optionally with "
+	  "/PREFIX" },
+	{ "empty user", { "--user", "", "--memory", "1M" }, "empty user name" },
+	{ "empty group", { "--group", "", "--memory", "1M" }, "empty group name" },
+	{ "empty file", { "10809", "" }, "empty file name" },
+	{ "empty config", { "-C", "" }, "empty config file name" },
+	{ "unknown long", { "--frobnicate", "--memory", "1M" },
+	  "nbd-server: unknown option '--frobnicate'; see 'nbd-server --help'\n" },
+	{ "unknown short", { "-x", "--memory", "1M" },
+	  "nbd-server: unknown option '-x'; see 'nbd-server --help'\n" },
+	{ "unknown short in a cluster", { "-rq", "--memory", "1M" }, "unknown option '-q'" },
+	{ "ambiguous", { "--p", "1", "--memory", "1M" }, "ambiguous option '--p'" },
+	{ "argument to a flag", { "--read-only=yes", "--memory", "1M" },
+	  "option '--read-only' takes no argument" },
+	{ "missing long argument", { "--memory", "1M", "--port" },
+	  "option '--port' needs an argument; see 'nbd-server --help'" },
+	{ "missing short argument", { "--memory", "1M", "-p" }, "option '-p' needs an argument" },
+	{ "-m", { "-m", "10809", "/srv/img" },
+	  "-m: an export of several files is not supported by this nbd-server" },
+	{ "allow file missing", { "-l", "/nonexistent/allow", "10809", "/srv/img" },
+	  "Cannot open allow list /nonexistent/allow: No such file or directory" },
+	{ "config missing", { "-C", "/nonexistent/config" },
+	  "Cannot open config file /nonexistent/config: No such file or directory" },
+	{ "unix path too long",
+	  { "--memory", "1M", "--unix",
+	    "/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+	  "is too long: at most 107 bytes" },
+};
+
+static void test_option_errors(void **state _unused_)
+{
+	for (size_t i = 0; i < ELEMENTSOF(option_errors); i++) {
+		const struct err_case *c = &option_errors[i];
+		const char *err;
+		int r;
+
+		r = run_argv(c->args);
+		err = take_err();
+		if (r != -EINVAL && !(r < 0 && strstr(c->message, "No such file")))
+			fail_msg("case '%s': returned %d, stderr: %s", c->name, r, err);
+		if (!strstr(err, c->message))
+			fail_msg("case '%s': expected '%s' in stderr, got: %s", c->name, c->message,
+				 err);
+		/* One message, not the help text, and nothing configured. */
+		CASE_CHECK(c->name, strchr(err, '\n') == err + strlen(err) - 1);
+		CASE_CHECK(c->name, strcmp(take_out(), "") == 0);
+		CASE_CHECK(c->name, cfg.n_exports == 0 && cfg.port == 10809);
+	}
+}
+
+static void test_no_export(void **state _unused_)
+{
+	const char *conf = write_file("empty", "# nothing yet\n[generic]\nport = 2000\n");
+
+	assert_true(RUN("-C", conf) < 0);
+	assert_non_null(strstr(take_err(), "no export to serve: "));
+
+	/* Without -C and without an export, the default config is read, if it exists. */
+	if (access(SYSCONFDIR "/nbd-server/config", F_OK) == 0)
+		skip();
+	assert_int_equal(RUN("-n"), -EINVAL);
+	assert_string_equal(take_err(),
+			    "nbd-server: no export given: serve a file with 'nbd-server PORT FILE' "
+			    "or '--export NAME=FILE', memory with '--memory SIZE', or describe "
+			    "exports in " SYSCONFDIR "/nbd-server/config (or a file named with -C)\n");
+}
+
+/* ------------------------------------------------------------------------ config files */
+
+static void test_config_every_key(void **state _unused_)
+{
+	const char *allow = write_file("allow", "127.0.0.1\n::1\n");
+	const char *conf;
+	const struct export_config *e;
+
+	assert_int_equal(mkdir(path_of("conf.d"), 0755), 0);
+	assert_int_equal(mkdir(path_of("conf.d/sub.conf"), 0755), 0);
+	write_file("conf.d/b.conf", "[from-b]\nexportname = /srv/b\n");
+	write_file("conf.d/a.conf", "# first by name\n[from-a]\nmemory = 1M\n");
+	write_file("conf.d/ignored.txt", "this is not read\n");
+	write_file("conf.d/.hidden.conf", "neither is this\n");
+
+	conf = write_filef(
+		"config",
+		"# A config with every key\n"
+		"; both comment styles\n"
+		"\n"
+		"[generic]\n"
+		"    user = nbd\n"
+		"    group = disk\n"
+		"\tlistenaddr = 127.0.0.1, ::1 localhost\n"
+		"port=2000\n"
+		"includedir = %s\n"
+		"allowlist = false\n"
+		"unixsock = /run/nbd.sock\r\n"
+		"duallisten = true\n"
+		"maxconnections = 7\n"
+		"authfile = %s\n"
+		"max_threads = 3\n"
+		"oldstyle = false\n"
+		"force_tls = false\n"
+		"certfile =\n"
+		"keyfile = \n"
+		"cacertfile =\n"
+		"tlsprio =\n"
+		"\n"
+		"[disk]\n"
+		"exportname = /srv/disk.img\n"
+		"readonly = true\n"
+		"copyonwrite = yes\n"
+		"cowfile = /var/lib/disk.cow\n"
+		"filesize = 1G\n"
+		"flush = false\n"
+		"fua = 0\n"
+		"trim = no\n"
+		"rotational = true\n"
+		"sync = on\n"
+		"directio = true\n"
+		"authfile = %s\n"
+		"maxconnections = 2\n"
+		"description = The\\smain disk\\\\2\n"
+		"virtstyle = none\n"
+		"prerun =\n"
+		"postrun =\n"
+		"transactionlog =\n"
+		"datalog = false\n"
+		"multifile = false\n"
+		"treefiles = false\n"
+		"waitfile = false\n"
+		"sparse_cow = false\n"
+		"temporary = false\n"
+		"splice = false\n"
+		"sdp = false\n"
+		"force_tls = false\n"
+		"cowdir =\n"
+		"[scratch disk]\n"
+		"memory = 64M\n"
+		"description =\n",
+		path_of("conf.d"), allow, allow);
+
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_string_equal(take_err(), "");
+
+	assert_string_equal(cfg.user, "nbd");
+	assert_string_equal(cfg.group, "disk");
+	assert_int_equal(strv_length(cfg.addresses), 3);
+	assert_string_equal(cfg.addresses[0], "127.0.0.1");
+	assert_string_equal(cfg.addresses[1], "::1");
+	assert_string_equal(cfg.addresses[2], "localhost");
+	assert_int_equal(cfg.port, 2000);
+	assert_false(cfg.allow_list);
+	assert_string_equal(cfg.unix_path, "/run/nbd.sock");
+	assert_true(cfg.dual_listen);
+	assert_int_equal(cfg.max_connections, 7);
+	assert_string_equal(cfg.authfile, allow);
+	assert_int_equal(strv_length(cfg.allow), 2);
+	assert_int_equal(cfg.threads, 3);
+	assert_string_equal(cfg.config_path, conf);
+
+	/* The main file's exports in order, then the included files sorted by name. */
+	assert_int_equal(cfg.n_exports, 4);
+	assert_string_equal(cfg.exports[0].name, "disk");
+	assert_string_equal(cfg.exports[1].name, "scratch disk");
+	assert_string_equal(cfg.exports[2].name, "from-a");
+	assert_string_equal(cfg.exports[3].name, "from-b");
+
+	e = &cfg.exports[0];
+	assert_int_equal(e->backend, EXPORT_FILE);
+	assert_string_equal(e->path, "/srv/disk.img");
+	assert_true(e->read_only && e->copy_on_write && e->rotational && e->sync && e->direct_io);
+	assert_false(e->flush || e->fua || e->trim);
+	assert_string_equal(e->cow_path, "/var/lib/disk.cow");
+	assert_int_equal(e->size, 1 << 30);
+	assert_string_equal(e->authfile, allow);
+	assert_int_equal(strv_length(e->allow), 2);
+	assert_string_equal(e->allow[1], "::1");
+	assert_int_equal(e->max_connections, 2);
+	assert_string_equal(e->description, "The main disk\\2");
+	assert_non_null(strstr(e->origin, "/config:23"));
+
+	e = &cfg.exports[1];
+	assert_int_equal(e->backend, EXPORT_MEMORY);
+	assert_int_equal(e->size, 64 << 20);
+	assert_null(e->description);
+	assert_null(e->allow);
+	assert_true(e->flush && e->fua && e->trim);
+
+	e = &cfg.exports[2];
+	assert_int_equal(e->backend, EXPORT_MEMORY);
+	assert_non_null(strstr(e->origin, "/conf.d/a.conf:2"));
+	assert_string_equal(cfg.exports[3].path, "/srv/b");
+}
+
+static void test_config_ignored_keys(void **state _unused_)
+{
+	const char *conf = write_file("config", "[disk]\n"
+						"exportname = /srv/disk\n"
+						"timeout = 30\n"
+						"listenaddr = 127.0.0.1\n");
+	char want[2 * PATH_MAX];
+
+	assert_int_equal(server_config_load_file(&cfg, conf), 0);
+	snprintf(want, sizeof(want),
+		 "nbd-server: %s:3: key 'timeout' in section [disk] is ignored: the reference "
+		 "nbd-server documents it but never used it; a client sets its own timeout\n"
+		 "nbd-server: %s:4: key 'listenaddr' in section [disk] is ignored: listen addresses "
+		 "are set in [generic], as in the reference nbd-server\n",
+		 conf, conf);
+	assert_string_equal(take_err(), want);
+	assert_null(cfg.addresses);
+}
+
+static void test_config_minimal(void **state _unused_)
+{
+	/* No [generic] at all is fine, and so is an empty file. */
+	assert_int_equal(server_config_load_file(&cfg, write_file("c", "[d]\nexportname=/x\n")), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	assert_int_equal(server_config_load_file(&cfg, write_file("e", "")), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	assert_int_equal(server_config_load_file(&cfg, "/dev/null"), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	assert_int_equal(server_config_check(&cfg), 0);
+	assert_string_equal(take_err(), "");
+}
+
+struct config_error {
+	const char *name;
+	const char *content;
+	unsigned line;
+	const char *message; /* after "FILE:LINE: " */
+};
+
+static const struct config_error config_errors[] = {
+	{ "typo", "[disk]\nexportname = /x\nflsh = true\n", 3,
+	  "unknown key 'flsh' in section [disk] (did you mean 'flush'?)" },
+	{ "typo in generic", "[generic]\nprot = 1\n", 2,
+	  "unknown key 'prot' in section [generic] (did you mean 'port'?)" },
+	{ "wrong case", "[disk]\nexportname = /x\nReadOnly = true\n", 3,
+	  "unknown key 'ReadOnly' in section [disk] (did you mean 'readonly'?)" },
+	{ "unknown", "[disk]\nexportname = /x\nzebra = 1\n", 3,
+	  "unknown key 'zebra' in section [disk]\n" },
+	{ "bad bool", "[disk]\nexportname = /x\nreadonly = maybe\n", 3,
+	  "invalid value 'maybe' for key 'readonly' in section [disk]: expected true or false" },
+	{ "bad port", "[generic]\nport = abc\n", 2,
+	  "invalid value 'abc' for key 'port' in section [generic]: expected a number from 1 to "
+	  "65535" },
+	{ "port 0", "[generic]\nport = 0\n", 2, "invalid value '0' for key 'port'" },
+	{ "bad maxconnections", "[generic]\nmaxconnections = -1\n", 2,
+	  "invalid value '-1' for key 'maxconnections' in section [generic]: expected a number "
+	  "from 0 to 4294967295" },
+	{ "max_threads", "[generic]\nmax_threads = 5000\n", 2,
+	  "invalid value '5000' for key 'max_threads' in section [generic]: expected a number from "
+	  "0 to 4096" },
+	{ "bad size", "[disk]\nexportname = /x\nfilesize = 12Q\n", 3,
+	  "invalid value '12Q' for key 'filesize' in section [disk]: expected a size in bytes" },
+	{ "huge size", "[disk]\nexportname = /x\nfilesize = 9E\n", 3,
+	  "invalid value '9E' for key 'filesize' in section [disk]: too large" },
+	{ "memory 0", "[disk]\nmemory = 0\n", 2,
+	  "invalid value '0' for key 'memory' in section [disk]: a memory export needs a size "
+	  "greater than 0" },
+	{ "relative exportname", "[disk]\nexportname = disk.img\n", 2,
+	  "invalid value 'disk.img' for key 'exportname' in section [disk]: expected an absolute "
+	  "path" },
+	{ "relative includedir", "[generic]\nincludedir = conf.d\n", 2,
+	  "invalid value 'conf.d' for key 'includedir' in section [generic]: expected an absolute "
+	  "path" },
+	{ "empty user", "[generic]\nuser =\n", 2,
+	  "invalid value '' for key 'user' in section [generic]: expected a name" },
+	{ "bad listenaddr", "[generic]\nlistenaddr = 1.2.3.4:80\n", 2,
+	  "invalid address '1.2.3.4:80' in key 'listenaddr' in section [generic]: expected an IPv4 "
+	  "or IPv6 address or a host name" },
+	{ "empty listenaddr", "[generic]\nlistenaddr = ,\n", 2,
+	  "invalid value ',' for key 'listenaddr' in section [generic]: expected one or more "
+	  "addresses" },
+	{ "duplicate section", "[disk]\nexportname = /x\n[disk]\n", 3,
+	  "section [disk] is defined twice (first at " },
+	{ "duplicate generic", "[generic]\n[generic]\n", 2,
+	  "section [generic] is defined twice (first on line 1)" },
+	{ "generic not first", "[disk]\nexportname = /x\n[generic]\n", 3,
+	  "[generic] must be the first section of the file" },
+	{ "key outside a section", "# hello\nport = 10809\n", 2,
+	  "key 'port' is outside of any section; put it under [generic] or under an export's "
+	  "[name]" },
+	{ "no =", "[disk]\nexportname /x\n", 2,
+	  "expected 'key = value', a [section] header or a comment" },
+	{ "no key", "[disk]\n = /x\n", 2, "missing key before '='" },
+	{ "unclosed section", "[disk\n", 1, "expected ']' at the end of the section header" },
+	{ "text after section", "[disk] # comment\n", 1, "expected ']' at the end" },
+	{ "empty section", "[]\n", 1, "empty section name" },
+	{ "brackets in section", "[a[b]\n", 1,
+	  "invalid section name 'a[b': '[' and ']' cannot be part of it" },
+	{ "duplicate key", "[disk]\nexportname = /x\nreadonly = true\n\nreadonly = false\n", 5,
+	  "key 'readonly' is set twice in section [disk] (first on line 3)" },
+	{ "port in an export", "[disk]\nexportname = /x\nport = 10809\n", 3,
+	  "key 'port' belongs in [generic], not in section [disk]" },
+	{ "exportname in generic", "[generic]\nexportname = /x\n", 2,
+	  "key 'exportname' belongs in an export's section, not in section [generic]" },
+	{ "no exportname", "\n[disk]\nreadonly = true\n", 2,
+	  "export [disk]: no file to serve: set exportname = PATH, or memory = SIZE for a memory "
+	  "export" },
+	{ "exportname and memory", "[disk]\nexportname = /x\nmemory = 1M\n", 3,
+	  "section [disk] sets both exportname and memory: an export serves either a file or "
+	  "memory; keep one" },
+	{ "memory and filesize", "[disk]\nfilesize = 1M\nmemory = 1M\n", 3,
+	  "section [disk] sets both filesize and memory" },
+	{ "cowfile alone", "[disk]\nexportname = /x\ncowfile = /y\n", 1,
+	  "export [disk]: cowfile needs copyonwrite = true" },
+	{ "cowfile is the file", "[disk]\nexportname = /x\ncopyonwrite = true\ncowfile = /x\n", 1,
+	  "export [disk]: the copy-on-write file is the exported file itself" },
+	{ "memory cow", "[disk]\nmemory = 1M\ncopyonwrite = true\n", 1,
+	  "export [disk]: copy-on-write does not apply to a memory export (remove copyonwrite and "
+	  "cowfile)" },
+	{ "memory directio", "[disk]\nmemory = 1M\ndirectio = true\n", 1,
+	  "export [disk]: direct I/O does not apply to a memory export (remove directio)" },
+	{ "bad escape", "[disk]\nexportname = /x\ndescription = a\\qb\n", 3,
+	  "invalid escape sequence '\\q' in the value of key 'description'" },
+	{ "lone backslash", "[disk]\nexportname = /x\ndescription = a\\\n", 3,
+	  "the value of key 'description' ends in a lone '\\'" },
+	{ "virtstyle", "[disk]\nexportname = /x\nvirtstyle = ipliteral\n", 3,
+	  "key 'virtstyle' in section [disk]: per-client exports (virtstyle) are not supported by "
+	  "this nbd-server; remove it or set it to none" },
+	{ "prerun", "[disk]\nexportname = /x\nprerun = echo %s\n", 3,
+	  "key 'prerun' in section [disk]: running commands (prerun) is not supported by this "
+	  "nbd-server; remove it" },
+	{ "postrun", "[disk]\nexportname = /x\npostrun = true\n", 3,
+	  "key 'postrun' in section [disk]: running commands (postrun) is not supported" },
+	{ "transactionlog", "[disk]\nexportname = /x\ntransactionlog = /log\n", 3,
+	  "key 'transactionlog' in section [disk]: a transaction log is not supported" },
+	{ "datalog", "[disk]\nexportname = /x\ndatalog = true\n", 3,
+	  "key 'datalog' in section [disk]: a transaction log is not supported" },
+	{ "multifile", "[disk]\nexportname = /x\nmultifile = true\n", 3,
+	  "key 'multifile' in section [disk]: an export of several files is not supported by this "
+	  "nbd-server; remove it" },
+	{ "treefiles", "[disk]\nexportname = /x\ntreefiles = true\n", 3,
+	  "key 'treefiles' in section [disk]: an export of one file per block is not supported" },
+	{ "waitfile", "[disk]\nexportname = /x\nwaitfile = true\n", 3,
+	  "key 'waitfile' in section [disk]: waiting for the export file to appear is not "
+	  "supported" },
+	{ "sparse_cow", "[disk]\nexportname = /x\nsparse_cow = true\n", 3,
+	  "key 'sparse_cow' in section [disk]: a sparse copy-on-write file is not supported by "
+	  "this nbd-server; remove it (cowfile = PATH keeps the overlay in a file)" },
+	{ "cowdir", "[disk]\nexportname = /x\ncowdir = /tmp\n", 3,
+	  "key 'cowdir' in section [disk]: a directory for copy-on-write files is not supported" },
+	{ "temporary", "[disk]\nexportname = /x\ntemporary = true\n", 3,
+	  "key 'temporary' in section [disk]: a temporary file export is not supported by this "
+	  "nbd-server; remove it (memory = SIZE serves a scratch disk from memory)" },
+	{ "splice", "[disk]\nexportname = /x\nsplice = true\n", 3,
+	  "key 'splice' in section [disk]: splice is not supported by this nbd-server; remove it" },
+	{ "sdp", "[disk]\nexportname = /x\nsdp = true\n", 3,
+	  "key 'sdp' in section [disk]: SDP (the Sockets Direct Protocol) is not supported" },
+	{ "sdp bad bool", "[disk]\nexportname = /x\nsdp = perhaps\n", 3,
+	  "invalid value 'perhaps' for key 'sdp' in section [disk]: expected true or false" },
+	{ "export force_tls", "[disk]\nexportname = /x\nforce_tls = true\n", 3,
+	  "key 'force_tls' in section [disk]: TLS is not available yet in this nbd-server; remove "
+	  "it" },
+	{ "oldstyle", "[generic]\noldstyle = true\n", 2,
+	  "key 'oldstyle' in section [generic]: the oldstyle handshake is not supported by this "
+	  "nbd-server (nor by the reference since 3.10); remove it" },
+	{ "generic force_tls", "[generic]\nforce_tls = true\n", 2,
+	  "key 'force_tls' in section [generic]: TLS is not available yet in this nbd-server" },
+	{ "certfile", "[generic]\ncertfile = /etc/cert.pem\n", 2,
+	  "key 'certfile' in section [generic]: TLS is not available yet" },
+	{ "keyfile", "[generic]\nkeyfile = /etc/key.pem\n", 2,
+	  "key 'keyfile' in section [generic]: TLS is not available yet" },
+	{ "cacertfile", "[generic]\ncacertfile = /etc/ca.pem\n", 2,
+	  "key 'cacertfile' in section [generic]: TLS is not available yet" },
+	{ "tlsprio", "[generic]\ntlsprio = NORMAL\n", 2,
+	  "key 'tlsprio' in section [generic]: TLS is not available yet" },
+	{ "unsupported key in the other section", "[generic]\nsplice = true\n", 2,
+	  "key 'splice' in section [generic]: splice is not supported by this nbd-server" },
+	/* The test writes a NUL and more after this content. */
+	{ "NUL byte", "[disk]\nexportname = /x\nre", 3, "a NUL byte in a config file" },
+};
+
+static void test_config_errors(void **state _unused_)
+{
+	for (size_t i = 0; i < ELEMENTSOF(config_errors); i++) {
+		const struct config_error *c = &config_errors[i];
+		char name[32], want[PATH_MAX + 512];
+		const char *path, *err;
+		size_t len = strlen(c->content);
+		FILE *f;
+		int r;
+
+		snprintf(name, sizeof(name), "config%zu", i);
+		path = path_of(name);
+		f = fopen(path, "we");
+		assert_non_null(f);
+		assert_int_equal(fwrite(c->content, 1, len, f), len);
+		if (strcmp(c->name, "NUL byte") == 0) {
+			fputc('\0', f);
+			fputs("x = 1\n", f);
+		}
+		assert_int_equal(fclose(f), 0);
+
+		reset_cfg();
+		r = server_config_load_file(&cfg, path);
+		err = take_err();
+		if (r != -EINVAL)
+			fail_msg("case '%s': returned %d, stderr: %s", c->name, r, err);
+		snprintf(want, sizeof(want), "nbd-server: %s:%u: %s", path, c->line, c->message);
+		if (!strstr(err, want))
+			fail_msg("case '%s': expected '%s' in stderr, got: %s", c->name, want, err);
+		CASE_CHECK(c->name, strchr(err, '\n') == err + strlen(err) - 1);
+	}
+}
+
+static void test_config_duplicate_origin(void **state _unused_)
+{
+	const char *conf = write_file("config", "[generic]\n\n[disk]\nexportname = /x\n\n[disk]\n");
+	char want[2 * PATH_MAX];
+
+	assert_int_equal(server_config_load_file(&cfg, conf), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "nbd-server: %s:6: section [disk] is defined twice (first at %s:3)\n", conf, conf);
+	assert_string_equal(take_err(), want);
+}
+
+static void test_config_includedir_errors(void **state _unused_)
+{
+	const char *conf;
+	char want[2 * PATH_MAX];
+
+	/* A missing includedir, named with the line that asked for it. */
+	conf = write_filef("config", "[generic]\nincludedir = %s\n", path_of("missing"));
+	assert_int_equal(server_config_load_file(&cfg, conf), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "nbd-server: %s:2: cannot open includedir %s: No such file or directory\n", conf,
+		 path_of("missing"));
+	assert_string_equal(take_err(), want);
+	reset_cfg();
+
+	/* [generic] in an included file. */
+	assert_int_equal(mkdir(path_of("d"), 0755), 0);
+	write_file("d/x.conf", "[ok]\nexportname = /ok\n[generic]\nport = 1\n");
+	conf = write_filef("config2", "[generic]\nincludedir = %s\n", path_of("d"));
+	assert_int_equal(server_config_load_file(&cfg, conf), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "nbd-server: %s:3: [generic] is not allowed in a file read through includedir; "
+		 "only export sections are\n",
+		 path_of("d/x.conf"));
+	assert_string_equal(take_err(), want);
+	reset_cfg();
+
+	/* The same export in the main file and an included one. */
+	write_file("d/x.conf", "\n[disk]\nexportname = /other\n");
+	conf = write_filef("config3", "[generic]\nincludedir = %s\n[disk]\nexportname = /x\n",
+			   path_of("d"));
+	assert_int_equal(server_config_load_file(&cfg, conf), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "nbd-server: %s:2: section [disk] is defined twice (first at %s:3)\n",
+		 path_of("d/x.conf"), conf);
+	assert_string_equal(take_err(), want);
+	reset_cfg();
+
+	/* A bad key in an included file names that file. */
+	write_file("d/x.conf", "[other]\nexportname = /other\nsplice = true\n");
+	assert_int_equal(server_config_load_file(&cfg, conf), -EINVAL);
+	snprintf(want, sizeof(want), "nbd-server: %s:3: key 'splice' in section [other]:",
+		 path_of("d/x.conf"));
+	assert_non_null(strstr(take_err(), want));
+}
+
+static void test_config_with_command_line(void **state _unused_)
+{
+	const char *conf = write_file("config", "[generic]\n\n[disk]\nexportname = /x\n");
+	const char *conf2 = write_filef("config2", "[disk]\nexportname = /x\nauthfile = %s\n",
+					path_of("nope"));
+	char want[2 * PATH_MAX];
+
+	/* A name in both the file and on the command line. */
+	assert_int_equal(RUN("-C", conf, "--export", "disk=/y"), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "nbd-server: export 'disk' is given on the command line and at %s:3\n", conf);
+	assert_string_equal(take_err(), want);
+	assert_int_equal(cfg.n_exports, 0);
+
+	/* An export's allow list that cannot be read stops the server. */
+	assert_true(RUN("-C", conf2) < 0);
+	snprintf(want, sizeof(want),
+		 "nbd-server: Cannot open allow list %s: No such file or directory (refusing to "
+		 "start with access control that cannot be read)\n",
+		 path_of("nope"));
+	assert_string_equal(take_err(), want);
+	assert_int_equal(cfg.n_exports, 0);
+}
+
+/* What export_config_write() writes, server_config_load_file() reads back the same. */
+static void test_write_roundtrip(void **state _unused_)
+{
+	struct export_config *e;
+	FILE *f;
+	const char *path = path_of("written");
+
+	assert_int_equal(server_config_add_export(&cfg, "orig", &e), 0);
+	e->path = strdup("/srv/with space/and\\backslash");
+	e->description = strdup(" lead\tand\nnew line, trail ");
+	e->size = 12345;
+	e->read_only = true;
+	e->copy_on_write = true;
+	e->cow_path = strdup("/var/cow");
+	e->direct_io = true;
+	e->sync = true;
+	e->flush = false;
+	e->fua = true;
+	e->trim = false;
+	e->rotational = true;
+	e->authfile = strdup("/etc/allow");
+	e->max_connections = 4;
+
+	f = fopen(path, "we");
+	assert_non_null(f);
+	assert_int_equal(export_config_write(f, e, "copy"), 0);
+	assert_int_equal(fclose(f), 0);
+
+	assert_int_equal(server_config_load_file(&cfg, path), 0);
+	assert_string_equal(take_err(), "");
+	assert_int_equal(cfg.n_exports, 2);
+	{
+		const struct export_config *a = &cfg.exports[0], *b = &cfg.exports[1];
+
+		assert_string_equal(b->name, "copy");
+		assert_string_equal(b->path, a->path);
+		assert_string_equal(b->description, a->description);
+		assert_int_equal(b->size, a->size);
+		assert_string_equal(b->cow_path, a->cow_path);
+		assert_string_equal(b->authfile, a->authfile);
+		assert_true(b->read_only && b->copy_on_write && b->direct_io && b->sync);
+		assert_true(!b->flush && b->fua && !b->trim && b->rotational);
+		assert_int_equal(b->max_connections, 4);
+	}
+}
+
+/* ------------------------------------------------------------------------ allow lists */
+
+static void test_allow_list_good(void **state _unused_)
+{
+	char **list = NULL;
+	const char *p = write_file("allow", "# clients\n"
+					    "\n"
+					    "127.0.0.1\n"
+					    "  10.0.0.0/8  \n"
+					    "192.168.1.0/24 # the lab\n"
+					    "\t::1\r\n"
+					    "fd00::/8\n"
+					    "0.0.0.0/0\n"
+					    "::/0\n"
+					    "2001:db8::1/128\n");
+
+	assert_int_equal(allow_list_load(p, &list), 0);
+	assert_int_equal(strv_length(list), 8);
+	assert_string_equal(list[0], "127.0.0.1");
+	assert_string_equal(list[1], "10.0.0.0/8");
+	assert_string_equal(list[2], "192.168.1.0/24");
+	assert_string_equal(list[3], "::1");
+	assert_string_equal(list[4], "fd00::/8");
+	assert_string_equal(list[5], "0.0.0.0/0");
+	assert_string_equal(list[6], "::/0");
+	assert_string_equal(list[7], "2001:db8::1/128");
+	assert_null(list[8]);
+	strv_free(list);
+
+	/* Empty and comment-only files are empty lists, not "everyone". */
+	list = NULL;
+	assert_int_equal(allow_list_load(write_file("empty", ""), &list), 0);
+	assert_non_null(list);
+	assert_null(list[0]);
+	strv_free(list);
+	list = NULL;
+	assert_int_equal(allow_list_load(write_file("comments", "# no one\n\n"), &list), 0);
+	assert_non_null(list);
+	assert_null(list[0]);
+	strv_free(list);
+	assert_string_equal(take_err(), "");
+}
+
+static void test_allow_list_bad(void **state _unused_)
+{
+	static const struct {
+		const char *entry, *message;
+	} cases[] = {
+		{ "10.0.0.0/33", "the prefix length is too long for the address (at most /32 for "
+				 "IPv4, /128 for IPv6)" },
+		{ "::1/129", "the prefix length is too long" },
+		{ "example.com", "expected an IPv4 or IPv6 address, optionally with /PREFIX" },
+		{ "1.2.3.4/", "expected an IPv4 or IPv6 address" },
+		{ "1.2.3.4/x", "expected an IPv4 or IPv6 address" },
+		{ "1.2.3.4/0x8", "expected an IPv4 or IPv6 address" },
+		{ "1.2.3.4/-1", "expected an IPv4 or IPv6 address" },
+		{ "1.2.3.4 5.6.7.8", "expected an IPv4 or IPv6 address" },
+		{ "1.2.3", "expected an IPv4 or IPv6 address" },
+		{ "fe80::1%eth0", "expected an IPv4 or IPv6 address" },
+		{ "256.0.0.1", "expected an IPv4 or IPv6 address" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char **list = NULL;
+		char want[PATH_MAX + 256];
+		const char *p = write_filef("allow", "127.0.0.1\n%s\n", cases[i].entry);
+
+		assert_int_equal(allow_list_load(p, &list), -EINVAL);
+		assert_null(list);
+		snprintf(want, sizeof(want), "nbd-server: %s:2: invalid allow list entry '%s': %s", p,
+			 cases[i].entry, cases[i].message);
+		if (!strstr(take_err(), want))
+			fail_msg("entry '%s': expected '%s'", cases[i].entry, want);
+	}
+}
+
+static void test_allow_list_unreadable(void **state _unused_)
+{
+	char **list = NULL;
+	char want[PATH_MAX + 256];
+
+	assert_int_equal(allow_list_load(path_of("missing"), &list), -ENOENT);
+	assert_null(list);
+	snprintf(want, sizeof(want),
+		 "nbd-server: Cannot open allow list %s: No such file or directory (refusing to "
+		 "start with access control that cannot be read)\n",
+		 path_of("missing"));
+	assert_string_equal(take_err(), want);
+
+	/* A directory opens but cannot be read. */
+	assert_int_equal(allow_list_load(dir, &list), -EISDIR);
+	assert_null(list);
+	assert_non_null(strstr(take_err(), "Cannot read allow list"));
+}
+
+static void test_allow_entry_check(void **state _unused_)
+{
+	assert_int_equal(allow_entry_check("1.2.3.4"), 0);
+	assert_int_equal(allow_entry_check("1.2.3.4/0"), 0);
+	assert_int_equal(allow_entry_check("1.2.3.4/32"), 0);
+	assert_int_equal(allow_entry_check("1.2.3.4/33"), -ERANGE);
+	assert_int_equal(allow_entry_check("::ffff:1.2.3.4/128"), 0);
+	assert_int_equal(allow_entry_check("::/129"), -ERANGE);
+	assert_int_equal(allow_entry_check("::/0128"), -EINVAL);
+	assert_int_equal(allow_entry_check(""), -EINVAL);
+	assert_int_equal(allow_entry_check("/8"), -EINVAL);
+
+	assert_true(listen_address_valid("0.0.0.0"));
+	assert_true(listen_address_valid("::"));
+	assert_true(listen_address_valid("nbd-1.example.org"));
+	assert_false(listen_address_valid(""));
+	assert_false(listen_address_valid("-x"));
+	assert_false(listen_address_valid("a b"));
+	assert_false(listen_address_valid("[::1]"));
+	assert_false(listen_address_valid("1.2.3.4:80"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reference_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_authfile_and_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modern_exports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flag_warnings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modern_listening, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modern_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_every_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_ignored_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_minimal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_duplicate_origin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_includedir_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_with_command_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_list_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_list_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_list_unreadable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_entry_check, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
