@@ -4,11 +4,11 @@
  *
  * The reference reads it with GLib's key file parser and looks up only the keys it knows, so a typo
  * ("flsh = true") is silently ignored and the export runs without what was asked for. Here every
- * line is accounted for: a key is either known, known to belong to the other kind of section, known
- * from the reference but unsupported (an error that says why, unless its value asks for nothing), or
- * unknown, and every error names the file and the line. The syntax is the key file subset that
- * nbd-server configs use: [sections], `key = value`, whole-line # and ; comments, and the key file
- * escapes (\s \n \t \r \\) in values.
+ * line is accounted for: a key is either known, known to belong to the other kind of section,
+ * known from the reference but unsupported (an error that says why, unless its value asks for
+ * nothing), or unknown, and every error names the file and the line. The syntax is the key file
+ * subset that nbd-server configs use: [sections], `key = value`, whole-line # and ; comments, and
+ * the key file escapes (\s \n \t \r \\) in values.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -30,6 +30,9 @@
 #include "common/parse.h"
 #include "proto/nbd-protocol.h"
 #include "server/config.h"
+
+/* sun_path, terminator included. */
+#define UNIX_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* ------------------------------------------------------------------------ string arrays */
 
@@ -193,8 +196,8 @@ bool listen_address_valid(const char *s)
 
 	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
 		return true;
-	/* A host name: letters, digits, hyphens and dots, as getaddrinfo() will be asked to resolve. A
-	 * name with a ':' or '@' is an address with a port stuck to it, which must be said early. */
+	/* A host name: letters, digits, hyphens and dots, for getaddrinfo() to resolve. A name
+	 * with a ':' or '@' is an address with a port stuck to it, which is better said early. */
 	if (n == 0 || n > 253 || s[0] == '-' || s[0] == '.')
 		return false;
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
@@ -238,8 +241,8 @@ static int export_check(const struct export_config *e)
 		return -EINVAL;
 	}
 	if (e->backend == EXPORT_FILE && !e->path) {
-		log_error("%s: no file to serve: set exportname = PATH, or memory = SIZE for a memory "
-			  "export", where);
+		log_error("%s: no file to serve: set exportname = PATH, or memory = SIZE for a "
+			  "memory export", where);
 		return -EINVAL;
 	}
 	if (e->backend == EXPORT_MEMORY) {
@@ -276,8 +279,8 @@ static int export_check(const struct export_config *e)
 		return -EINVAL;
 	}
 	if (e->cow_path && e->path && strcmp(e->cow_path, e->path) == 0) {
-		log_error("%s: the copy-on-write file is the exported file itself; the overlay must be "
-			  "another file", where);
+		log_error("%s: the copy-on-write file is the exported file itself; the overlay "
+			  "must be another file", where);
 		return -EINVAL;
 	}
 	return 0;
@@ -299,19 +302,20 @@ int server_config_check(const struct server_config *cfg)
 			return r;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->exports[j].name, e->name) == 0) {
+				const char *origin = cfg->exports[j].origin;
 				char where[NBD_MAX_STRING + 256];
 
 				export_where(e, where, sizeof(where));
-				log_error("%s: the name is already used by the export defined %s%s", where,
-					  cfg->exports[j].origin ? "at " : "on the command line",
-					  cfg->exports[j].origin ? cfg->exports[j].origin : "");
+				log_error("%s: the name is already used by the export defined %s%s",
+					  where, origin ? "at " : "on the command line",
+					  origin ? origin : "");
 				return -EINVAL;
 			}
 	}
 
-	if (cfg->unix_path && strlen(cfg->unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+	if (cfg->unix_path && strlen(cfg->unix_path) >= UNIX_PATH_MAX) {
 		log_error("Unix socket path %s is too long: at most %zu bytes", cfg->unix_path,
-			  sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+			  UNIX_PATH_MAX - 1);
 		return -EINVAL;
 	}
 	if (cfg->family != AF_UNSPEC)
@@ -319,8 +323,8 @@ int server_config_check(const struct server_config *cfg)
 			int other = cfg->family == AF_INET ? AF_INET6 : AF_INET;
 
 			if (address_family_is(*a, other)) {
-				log_error("listen address %s is %s, but only %s was asked for (%s)", *a,
-					  other == AF_INET ? "IPv4" : "IPv6",
+				log_error("listen address %s is %s, but only %s was asked for (%s)",
+					  *a, other == AF_INET ? "IPv4" : "IPv6",
 					  cfg->family == AF_INET ? "IPv4" : "IPv6",
 					  cfg->family == AF_INET ? "-4" : "-6");
 				return -EINVAL;
@@ -341,8 +345,8 @@ int allow_list_load(const char *path, char ***ret)
 
 	f = fopen(path, "re");
 	if (!f)
-		return log_error_errno(errno, "Cannot open allow list %s: %m (refusing to start with "
-					      "access control that cannot be read)", path);
+		return log_error_errno(errno, "Cannot open allow list %s: %m (refusing to start "
+					      "with access control that cannot be read)", path);
 
 	/* An empty file is an empty list, which lets no one in; NULL would let everyone in. */
 	entries = calloc(1, sizeof(char *));
@@ -368,14 +372,14 @@ int allow_list_load(const char *path, char ***ret)
 
 		r = allow_entry_check(s);
 		if (r == -ERANGE) {
-			log_error("%s:%u: invalid allow list entry '%s': the prefix length is too long "
-				  "for the address (at most /32 for IPv4, /128 for IPv6)",
+			log_error("%s:%u: invalid allow list entry '%s': the prefix length is too "
+				  "long for the address (at most /32 for IPv4, /128 for IPv6)",
 				  path, lineno, s);
 			return -EINVAL;
 		}
 		if (r < 0) {
-			log_error("%s:%u: invalid allow list entry '%s': expected an IPv4 or IPv6 address, "
-				  "optionally with /PREFIX", path, lineno, s);
+			log_error("%s:%u: invalid allow list entry '%s': expected an IPv4 or IPv6 "
+				  "address, optionally with /PREFIX", path, lineno, s);
 			return -EINVAL;
 		}
 		if (strv_push(&entries, s) < 0)
@@ -416,12 +420,15 @@ int server_config_load_allow_lists(struct server_config *cfg)
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < cfg->n_exports; i++)
-		if (cfg->exports[i].authfile) {
-			r = allow_list_append_file(&cfg->exports[i].allow, cfg->exports[i].authfile);
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		struct export_config *e = &cfg->exports[i];
+
+		if (e->authfile) {
+			r = allow_list_append_file(&e->allow, e->authfile);
 			if (r < 0)
 				return r;
 		}
+	}
 	return 0;
 }
 
@@ -504,14 +511,15 @@ static const struct key keys[] = {
 	{ "maxconnections", E(max_connections), .type = KEY_UNSIGNED, .max = UINT32_MAX },
 	{ "description", E(description), .type = KEY_STRING },
 	{ "virtstyle", EX, .type = KEY_VIRTSTYLE,
-	  .why = "per-client exports (virtstyle) are not supported by this nbd-server; remove it or "
-		 "set it to none" },
+	  .why = "per-client exports (virtstyle) are not supported by this nbd-server; remove it "
+		 "or set it to none" },
 	{ "prerun", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("running commands (prerun)") },
 	{ "postrun", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("running commands (postrun)") },
 	{ "transactionlog", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("a transaction log") },
 	{ "datalog", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("a transaction log") },
 	{ "multifile", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("an export of several files") },
-	{ "treefiles", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("an export of one file per block") },
+	{ "treefiles", EX, .type = KEY_OFF_BOOL,
+	  .why = WHY_NOT("an export of one file per block") },
 	{ "waitfile", EX, .type = KEY_OFF_BOOL,
 	  .why = WHY_NOT("waiting for the export file to appear") },
 	{ "sparse_cow", EX, .type = KEY_OFF_BOOL,
@@ -547,7 +555,7 @@ struct parser {
 	enum section_kind kind;
 	char *section;
 	size_t export_index;
-	unsigned key_line[ELEMENTSOF(keys)]; /* where each key of this section was set; 0: not yet */
+	unsigned key_line[ELEMENTSOF(keys)]; /* where each key of the section was set; 0: not */
 
 	bool seen_export;
 	unsigned generic_line;      /* of [generic], 0: none yet */
@@ -693,8 +701,9 @@ static int finish_section(struct parser *p)
 	}
 	if (p->key_line[key_index(memory)] && p->key_line[key_index(filesize)]) {
 		p->line = MAX(p->key_line[key_index(memory)], p->key_line[key_index(filesize)]);
-		r = parse_error(p, "section [%s] sets both filesize and memory: the size of a memory "
-				   "export is its memory = SIZE; remove filesize", p->section);
+		r = parse_error(p, "section [%s] sets both filesize and memory: the size of a "
+				   "memory export is its memory = SIZE; remove filesize",
+				p->section);
 		goto out;
 	}
 	r = export_check(e);
@@ -723,7 +732,8 @@ static int start_section(struct parser *p, char *header)
 	*close = '\0';
 	name = header + 1;
 	if (*name == '\0')
-		return parse_error(p, "empty section name: an export section is named after its export");
+		return parse_error(p, "empty section name: an export section is named after its "
+				      "export");
 	if (strpbrk(name, "[]"))
 		return parse_error(p, "invalid section name '%s': '[' and ']' cannot be part of it",
 				   name);
@@ -733,8 +743,8 @@ static int start_section(struct parser *p, char *header)
 			return parse_error(p, "[generic] is not allowed in a file read through "
 					      "includedir; only export sections are");
 		if (p->generic_line)
-			return parse_error(p, "section [generic] is defined twice (first on line %u)",
-					   p->generic_line);
+			return parse_error(p, "section [generic] is defined twice (first on line "
+					      "%u)", p->generic_line);
 		if (p->seen_export)
 			return parse_error(p, "[generic] must be the first section of the file");
 		p->generic_line = p->line;
@@ -853,7 +863,8 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 		if (r < 0 || u32 > k->max) {
 			char expected[64];
 
-			snprintf(expected, sizeof(expected), "expected a number from 0 to %u", k->max);
+			snprintf(expected, sizeof(expected), "expected a number from 0 to %u",
+				 k->max);
 			return bad_value(p, k->name, value, expected);
 		}
 		*(unsigned *)field = u32;
@@ -866,8 +877,8 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 			return bad_value(p, k->name, value, "too large");
 		if (r < 0)
 			return bad_value(p, k->name, value,
-					 "expected a size in bytes, optionally with a suffix such as "
-					 "K, M, G or T");
+					 "expected a size in bytes, optionally with a suffix such "
+					 "as K, M, G or T");
 		if (k->type == KEY_MEMORY) {
 			if (u64 == 0)
 				return bad_value(p, k->name, value,
@@ -901,8 +912,8 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 				   k->why);
 
 	case KEY_IGNORED:
-		log_warning("%s:%u: key '%s' in section [%s] is ignored: %s", p->path, p->line, k->name,
-			    section_name(p), k->why);
+		log_warning("%s:%u: key '%s' in section [%s] is ignored: %s", p->path, p->line,
+			    k->name, section_name(p), k->why);
 		return 0;
 	}
 	return 0;
@@ -932,8 +943,8 @@ static int parse_key_value(struct parser *p, char *line)
 				      "or under an export's [name]", key);
 	if (unescape(value, &bad) < 0) {
 		if (bad == '\0')
-			return parse_error(p, "the value of key '%s' ends in a lone '\\' (write \\\\ "
-					      "for a backslash)", key);
+			return parse_error(p, "the value of key '%s' ends in a lone '\\' (write "
+					      "\\\\ for a backslash)", key);
 		return parse_error(p, "invalid escape sequence '\\%c' in the value of key '%s' "
 				      "(escapes are \\s \\n \\t \\r \\\\)", bad, key);
 	}
@@ -942,7 +953,7 @@ static int parse_key_value(struct parser *p, char *line)
 	if (!k) {
 		other = p->kind == SECTION_GENERIC ? SECTION_EXPORT : SECTION_GENERIC;
 		k = key_find(key, other);
-		/* Moving an unsupported key to the right section would only lead to the next error. */
+		/* Moving an unsupported key to its section would only lead to the next error. */
 		if (k && (k->type == KEY_OFF_BOOL || k->type == KEY_OFF_STRING ||
 			  k->type == KEY_VIRTSTYLE))
 			return parse_error(p, "key '%s' in section [%s]: %s", key, section_name(p),
@@ -954,14 +965,14 @@ static int parse_key_value(struct parser *p, char *line)
 					   section_name(p));
 		k = key_suggest(key, p->kind);
 		if (k)
-			return parse_error(p, "unknown key '%s' in section [%s] (did you mean '%s'?)",
-					   key, section_name(p), k->name);
+			return parse_error(p, "unknown key '%s' in section [%s] (did you mean "
+					      "'%s'?)", key, section_name(p), k->name);
 		return parse_error(p, "unknown key '%s' in section [%s]", key, section_name(p));
 	}
 
 	if (p->key_line[key_index(k)])
-		return parse_error(p, "key '%s' is set twice in section [%s] (first on line %u)", key,
-				   section_name(p), p->key_line[key_index(k)]);
+		return parse_error(p, "key '%s' is set twice in section [%s] (first on line %u)",
+				   key, section_name(p), p->key_line[key_index(k)]);
 	p->key_line[key_index(k)] = p->line;
 	return set_value(p, k, value);
 }
@@ -1005,7 +1016,8 @@ static int parse_file(struct parser *p)
 			return r;
 	}
 	if (ferror(f))
-		return log_error_errno(errno ? errno : EIO, "Cannot read config file %s: %m", p->path);
+		return log_error_errno(errno ? errno : EIO, "Cannot read config file %s: %m",
+				       p->path);
 	return finish_section(p);
 }
 
@@ -1138,8 +1150,9 @@ static void write_key(FILE *f, const char *key, const char *value)
 int export_config_write(FILE *f, const struct export_config *e, const char *section)
 {
 	if (*section == '\0' || strpbrk(section, "[]\n\r") || strcmp(section, "generic") == 0) {
-		log_error("cannot write an export named '%s' as a config section: a section name must "
-			  "not be empty, contain '[', ']' or a line break, or be 'generic'", section);
+		log_error("cannot write an export named '%s' as a config section: a section name "
+			  "must not be empty, contain '[', ']' or a line break, or be 'generic'",
+			  section);
 		return -EINVAL;
 	}
 
@@ -1164,8 +1177,8 @@ int export_config_write(FILE *f, const struct export_config *e, const char *sect
 		fputs("\tdirectio = true\n", f);
 	if (e->sync)
 		fputs("\tsync = true\n", f);
-	/* The reference defaults these to false and this server to true: spelling them out makes the
-	 * section mean the same to both. */
+	/* The reference defaults these to false and this server to true: spelling them out makes
+	 * the section mean the same to both. */
 	fprintf(f, "\tflush = %s\n", e->flush ? "true" : "false");
 	fprintf(f, "\tfua = %s\n", e->fua ? "true" : "false");
 	fprintf(f, "\ttrim = %s\n", e->trim ? "true" : "false");

@@ -35,10 +35,10 @@ struct export_config {
 	bool trim;              /* advertise TRIM (default true) */
 	bool rotational;        /* advertise ROTATIONAL (default false) */
 	char *authfile;         /* per-export allow list file: one address or CIDR per line */
-	char **allow;           /* per-export allow list entries (NULL-terminated) or NULL: everyone;
-				 * an empty array (allow[0] == NULL) lets no one in */
+	char **allow;           /* per-export allow list entries (NULL-terminated) or NULL:
+				 * everyone; an empty array (allow[0] == NULL) lets no one in */
 	unsigned max_connections; /* 0: no limit */
-	char *origin;           /* "FILE:LINE" of its section, NULL: the command line (for messages) */
+	char *origin;           /* "FILE:LINE" of its section, NULL: the command line */
 };
 
 struct server_config {
@@ -55,7 +55,7 @@ struct server_config {
 	bool stdio;             /* -s: one client on stdin/stdout, no listening */
 
 	bool allow_list;        /* clients may list exports (default true) */
-	char **allow;           /* global allow list entries, or NULL: everyone (see export_config) */
+	char **allow;           /* global allow list entries, or NULL: everyone (as above) */
 	char *authfile;         /* global allow list file */
 	unsigned max_connections; /* whole server; 0: no limit */
 
@@ -96,15 +96,15 @@ struct export_config *server_config_find_export(const struct server_config *cfg,
  */
 int server_config_parse_args(struct server_config *cfg, int argc, char **argv);
 
-/* Reads a reference-format config file ([generic] and one section per export, includedir) into cfg:
- * [generic] keys override cfg's values, exports are appended, each checked when its section ends.
- * An unknown key or bad value is an error naming the file and the line. On failure cfg may hold part
- * of the file; the caller frees it. */
+/* Reads a reference-format config file ([generic] and one section per export, includedir) into
+ * cfg: [generic] keys override cfg's values, exports are appended, each checked when its section
+ * ends. An unknown key or bad value is an error naming the file and the line. On failure cfg may
+ * hold part of the file; the caller frees it. */
 int server_config_load_file(struct server_config *cfg, const char *path);
 
 /* Checks what no single line or option can: there is an export, every export is complete and
- * consistent, names are unique, the Unix socket path fits, addresses match -4/-6. Logs each problem,
- * naming where the export was defined. */
+ * consistent, names are unique, the Unix socket path fits, addresses match -4/-6. Logs the
+ * problem, naming where the export was defined. */
 int server_config_check(const struct server_config *cfg);
 
 /* Reads cfg->authfile into cfg->allow and each export's authfile into its allow (appending to what
@@ -115,8 +115,8 @@ int server_config_load_allow_lists(struct server_config *cfg);
  * name or a value cannot be written in that format. */
 int export_config_write(FILE *f, const struct export_config *e, const char *section);
 
-/* Reads an allow list file into a NULL-terminated array of entries. A file that cannot be read is an
- * error: access control fails closed. An empty file gives an empty array: no one is let in. */
+/* Reads an allow list file into a NULL-terminated array of entries. A file that cannot be read is
+ * an error: access control fails closed. An empty file gives an empty array: no one is let in. */
 int allow_list_load(const char *path, char ***ret);
 /* Whether s is an allow list entry: an IPv4 or IPv6 address, optionally with /PREFIX in range.
  * -EINVAL (not an address) or -ERANGE (prefix too long); logs nothing. */

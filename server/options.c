@@ -3,11 +3,11 @@
  * nbd-server's command line: the reference form (`[ADDRESS@]PORT FILE [SIZE]` with its short
  * options) and the modern long options.
  *
- * The arguments are parsed twice. The first pass checks them and finds out whether a config file is to
- * be read (-C, or the default one when no export is given); the second applies them again on top of
- * what the file set. That is how the command line overrides the file without a record of which
- * setting came from where. The second pass cannot fail where the first succeeded, except where the
- * file is involved (an export name used by both).
+ * The arguments are parsed twice. The first pass checks them and finds out whether a config file
+ * is to be read (-C, or the default one when no export is given); the second applies them again on
+ * top of what the file set. That is how the command line overrides the file without a record of
+ * which setting came from where. The second pass cannot fail where the first succeeded, except
+ * where the file is involved (an export name used by both).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -119,7 +119,7 @@ static void help(void)
 	       "\n"
 	       "Serve files, block devices and memory over the NBD protocol.\n"
 	       "\n"
-	       "PORT 0 serves one client on stdin and stdout. SIZE takes suffixes such as K, M, G.\n"
+	       "PORT 0 serves one client on stdin and stdout. SIZE takes suffixes: K, M, G, ...\n"
 	       "\n"
 	       "Exports:\n"
 	       "      --export NAME=FILE     serve FILE as export NAME (repeatable)\n"
@@ -233,8 +233,8 @@ static int parse_size_arg(const char *what, const char *s, bool reference, uint6
 		return -EINVAL;
 	}
 	if (r < 0) {
-		log_error("invalid %s '%s': expected a size in bytes, optionally with a suffix such as "
-			  "K, M, G or T", what, s);
+		log_error("invalid %s '%s': expected a size in bytes, optionally with a suffix "
+			  "such as K, M, G or T", what, s);
 		return -EINVAL;
 	}
 	*ret = v;
@@ -268,8 +268,8 @@ static int add_address(struct server_config *cfg, struct pass *ps, const char *a
 		addr = bare;
 	}
 	if (!listen_address_valid(addr)) {
-		log_error("invalid address '%s'%s%s: expected an IPv4 or IPv6 address or a host name%s",
-			  addr, context ? " in " : "", context ? context : "",
+		log_error("invalid address '%s'%s%s: expected an IPv4 or IPv6 address or a host "
+			  "name%s", addr, context ? " in " : "", context ? context : "",
 			  strpbrk(addr, ":@") && !context ? " (the port is set with --port)" : "");
 		return -EINVAL;
 	}
@@ -311,8 +311,9 @@ static int positional_port(struct server_config *cfg, struct pass *ps, const cha
 		return log_oom();
 
 	if (!addr && strchr(arg, '/')) {
-		log_error("'%s' is not a port: the reference form is 'nbd-server [ADDRESS@]PORT FILE "
-			  "[SIZE]' (--export NAME=FILE serves a file on the default port)", arg);
+		log_error("'%s' is not a port: the reference form is 'nbd-server [ADDRESS@]PORT "
+			  "FILE [SIZE]' (--export NAME=FILE serves a file on the default port)",
+			  arg);
 		return -EINVAL;
 	}
 	if (parse_u16(port_s, &port) < 0) {
@@ -322,7 +323,8 @@ static int positional_port(struct server_config *cfg, struct pass *ps, const cha
 	}
 	if (port == 0) {
 		if (addr) {
-			log_error("'%s': port 0 serves one client on stdin, which has no address", arg);
+			log_error("'%s': port 0 serves one client on stdin, which has no address",
+				  arg);
 			return -EINVAL;
 		}
 		cfg->stdio = true;
@@ -332,8 +334,8 @@ static int positional_port(struct server_config *cfg, struct pass *ps, const cha
 
 	if (addr) {
 		if (*addr == '\0') {
-			log_error("invalid address and port '%s': the address before the port is empty",
-				  arg);
+			log_error("invalid address and port '%s': the address before the port is "
+				  "empty", arg);
 			return -EINVAL;
 		}
 		r = add_address(cfg, ps, addr, arg);
@@ -369,8 +371,8 @@ static int add_export(struct server_config *cfg, struct pass *ps, const char *na
 		return -EINVAL;
 	}
 	if (strlen(name) > NBD_MAX_STRING) {
-		log_error("export name '%.32s...' is longer than %u bytes, the most NBD allows", name,
-			  NBD_MAX_STRING);
+		log_error("export name '%.32s...' is longer than %u bytes, the most NBD allows",
+			  name, NBD_MAX_STRING);
 		return -EINVAL;
 	}
 	r = server_config_add_export(cfg, name, ret);
@@ -386,8 +388,8 @@ static int add_default_export(struct server_config *cfg, struct pass *ps, const 
 	int r;
 
 	if (ps->default_export) {
-		log_error("%s and %s both give the default export; keep one (--export NAME=FILE adds "
-			  "more exports)", ps->default_by, by);
+		log_error("%s and %s both give the default export; keep one (--export NAME=FILE "
+			  "adds more exports)", ps->default_by, by);
 		return -EINVAL;
 	}
 	r = add_export(cfg, ps, "", ret);
@@ -448,8 +450,8 @@ static int option_export(struct server_config *cfg, struct pass *ps, const char 
 		if (r < 0)
 			return r;
 		if (size == 0) {
-			log_error("invalid --export '%s': a memory export needs a size greater than 0",
-				  arg);
+			log_error("invalid --export '%s': a memory export needs a size greater "
+				  "than 0", arg);
 			return -EINVAL;
 		}
 		r = add_export(cfg, ps, name, &e);
@@ -636,10 +638,10 @@ static int apply_option(struct server_config *cfg, struct pass *ps, int c, const
 		r = allow_entry_check(arg);
 		if (r < 0) {
 			log_error("invalid --allow '%s': %s", arg,
-				  r == -ERANGE ? "the prefix length is too long for the address (at "
-						 "most /32 for IPv4, /128 for IPv6)"
-					       : "expected an IPv4 or IPv6 address, optionally with "
-						 "/PREFIX");
+				  r == -ERANGE ? "the prefix length is too long for the address "
+						 "(at most /32 for IPv4, /128 for IPv6)"
+					       : "expected an IPv4 or IPv6 address, optionally "
+						 "with /PREFIX");
 			return -EINVAL;
 		}
 		if (strv_push(&cfg->allow, arg) < 0)
@@ -656,8 +658,8 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 	bool files = false;
 
 	if (ps->ipv4_only && ps->ipv6_only) {
-		log_error("-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other; give neither to "
-			  "listen on both");
+		log_error("-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other; give neither "
+			  "to listen on both");
 		return -EINVAL;
 	}
 	if (cfg->stdio && ps->listen_option) {
@@ -669,8 +671,8 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 		cfg->dual_listen = true;
 
 	/*
-	 * The reference's -r and -c apply wherever they stand, and so do the other export flags. Those
-	 * about files leave memory exports alone, so that one command line can mix both.
+	 * The reference's -r and -c apply wherever they stand, and so do the other export flags.
+	 * Those about files leave memory exports alone, so that one command line can mix both.
 	 */
 	for (size_t i = ps->first_export; i < cfg->n_exports; i++) {
 		struct export_config *e = &cfg->exports[i];
@@ -684,8 +686,9 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 		files = true;
 	}
 	if (!ps->quiet && (ps->read_only || ps->sync) && ps->first_export == cfg->n_exports)
-		log_warning("%s has no effect: it applies to the exports given on the command line, "
-			    "and there is none", ps->read_only ? "--read-only (-r)" : "--sync");
+		log_warning("%s has no effect: it applies to the exports given on the command "
+			    "line, and there is none",
+			    ps->read_only ? "--read-only (-r)" : "--sync");
 	if (!ps->quiet && (ps->copy_on_write || ps->direct) && !files)
 		log_warning("%s has no effect: it applies to the file exports given on the command "
 			    "line, and there is none", ps->copy_on_write ? "--copy-on-write (-c)"
@@ -792,8 +795,8 @@ int server_config_parse_args(struct server_config *cfg, int argc, char **argv)
 	if (r != 0)
 		return r < 0 ? r : -EINVAL;
 	if (result.n_exports == 0) {
-		log_error("no export to serve: %s defines none and none is given on the command line",
-			  path);
+		log_error("no export to serve: %s defines none and none is given on the command "
+			  "line", path);
 		return -EINVAL;
 	}
 	r = server_config_check(&result);

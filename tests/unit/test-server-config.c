@@ -299,7 +299,8 @@ static void test_reference_forms(void **state _unused_)
 static void test_reference_authfile_and_config(void **state _unused_)
 {
 	const char *allow = write_file("allow", "10.0.0.0/8\n");
-	const char *conf = write_filef("config", "[generic]\nport = 2000\n[disk]\nexportname = /srv/disk\n");
+	const char *conf = write_file("config",
+				      "[generic]\nport = 2000\n[disk]\nexportname = /srv/disk\n");
 
 	/* -l is the reference's allow file: its entries become the global allow list. */
 	assert_int_equal(RUN("-l", allow, "10809", "/srv/img"), 0);
@@ -320,6 +321,13 @@ static void test_reference_authfile_and_config(void **state _unused_)
 	assert_int_equal(RUN("-C", conf), 0);
 	assert_int_equal(cfg.n_exports, 1);
 	assert_int_equal(cfg.port, 2000);
+
+	/* PORT alone is no export: it only sets where the file's exports are served. */
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf, "127.0.0.1@10900"), 0);
+	assert_int_equal(cfg.n_exports, 1);
+	assert_int_equal(cfg.port, 10900);
+	assert_string_equal(cfg.addresses[0], "127.0.0.1");
 	assert_string_equal(take_err(), "");
 }
 
@@ -469,20 +477,22 @@ static void test_flag_warnings(void **state _unused_)
 	const char *conf = write_file("conf", "[disk]\nexportname = /srv/disk\n");
 
 	assert_int_equal(RUN("-c", "--memory", "1M"), 0);
-	assert_string_equal(take_err(), "nbd-server: --copy-on-write (-c) has no effect: it applies "
-					"to the file exports given on the command line, and there "
-					"is none\n");
+	assert_string_equal(take_err(), "nbd-server: --copy-on-write (-c) has no effect: it "
+					"applies to the file exports given on the command line, "
+					"and there is none\n");
 	assert_false(cfg.exports[0].copy_on_write);
 	reset_cfg();
 
 	assert_int_equal(RUN("--direct", "--export", "m=memory:1M"), 0);
-	assert_string_equal(take_err(), "nbd-server: --direct has no effect: it applies to the file "
-					"exports given on the command line, and there is none\n");
+	assert_string_equal(take_err(), "nbd-server: --direct has no effect: it applies to the "
+					"file exports given on the command line, and there is "
+					"none\n");
 	reset_cfg();
 
 	assert_int_equal(RUN("-r", "-C", conf), 0);
-	assert_string_equal(take_err(), "nbd-server: --read-only (-r) has no effect: it applies to "
-					"the exports given on the command line, and there is none\n");
+	assert_string_equal(take_err(), "nbd-server: --read-only (-r) has no effect: it applies "
+					"to the exports given on the command line, and there is "
+					"none\n");
 	assert_false(cfg.exports[0].read_only);
 }
 
@@ -670,7 +680,8 @@ static const struct err_case option_errors[] = {
 	{ "-6 with a v4 address", { "-6", "127.0.0.1@2000", "/srv/img" },
 	  "listen address 127.0.0.1 is IPv4, but only IPv6 was asked for (-6)" },
 	{ "threads too many", { "--threads", "5000", "--memory", "1M" },
-	  "invalid number of threads '5000': expected a number from 0 to 4096 (0 means one per CPU)" },
+	  "invalid number of threads '5000': expected a number from 0 to 4096 (0 means one per "
+	  "CPU)" },
 	{ "threads letters", { "--threads", "x", "--memory", "1M" },
 	  "invalid number of threads 'x'" },
 	{ "max connections", { "-M", "x", "--memory", "1M" },
@@ -704,7 +715,8 @@ static const struct err_case option_errors[] = {
 	  "Cannot open config file /nonexistent/config: No such file or directory" },
 	{ "unix path too long",
 	  { "--memory", "1M", "--unix",
-	    "/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+	    "/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
 	  "is too long: at most 107 bytes" },
 };
 
@@ -743,7 +755,8 @@ static void test_no_export(void **state _unused_)
 	assert_string_equal(take_err(),
 			    "nbd-server: no export given: serve a file with 'nbd-server PORT FILE' "
 			    "or '--export NAME=FILE', memory with '--memory SIZE', or describe "
-			    "exports in " SYSCONFDIR "/nbd-server/config (or a file named with -C)\n");
+			    "exports in " SYSCONFDIR "/nbd-server/config (or a file named with "
+			    "-C)\n");
 }
 
 /* ------------------------------------------------------------------------ config files */
@@ -884,8 +897,8 @@ static void test_config_ignored_keys(void **state _unused_)
 	snprintf(want, sizeof(want),
 		 "nbd-server: %s:3: key 'timeout' in section [disk] is ignored: the reference "
 		 "nbd-server documents it but never used it; a client sets its own timeout\n"
-		 "nbd-server: %s:4: key 'listenaddr' in section [disk] is ignored: listen addresses "
-		 "are set in [generic], as in the reference nbd-server\n",
+		 "nbd-server: %s:4: key 'listenaddr' in section [disk] is ignored: listen "
+		 "addresses are set in [generic], as in the reference nbd-server\n",
 		 conf, conf);
 	assert_string_equal(take_err(), want);
 	assert_null(cfg.addresses);
@@ -1281,8 +1294,8 @@ static void test_allow_list_bad(void **state _unused_)
 
 		assert_int_equal(allow_list_load(p, &list), -EINVAL);
 		assert_null(list);
-		snprintf(want, sizeof(want), "nbd-server: %s:2: invalid allow list entry '%s': %s", p,
-			 cases[i].entry, cases[i].message);
+		snprintf(want, sizeof(want), "nbd-server: %s:2: invalid allow list entry '%s': %s",
+			 p, cases[i].entry, cases[i].message);
 		if (!strstr(take_err(), want))
 			fail_msg("entry '%s': expected '%s'", cases[i].entry, want);
 	}
@@ -1329,33 +1342,36 @@ static void test_allow_entry_check(void **state _unused_)
 	assert_false(listen_address_valid("1.2.3.4:80"));
 }
 
+/* Every test gets its own directory and captured output. */
+#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reference_forms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reference_authfile_and_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_output_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_modern_exports, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flag_warnings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_modern_listening, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_modern_running, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_export, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_every_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_ignored_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_minimal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_duplicate_origin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_includedir_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_with_command_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_list_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_list_bad, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_list_unreadable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_entry_check, setup, teardown),
+		TEST(test_reference_forms),
+		TEST(test_reference_authfile_and_config),
+		TEST(test_relative_paths),
+		TEST(test_help_version),
+		TEST(test_output_config),
+		TEST(test_modern_exports),
+		TEST(test_flag_warnings),
+		TEST(test_modern_listening),
+		TEST(test_modern_running),
+		TEST(test_precedence),
+		TEST(test_option_errors),
+		TEST(test_no_export),
+		TEST(test_config_every_key),
+		TEST(test_config_ignored_keys),
+		TEST(test_config_minimal),
+		TEST(test_config_errors),
+		TEST(test_config_duplicate_origin),
+		TEST(test_config_includedir_errors),
+		TEST(test_config_with_command_line),
+		TEST(test_write_roundtrip),
+		TEST(test_allow_list_good),
+		TEST(test_allow_list_bad),
+		TEST(test_allow_list_unreadable),
+		TEST(test_allow_entry_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
