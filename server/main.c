@@ -135,7 +135,9 @@ int main(int argc, char **argv)
 	bool daemon;
 	int r, ready_fd = -1;
 
-	log_open("nbd-server", LOG_TARGET_AUTO);
+	/* Start-up errors belong on stderr even when it is not a terminal (a script, a unit without
+	 * the journal); a daemon moves to syslog once it has detached. */
+	log_open("nbd-server", getenv("JOURNAL_STREAM") ? LOG_TARGET_AUTO : LOG_TARGET_STDERR);
 	/* Request buffers are reused constantly; keeping them off mmap avoids a page-fault storm. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);

@@ -29,6 +29,7 @@
 #include "proto/names.h"
 #include "server/handshake.h"
 #include "server/pool.h"
+#include "server/uring.h"
 #include "server/request.h"
 #include "server/server.h"
 
@@ -49,6 +50,9 @@ struct worker {
 	pthread_mutex_t done_lock;
 	struct job *done;
 	struct loop_source done_src;
+	/* io_uring for plain file I/O, when available; NULL otherwise (the pool does it all). */
+	struct uring *uring;
+	struct loop_source uring_src;
 	struct conn *conns; /* list, for shutdown */
 	bool stopping;
 	bool started;
@@ -367,6 +371,99 @@ static void job_run(struct pool_job *pj)
 		(void)!write(w->done_src.fd, &one, sizeof(one));
 }
 
+/* A READ, WRITE or FLUSH with simple replies on a plain file, going through io_uring. */
+struct aio {
+	struct uring_op op;
+	struct conn *conn;
+	struct nbd_request req;
+	void *buf;
+};
+
+static void aio_done(struct uring_op *op, int res)
+{
+	struct aio *a = container_of(op, struct aio, op);
+	struct conn *c = a->conn;
+	int r;
+
+	c->inflight--;
+	if (c->zombie) {
+		free(a->buf);
+		free(a);
+		if (c->inflight == 0)
+			conn_destroy(c);
+		return;
+	}
+	r = request_reply_error(&c->xmit, &a->req, res < 0 ? nbd_error_from_errno(res) : 0, NULL,
+				&c->out);
+	if (r >= 0 && res >= 0 && a->req.type == NBD_CMD_READ) {
+		r = outq_push_owned(&c->out, a->buf, (size_t)a->req.length);
+		a->buf = NULL;
+	}
+	free(a->buf);
+	free(a);
+	if (r < 0) {
+		log_error("Connection %s: out of memory; closing", c->peer);
+		conn_free(c);
+		return;
+	}
+	if (conn_flush(c) && has_buffered_requests(c))
+		conn_on_readable(c);
+}
+
+/* Whether io_uring can run this request: plain reads, writes and flushes of a file, answered with
+ * simple replies (the kernel's traffic). Everything else that may block goes to the pool. */
+static bool runs_in_uring(const struct conn *c, const struct nbd_request *req)
+{
+	if (!c->worker->uring || c->xmit.structured || c->xmit.extended || c->xmit.backend->fd < 0)
+		return false;
+	return req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE ||
+	       req->type == NBD_CMD_FLUSH;
+}
+
+static int submit_aio(struct conn *c, const struct nbd_request *req)
+{
+	struct backend *b = c->xmit.backend;
+	bool fua = (req->flags & NBD_CMD_FLAG_FUA) || b->sync;
+	struct aio *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	*a = (struct aio){ .op.done = aio_done, .conn = c, .req = *req };
+	switch (req->type) {
+	case NBD_CMD_READ:
+		if (req->length && posix_memalign(&a->buf, 4096, (size_t)req->length) != 0) {
+			free(a);
+			return -ENOMEM;
+		}
+		r = uring_read(c->worker->uring, &a->op, b->fd, a->buf, (size_t)req->length,
+			       req->offset);
+		break;
+	case NBD_CMD_WRITE:
+		a->buf = c->payload;
+		c->payload = NULL;
+		r = uring_write(c->worker->uring, &a->op, b->fd, a->buf, (size_t)req->length,
+				req->offset, fua);
+		break;
+	default:
+		r = uring_fdatasync(c->worker->uring, &a->op, b->fd);
+		break;
+	}
+	if (r < 0) {
+		/* Not submitted: the caller answers inline instead. */
+		if (req->type == NBD_CMD_WRITE)
+			c->payload = a->buf;
+		else
+			free(a->buf);
+		free(a);
+		return r;
+	}
+	c->inflight++;
+	if (c->inflight >= CONN_MAX_INFLIGHT)
+		c->read_paused = true;
+	return 0;
+}
+
 /* Whether a request may wait on a device: then it runs in the pool, not on the event loop. */
 static bool runs_in_pool(const struct conn *c, const struct nbd_request *req)
 {
@@ -381,6 +478,11 @@ static int finish_request(struct conn *c)
 	int r;
 
 	c->have_request = false;
+	if (!c->verdict.error && runs_in_pool(c, req) && runs_in_uring(c, req) &&
+	    submit_aio(c, req) == 0) {
+		c->payload_have = 0;
+		return 0;
+	}
 	if (!c->verdict.error && runs_in_pool(c, req)) {
 		struct job *job = calloc(1, sizeof(*job));
 
@@ -604,6 +706,9 @@ static void conn_on_readable(struct conn *c)
 			return; /* freed while flushing */
 		if (r < 0)
 			break;
+		/* Replies leave as soon as a batch is done: the client is waiting on them to send more. */
+		if (!outq_empty(&c->out) && !conn_flush(c))
+			return;
 	}
 	if (r < 0) {
 		if (r == -ENOMEM)
@@ -745,6 +850,13 @@ static void inbox_dispatch(struct loop_source *s, uint32_t events)
 	}
 }
 
+static void uring_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct worker *w = container_of(s, struct worker, uring_src);
+
+	uring_complete(w->uring);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -798,6 +910,15 @@ int workers_start(struct server *srv, unsigned n)
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &w->done_src };
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->done_src.fd, &ev) < 0)
 			return log_error_errno(errno, "Failed to watch an eventfd: %m");
+		if (uring_new(256, &w->uring) == 0) {
+			w->uring_src = (struct loop_source){ .fd = uring_eventfd(w->uring),
+							     .dispatch = uring_dispatch };
+			ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &w->uring_src };
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->uring_src.fd, &ev) < 0) {
+				uring_free(w->uring);
+				w->uring = NULL;
+			}
+		}
 		r = pthread_create(&w->thread, NULL, worker_main, w);
 		if (r != 0)
 			return log_error_errno(r, "Failed to start a worker thread: %m");
@@ -856,6 +977,7 @@ void workers_stop(struct server *srv)
 		if (w->done_src.fd >= 0)
 			close(w->done_src.fd);
 		pthread_mutex_destroy(&w->done_lock);
+		uring_free(w->uring);
 	}
 	free(srv->workers);
 	srv->workers = NULL;

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Serves one 1 GiB image from /dev/shm with nbdm's nbd-server and each peer (Debian's nbd-server,
+nbdkit's file plugin, qemu-nbd), one after the other, over TCP loopback, and measures each with the
+same clients: fio's nbd engine (sequential 256k at QD16, random 4k at QD32, reads and writes) and
+nbdcopy with 1 and 4 connections. iperf3 gives the loopback ceiling. Prints a table with the ratio of
+nbdm to the best peer on every row.
+
+Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G]
+Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
+Not a test: it asserts nothing and never runs in CI.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+MiB = 1 << 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class Server:
+    """A server under test; start() returns when it accepts connections."""
+
+    def __init__(self, name, image, tmp):
+        self.name, self.image, self.tmp = name, image, tmp
+        self.port = free_port()
+        self.proc = None
+        self.pidfile = None
+
+    def uri(self):
+        return f"nbd://127.0.0.1:{self.port}/"
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        pid = None
+        if self.proc is not None:
+            pid = self.proc.pid
+        elif self.pidfile and os.path.exists(self.pidfile):
+            with open(self.pidfile) as f:
+                pid = int(f.read().strip())
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        elif pid:
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+
+
+class Nbdm(Server):
+    def __init__(self, binary, *a):
+        super().__init__("nbdm", *a)
+        self.binary = binary
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "--foreground", f"127.0.0.1@{self.port}", self.image],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+
+class ReferenceNbdServer(Server):
+    def __init__(self, *a):
+        super().__init__("nbd-server", *a)
+
+    def start(self):
+        # The reference server forks per client and daemonises; its pid file tells which process to end.
+        conf = os.path.join(self.tmp, "nbd-server.conf")
+        with open(conf, "w") as f:
+            f.write("[generic]\n")
+        self.pidfile = os.path.join(self.tmp, "nbd-server.pid")
+        subprocess.run(["/usr/bin/nbd-server", "-C", conf, "-p", self.pidfile,
+                        f"127.0.0.1@{self.port}", self.image], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, None)
+
+
+class Nbdkit(Server):
+    def __init__(self, *a):
+        super().__init__("nbdkit", *a)
+
+    def start(self):
+        self.proc = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(self.port),
+                                      "file", self.image],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+
+class QemuNbd(Server):
+    def __init__(self, *a):
+        super().__init__("qemu-nbd", *a)
+
+    def start(self):
+        self.proc = subprocess.Popen(["qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", str(self.port),
+                                      "-e", "8", "-t", self.image],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+
+def fio(uri, rw, bs, depth, runtime, size):
+    out = subprocess.run(["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--rw={rw}",
+                          f"--bs={bs}", f"--iodepth={depth}", f"--size={size}", "--time_based",
+                          f"--runtime={runtime}", "--ramp_time=1", "--output-format=json"],
+                         check=True, capture_output=True, text=True).stdout
+    # The nbd engine prints a line of its own before the JSON document.
+    job = json.loads(out[out.index("{"):])["jobs"][0]
+    side = job["read"] if "read" in rw else job["write"]
+    return side["bw_bytes"] / MiB, side["iops"]
+
+
+def nbdcopy(src, dst, conns, size_bytes):
+    start = time.monotonic()
+    subprocess.run(["nbdcopy", "--no-extents", f"--connections={conns}", "--requests=64",
+                    "--request-size=262144", src, dst], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return size_bytes / MiB / (time.monotonic() - start)
+
+
+def iperf3_ceiling(runtime):
+    port = free_port()
+    srv = subprocess.Popen(["iperf3", "-s", "-p", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Probing the port would count as a (failed) test run to iperf3: give it a moment instead.
+        time.sleep(0.5)
+        out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(runtime), "-J"],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 8 / MiB
+    finally:
+        srv.terminate()
+        srv.wait(timeout=15)
+
+
+ROWS = [
+    # label, unit, function(server) -> value
+    ("seq read 256k QD16", "MiB/s", lambda s, a: fio(s.uri(), "read", "256k", 16, a.runtime, a.size)[0]),
+    ("seq write 256k QD16", "MiB/s", lambda s, a: fio(s.uri(), "write", "256k", 16, a.runtime, a.size)[0]),
+    ("rand read 4k QD32", "IOPS", lambda s, a: fio(s.uri(), "randread", "4k", 32, a.runtime, a.size)[1]),
+    ("rand write 4k QD32", "IOPS", lambda s, a: fio(s.uri(), "randwrite", "4k", 32, a.runtime, a.size)[1]),
+    ("nbdcopy read, 1 conn", "MiB/s", lambda s, a: nbdcopy(s.uri(), "null:", 1, a.size_bytes)),
+    ("nbdcopy read, 4 conns", "MiB/s", lambda s, a: nbdcopy(s.uri(), "null:", 4, a.size_bytes)),
+    ("nbdcopy write, 1 conn", "MiB/s", lambda s, a: nbdcopy(a.source, s.uri(), 1, a.size_bytes)),
+    ("nbdcopy write, 4 conns", "MiB/s", lambda s, a: nbdcopy(a.source, s.uri(), 4, a.size_bytes)),
+]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--server", default=os.path.join(os.path.dirname(__file__), "..", "build", "server",
+                                                    "nbd-server"))
+    p.add_argument("--runtime", type=int, default=8, help="seconds per fio run")
+    p.add_argument("--size", default="1G")
+    p.add_argument("--only", help="comma-separated servers to run (nbdm,nbd-server,nbdkit,qemu-nbd)")
+    a = p.parse_args()
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    a.size_bytes = int(a.size[:-1]) * units[a.size[-1]] if a.size[-1] in units else int(a.size)
+    for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install fio libnbd-bin nbdkit qemu-utils nbd-server iperf3")
+
+    tmp = tempfile.mkdtemp(prefix="nbdm-bench.", dir="/dev/shm")
+    image = os.path.join(tmp, "image")
+    a.source = os.path.join(tmp, "source")
+    try:
+        for path in (image, a.source):
+            with open(path, "wb") as f:
+                left = a.size_bytes
+                while left:
+                    n = min(left, 16 * MiB)
+                    f.write(os.urandom(n))
+                    left -= n
+        servers = [Nbdm(os.path.abspath(a.server), image, tmp), ReferenceNbdServer(image, tmp),
+                   Nbdkit(image, tmp), QemuNbd(image, tmp)]
+        if a.only:
+            servers = [s for s in servers if s.name in a.only.split(",")]
+        results = {}
+        for s in servers:
+            print(f"# {s.name} on port {s.port}", file=sys.stderr)
+            s.start()
+            try:
+                for label, _, fn in ROWS:
+                    results[(s.name, label)] = fn(s, a)
+                    print(f"#   {label}: {results[(s.name, label)]:.0f}", file=sys.stderr)
+            finally:
+                s.stop()
+        ceiling = iperf3_ceiling(5)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    names = [s.name for s in servers]
+    header = f"| {'test':<24} | {'unit':<5} | " + " | ".join(f"{n:>10}" for n in names) + " | nbdm / best peer |"
+    print(header)
+    print("|" + "|".join("-" * (len(c) + 2) for c in header.strip("|").split("|")[:-1]) + "|---|")
+    for label, unit, _ in ROWS:
+        vals = [results[(n, label)] for n in names]
+        peers = [results[(n, label)] for n in names if n != "nbdm"]
+        ratio = (results.get(("nbdm", label), 0) / max(peers)) if peers and max(peers) else float("nan")
+        print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) + f" | {ratio:.2f}x |")
+    print(f"\nLoopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
+    if ("nbdm", ROWS[0][0]) in results:
+        print(f"nbdm sequential read: {100 * results[('nbdm', ROWS[0][0])] / ceiling:.0f}% of the ceiling")
+
+
+if __name__ == "__main__":
+    main()

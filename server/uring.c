@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "server/uring.h"
+
+#if HAVE_LIBURING
+#include <liburing.h>
+
+enum { OP_READ, OP_WRITE, OP_SYNC };
+
+struct uring {
+	struct io_uring ring;
+	int efd;
+	unsigned pending; /* prepared but not yet submitted */
+};
+
+int uring_new(unsigned entries, struct uring **ret)
+{
+	struct uring *u = calloc(1, sizeof(*u));
+	int r;
+
+	if (!u)
+		return -ENOMEM;
+	r = io_uring_queue_init(entries, &u->ring, 0);
+	if (r < 0) {
+		free(u);
+		/* Kernels without io_uring, or with it disabled (sysctl, seccomp): use threads. */
+		return -EOPNOTSUPP;
+	}
+	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->efd < 0 || io_uring_register_eventfd(&u->ring, u->efd) < 0) {
+		r = u->efd < 0 ? -errno : -EOPNOTSUPP;
+		if (u->efd >= 0)
+			close(u->efd);
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return r;
+	}
+	*ret = u;
+	return 0;
+}
+
+void uring_free(struct uring *u)
+{
+	if (!u)
+		return;
+	io_uring_queue_exit(&u->ring);
+	close(u->efd);
+	free(u);
+}
+
+int uring_eventfd(const struct uring *u)
+{
+	return u->efd;
+}
+
+/* Queues the next piece of op; submits at once, since the loop has nothing to batch with here. */
+static int submit(struct uring *u, struct uring_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	int r;
+
+	if (!sqe) {
+		/* The ring is full: push what it holds to the kernel and try again. */
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	switch (op->kind) {
+	case OP_READ:
+		io_uring_prep_read(sqe, op->fd, op->buf + op->completed,
+				   (unsigned)(op->len - op->completed), op->offset + op->completed);
+		break;
+	case OP_WRITE:
+		io_uring_prep_write(sqe, op->fd, op->buf + op->completed,
+				    (unsigned)(op->len - op->completed), op->offset + op->completed);
+		break;
+	default:
+		io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	r = io_uring_submit(&u->ring);
+	return r < 0 ? r : 0;
+}
+
+static int start(struct uring *u, struct uring_op *op, int kind, int fd, void *buf, size_t len,
+		 uint64_t offset, bool sync_after)
+{
+	/* io_uring transfers at most 2 GiB per operation; NBD payloads are far below that. */
+	if (len > (1u << 30))
+		return -EINVAL;
+	op->kind = kind;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = len;
+	op->completed = 0;
+	op->offset = offset;
+	op->sync_after = sync_after;
+	return submit(u, op);
+}
+
+int uring_read(struct uring *u, struct uring_op *op, int fd, void *buf, size_t len, uint64_t offset)
+{
+	return start(u, op, OP_READ, fd, buf, len, offset, false);
+}
+
+int uring_write(struct uring *u, struct uring_op *op, int fd, const void *buf, size_t len,
+		uint64_t offset, bool sync_after)
+{
+	return start(u, op, OP_WRITE, fd, (void *)buf, len, offset, sync_after);
+}
+
+int uring_fdatasync(struct uring *u, struct uring_op *op, int fd)
+{
+	return start(u, op, OP_SYNC, fd, NULL, 0, 0, false);
+}
+
+/* One completion: continue a short transfer, chain the sync of a FUA write, or report. */
+static void handle(struct uring *u, struct uring_op *op, int res)
+{
+	int r;
+
+	if (res < 0) {
+		op->done(op, res);
+		return;
+	}
+	if (op->kind == OP_READ && res == 0) {
+		/* Past the end of the file but inside the export: the rest reads as zeros. */
+		memset(op->buf + op->completed, 0, op->len - op->completed);
+		op->completed = op->len;
+	}
+	op->completed += (size_t)res;
+	if (op->kind != OP_SYNC && op->completed < op->len) {
+		r = submit(u, op);
+		if (r < 0)
+			op->done(op, r);
+		return;
+	}
+	if (op->kind == OP_WRITE && op->sync_after) {
+		op->kind = OP_SYNC;
+		r = submit(u, op);
+		if (r < 0)
+			op->done(op, r);
+		return;
+	}
+	op->done(op, 0);
+}
+
+void uring_complete(struct uring *u)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t count;
+
+	(void)!read(u->efd, &count, sizeof(count));
+	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		struct uring_op *op = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&u->ring, cqe);
+		handle(u, op, res);
+	}
+}
+
+#else /* !HAVE_LIBURING */
+
+int uring_new(unsigned entries, struct uring **ret)
+{
+	return -EOPNOTSUPP;
+}
+
+void uring_free(struct uring *u)
+{
+}
+
+int uring_eventfd(const struct uring *u)
+{
+	return -1;
+}
+
+void uring_complete(struct uring *u)
+{
+}
+
+int uring_read(struct uring *u, struct uring_op *op, int fd, void *buf, size_t len, uint64_t offset)
+{
+	return -EOPNOTSUPP;
+}
+
+int uring_write(struct uring *u, struct uring_op *op, int fd, const void *buf, size_t len,
+		uint64_t offset, bool sync_after)
+{
+	return -EOPNOTSUPP;
+}
+
+int uring_fdatasync(struct uring *u, struct uring_op *op, int fd)
+{
+	return -EOPNOTSUPP;
+}
+
+#endif
