@@ -317,6 +317,15 @@ static int unexpected_reply(struct nbd_neg *n)
 		    option_label(n->reply.option), n->reply.type);
 }
 
+/* Grows an array geometrically: called before adding element `count`, it reallocates only when count
+ * is zero or a power of two, so a long LIST costs O(n) copying, not O(n^2). */
+static void *grow(void *array, size_t count, size_t size)
+{
+	if (count && (count & (count - 1)))
+		return array;
+	return realloc(array, (count ? 2 * count : 1) * size);
+}
+
 static int append_meta_context(struct nbd_neg *n, const uint8_t *payload, size_t len)
 {
 	struct nbd_neg_result *res = n->result;
@@ -331,7 +340,7 @@ static int append_meta_context(struct nbd_neg *n, const uint8_t *payload, size_t
 	if (res->n_meta_contexts >= NEG_MAX_ENTRIES)
 		return fail(n, -E2BIG, "The server sent more than %u metadata contexts",
 			    NEG_MAX_ENTRIES);
-	mc = realloc(res->meta_contexts, (res->n_meta_contexts + 1) * sizeof(*mc));
+	mc = grow(res->meta_contexts, res->n_meta_contexts, sizeof(*mc));
 	if (!mc)
 		return fail(n, -ENOMEM, "Out of memory");
 	res->meta_contexts = mc;
@@ -354,7 +363,7 @@ static int append_export(struct nbd_neg *n, const uint8_t *payload, size_t len)
 		return fail(n, r, "The server sent a malformed NBD_REP_SERVER");
 	if (res->n_exports >= NEG_MAX_ENTRIES)
 		return fail(n, -E2BIG, "The server listed more than %u exports", NEG_MAX_ENTRIES);
-	e = realloc(res->exports, (res->n_exports + 1) * sizeof(*e));
+	e = grow(res->exports, res->n_exports, sizeof(*e));
 	if (!e)
 		return fail(n, -ENOMEM, "Out of memory");
 	res->exports = e;
