@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "server/backend.h"
+#include "server/cow.h"
 
 /* Writing zeros by hand goes through a buffer of this size. */
 #define ZERO_CHUNK (1u << 20)
@@ -117,10 +118,39 @@ int backend_open(const struct backend_open_args *args, struct backend **ret)
 	return 0;
 }
 
+int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret)
+{
+	_cleanup_(backend_closep) struct backend *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct backend){
+		.fd = -1,
+		.size = base->size,
+		.sync = base->sync,
+		.can_trim = true, /* the overlay can always zero what it is asked to drop */
+		.can_extents = true,
+		.rotational = base->rotational,
+		.may_block = base->may_block || overlay_path,
+		.alignment = base->alignment,
+		.base = base,
+	};
+	b->description = strdup(base->description);
+	if (!b->description)
+		return -ENOMEM;
+	r = cow_open(base, overlay_path, &b->cow);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
 struct backend *backend_close(struct backend *b)
 {
 	if (!b)
 		return NULL;
+	cow_close(b->cow);
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->description);
@@ -132,6 +162,8 @@ int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 {
 	uint8_t *p = buf;
 
+	if (b->cow)
+		return cow_pread(b->cow, buf, len, offset);
 	while (len) {
 		ssize_t n = pread(b->fd, p, len, (off_t)offset);
 
@@ -157,6 +189,8 @@ int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offs
 {
 	const uint8_t *p = buf;
 
+	if (b->cow)
+		return cow_pwrite(b->cow, buf, len, offset, fua);
 	if (b->read_only)
 		return -EPERM;
 	while (len) {
@@ -178,6 +212,8 @@ int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offs
 
 int backend_flush(struct backend *b)
 {
+	if (b->cow)
+		return cow_flush(b->cow);
 	if (b->read_only)
 		return 0;
 	return fdatasync(b->fd) < 0 ? negative_errno() : 0;
@@ -187,6 +223,8 @@ int backend_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
 {
 	int r = 0;
 
+	if (b->cow)
+		return cow_trim(b->cow, offset, len, fua);
 	if (b->read_only)
 		return -EPERM;
 	if (len == 0 || !b->can_trim)
@@ -233,6 +271,8 @@ int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punc
 {
 	int r;
 
+	if (b->cow)
+		return cow_zero(b->cow, offset, len, may_punch, fast_only, fua);
 	if (b->read_only)
 		return -EPERM;
 	if (len == 0)
@@ -267,6 +307,8 @@ done:
 
 int backend_cache(struct backend *b, uint64_t offset, uint64_t len)
 {
+	if (b->base)
+		b = b->base;
 	/* Only advice: its failure changes nothing the client can observe. */
 	(void)posix_fadvise(b->fd, (off_t)offset, (off_t)len, POSIX_FADV_WILLNEED);
 	return 0;
@@ -289,6 +331,8 @@ int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_h
 	off_t data, hole;
 	uint64_t end = offset + len;
 
+	if (b->cow)
+		return cow_extent(b->cow, offset, len, ret_hole, ret_len);
 	if (!b->can_extents || fully_allocated(b)) {
 		*ret_hole = false;
 		*ret_len = len;

@@ -27,7 +27,11 @@ struct backend {
 	bool may_block;     /* I/O can wait for a device: run it off the event loop */
 	uint32_t alignment; /* minimum I/O granularity (1, or the device's logical block size) */
 	char *description;  /* what this is, for logs: the path or "memory" */
+	struct cow *cow;    /* a copy-on-write view: I/O goes through the overlay, fd is -1 */
+	struct backend *base; /* the view's base, owned by its export */
 };
+
+struct cow;
 
 struct backend_open_args {
 	const char *path;   /* NULL: memory */
@@ -38,6 +42,10 @@ struct backend_open_args {
 };
 
 int backend_open(const struct backend_open_args *args, struct backend **ret);
+/* A writable copy-on-write view of base (which stays read-only and owned by the caller). overlay_path
+ * NULL: the overlay lives in memory and is discarded when the view is closed; otherwise it is kept in
+ * that file (and PATH.map) and reused by the next run. */
+int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret);
 struct backend *backend_close(struct backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
 

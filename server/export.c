@@ -22,11 +22,17 @@ int export_open(const struct export_config *config, struct export **ret)
 
 	if (!e)
 		return -ENOMEM;
-	if (config->copy_on_write)
-		return -EOPNOTSUPP; /* the overlay backend is not built yet */
-	r = backend_open(&args, &e->backend);
+	r = backend_open(&args, &e->base);
 	if (r < 0)
 		return r;
+	e->backend = e->base;
+	if (config->copy_on_write && config->cow_path) {
+		/* A named overlay is one for everyone, kept across connections and runs. */
+		r = backend_open_cow(e->base, config->cow_path, &e->backend);
+		if (r < 0)
+			return r;
+	}
+	e->private_overlays = config->copy_on_write && !config->cow_path;
 	b = e->backend;
 	e->config = config;
 
@@ -38,14 +44,17 @@ int export_open(const struct export_config *config, struct export **ret)
 		flags |= NBD_FLAG_SEND_FUA;
 	if (config->rotational || b->rotational)
 		flags |= NBD_FLAG_ROTATIONAL;
-	if (config->trim && b->can_trim && !config->read_only)
+	if (config->trim && (b->can_trim || config->copy_on_write) && !config->read_only)
 		flags |= NBD_FLAG_SEND_TRIM;
 	if (!config->read_only)
 		flags |= NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
 	/* Every connection shares one fd and so one page cache: a flush on any of them covers all
 	 * writes acknowledged on every connection. DF is cleared again for clients without structured
 	 * replies. */
-	flags |= NBD_FLAG_CAN_MULTI_CONN | NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF;
+	flags |= NBD_FLAG_SEND_CACHE | NBD_FLAG_SEND_DF;
+	/* Private overlays mean each connection sees only its own writes: not one consistent disk. */
+	if (!e->private_overlays)
+		flags |= NBD_FLAG_CAN_MULTI_CONN;
 
 	e->max_payload = NBD_DEFAULT_MAX_PAYLOAD;
 	e->info = (struct srv_export){
@@ -69,7 +78,9 @@ struct export *export_close(struct export *e)
 {
 	if (!e)
 		return NULL;
-	backend_close(e->backend);
+	if (e->backend != e->base)
+		backend_close(e->backend);
+	backend_close(e->base);
 	free(e);
 	return NULL;
 }

@@ -13,7 +13,9 @@
 
 struct export {
 	const struct export_config *config;
-	struct backend *backend;
+	struct backend *base;       /* the file, device or memory */
+	struct backend *backend;    /* what connections use: the base, or a shared copy-on-write view */
+	bool private_overlays;      /* each connection gets its own overlay, discarded when it closes */
 	struct srv_export info;     /* name, size, flags and block sizes for the handshake */
 	uint32_t max_payload;       /* largest READ/WRITE accepted */
 	atomic_uint connections;

@@ -196,7 +196,8 @@ static uint32_t nbd_error(int r)
 
 static bool use_sendfile(const struct backend *b, size_t len)
 {
-	return len >= SENDFILE_MIN && !b->direct;
+	/* A copy-on-write view has no single file to send from. */
+	return len >= SENDFILE_MIN && !b->direct && b->fd >= 0;
 }
 
 static int read_simple(const struct xmit *x, const struct nbd_request *req, struct outq *q)

@@ -43,17 +43,21 @@ int server_open_exports(struct server *srv)
 		const struct export_config *ec = &cfg->exports[i];
 		int r = export_open(ec, &srv->exports[i]);
 
-		if (r == -EOPNOTSUPP && ec->copy_on_write)
-			return log_error_errno(r, "Export '%s': copy-on-write is not available in this "
-						  "build yet; serve it read-only (-r) instead",
-					       ec->name);
+		if (r == -EINVAL && ec->copy_on_write && ec->cow_path)
+			return log_error_errno(r, "Export '%s': overlay %s (with %s.map) does not match "
+						  "this export (wrong size, or its map is missing); delete "
+						  "both files to start a new overlay, or name another "
+						  "with cowfile",
+					       ec->name, ec->cow_path, ec->cow_path);
 		if (r < 0)
 			return log_error_errno(r, "Export '%s': cannot open %s: %m", ec->name,
 					       ec->backend == EXPORT_MEMORY ? "memory" : ec->path);
 		srv->n_exports++;
-		log_info("Export '%s': %s, %llu bytes%s", ec->name, srv->exports[i]->backend->description,
+		log_info("Export '%s': %s, %llu bytes%s%s", ec->name,
+			 srv->exports[i]->backend->description,
 			 (unsigned long long)srv->exports[i]->info.size,
-			 ec->read_only ? ", read-only" : "");
+			 ec->read_only ? ", read-only" : "",
+			 ec->copy_on_write ? ", copy-on-write" : "");
 	}
 	return 0;
 }

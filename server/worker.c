@@ -78,6 +78,7 @@ struct conn {
 	struct srv_hs *hs;
 	struct xmit xmit;
 	struct export *export; /* counted in export->connections */
+	struct backend *own_backend; /* a private copy-on-write overlay, discarded at close */
 
 	uint8_t *in;
 	size_t in_start, in_end;
@@ -168,6 +169,38 @@ static int set_events(struct conn *c, bool want_read, bool want_write)
 	return 0;
 }
 
+struct flush_job {
+	struct pool_job pj;
+	struct backend *backend;
+};
+
+static void flush_job_run(struct pool_job *pj)
+{
+	struct flush_job *job = container_of(pj, struct flush_job, pj);
+
+	(void)backend_flush(job->backend);
+	free(job);
+}
+
+/* fdatasync can take seconds on a disk; the event loop must not wait for it. The export's backend
+ * outlives the pool, which runs every queued job before the server exits. */
+static void flush_in_background(struct worker *w, struct backend *b)
+{
+	struct flush_job *job;
+
+	if (!b->may_block) {
+		(void)backend_flush(b);
+		return;
+	}
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		(void)backend_flush(b);
+		return;
+	}
+	*job = (struct flush_job){ .pj.run = flush_job_run, .backend = b };
+	pool_submit(&w->srv->pool, &job->pj);
+}
+
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->worker;
@@ -180,12 +213,14 @@ static void conn_destroy(struct conn *c)
 		c->next->prev = c->prev;
 
 	if (c->export) {
-		/* A client that leaves without FLUSH still gets what it wrote onto stable storage. */
-		if (!(c->export->info.transmission_flags & NBD_FLAG_READ_ONLY))
-			(void)backend_flush(c->xmit.backend);
+		/* A client that leaves without FLUSH still gets what it wrote onto stable storage
+		 * (a private overlay is simply dropped). */
+		if (!(c->export->info.transmission_flags & NBD_FLAG_READ_ONLY) && !c->own_backend)
+			flush_in_background(w, c->xmit.backend);
 		atomic_fetch_sub(&c->export->connections, 1);
 	}
 	outq_clear(&c->out);
+	backend_close(c->own_backend);
 	srv_hs_free(c->hs);
 	free(c->in);
 	free(c->payload);
@@ -285,11 +320,20 @@ static int start_transmission(struct conn *c)
 			   "closing", c->peer, e->config->name, max);
 		return -EBUSY;
 	}
+	if (e->private_overlays) {
+		int r = backend_open_cow(e->base, NULL, &c->own_backend);
+
+		if (r < 0) {
+			log_error_errno(r, "Connection %s: cannot create a copy-on-write overlay for "
+					   "export '%s': %m", c->peer, e->config->name);
+			return r;
+		}
+	}
 	atomic_fetch_add(&e->connections, 1);
 	c->export = e;
 	c->xmit = (struct xmit){
 		.export = e,
-		.backend = e->backend,
+		.backend = c->own_backend ? c->own_backend : e->backend,
 		.flags = e->info.transmission_flags,
 		.structured = res->structured_replies,
 		.extended = res->extended_headers,
