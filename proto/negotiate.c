@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/buffer.h"
+#include "common/unaligned.h"
 #include "proto/handshake.h"
 #include "proto/names.h"
 #include "proto/negotiate.h"
@@ -144,7 +145,8 @@ static bool step_wanted(const struct nbd_neg *n, enum step s)
 	case STEP_LIST:
 		return n->mode == NBD_NEG_LIST;
 	case STEP_EXTENDED_HEADERS:
-		return attach && n->want_extended_headers;
+		/* Extended headers forbid EXPORT_NAME, so a client limited to it never asks for them. */
+		return attach && n->want_extended_headers && !n->no_opt_go;
 	case STEP_STRUCTURED_REPLY:
 		return ((attach && n->want_structured_replies) || info) && !r->extended_headers;
 	case STEP_LIST_META_CONTEXT:
@@ -303,7 +305,7 @@ static int server_refused(struct nbd_neg *n, const uint8_t *payload, size_t len)
 	return fail(n, nbd_reply_error_to_errno(n->reply.type),
 		    "The server refused NBD_OPT_%s for export '%s': %s%s%.*s", option_label(option),
 		    n->export_name, nbd_reply_error_description(n->reply.type),
-		    msg.len ? ": " : "", (int)msg.len, msg.ptr);
+		    msg.len ? ": " : "", (int)msg.len, msg.len ? msg.ptr : "");
 }
 
 static int unexpected_reply(struct nbd_neg *n)
@@ -527,9 +529,11 @@ static int handle_input(struct nbd_neg *n)
 		r = nbd_option_reply_header_decode(buf, len, step_option(n, n->step),
 						   NEG_MAX_REPLY_LENGTH, &n->reply);
 		if (r == -EMSGSIZE)
+			/* The decoder leaves the header unfilled on error: take the length from the
+			 * bytes themselves. */
 			return fail(n, r, "The server sent a %u-byte reply to NBD_OPT_%s, more than "
 					  "the %u bytes any valid reply needs",
-				    n->reply.length, option_label(step_option(n, n->step)),
+				    load_be32(buf + 16), option_label(step_option(n, n->step)),
 				    NEG_MAX_REPLY_LENGTH);
 		if (r < 0)
 			return fail(n, r, "The server sent a malformed reply to NBD_OPT_%s (bad magic "

@@ -403,9 +403,31 @@ static void test_reply_too_long(void **state)
 	uint8_t hdr[NBD_OPTION_REPLY_HEADER_SIZE];
 
 	greeting(&s, NBD_FLAG_FIXED_NEWSTYLE);
-	nbd_option_reply_header_encode(NBD_OPT_GO, NBD_REP_INFO, UINT32_MAX, hdr);
+	nbd_option_reply_header_encode(NBD_OPT_GO, NBD_REP_INFO, 1u << 20, hdr);
 	buffer_append(&s, hdr, sizeof(hdr));
 	n = run_failing(&attach_cfg, &s, -EMSGSIZE);
+	/* The message names the length the server claimed. */
+	assert_non_null(strstr(nbd_neg_error_message(n), "1048576-byte"));
+}
+
+static void test_no_extended_headers_with_export_name_only(void **state)
+{
+	const struct nbd_neg_config cfg = { .mode = NBD_NEG_ATTACH, .export_name = "x",
+					    .extended_headers = true, .no_opt_go = true };
+	_cleanup_buffer_ struct buffer s = BUFFER_INIT, expect = BUFFER_INIT;
+	_cleanup_(nbd_neg_freep) struct nbd_neg *n = new_neg(&cfg);
+	struct run run = { .client = BUFFER_INIT };
+
+	/* Extended headers forbid EXPORT_NAME, so a client that can only use it must not ask. */
+	greeting(&s, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	assert_int_equal(nbd_export_name_reply_encode(&s, 1 << 20, 1, true), 0);
+	drive(n, &s, SIZE_MAX, &run);
+	assert_int_equal(run.end, NBD_NEG_DONE);
+	client_flags(&expect, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	assert_int_equal(nbd_option_encode(&expect, NBD_OPT_EXPORT_NAME, "x", 1), 0);
+	assert_buffers_equal(&run.client, &expect);
+	assert_false(nbd_neg_result(n)->extended_headers);
+	buffer_free(&run.client);
 }
 
 static void test_ack_with_payload(void **state)
@@ -855,6 +877,7 @@ int main(void)
 		cmocka_unit_test(test_reply_to_wrong_option),
 		cmocka_unit_test(test_reply_bad_magic),
 		cmocka_unit_test(test_reply_too_long),
+		cmocka_unit_test(test_no_extended_headers_with_export_name_only),
 		cmocka_unit_test(test_ack_with_payload),
 		cmocka_unit_test(test_reply_type_not_belonging_to_option),
 		cmocka_unit_test(test_malformed_info_item),
