@@ -9,6 +9,8 @@ NBDM_BUILD_PACKAGES=(
 	libnl-genl-3-dev libgnutls28-dev libkmod-dev liburing-dev libcmocka-dev scdoc
 	systemd udev
 )
+# The integration suite's clients: nbdinfo/nbdcopy, libnbd's Python module (nbdsh), qemu-img/io/nbd.
+NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
