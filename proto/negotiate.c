@@ -19,6 +19,7 @@
 #include "proto/names.h"
 #include "proto/negotiate.h"
 #include "proto/option.h"
+#include "proto/pump.h"
 
 /* No legitimate option reply comes near this: the largest is a LIST entry of two 4 KiB strings. */
 #define NEG_MAX_REPLY_LENGTH (64u << 10)
@@ -71,11 +72,7 @@ struct nbd_neg {
 	enum phase phase;
 	enum phase read_after;
 
-	struct buffer out;
-	size_t out_done;
-
-	struct buffer in;
-	size_t in_want;
+	struct msg_pump io;
 	struct nbd_option_reply_header reply;
 
 	bool got_export_info;
@@ -169,8 +166,7 @@ static bool step_wanted(const struct nbd_neg *n, enum step s)
 
 static void expect_read(struct nbd_neg *n, enum phase phase, size_t len)
 {
-	buffer_reset(&n->in);
-	n->in_want = len;
+	msg_pump_expect(&n->io, len);
 	n->phase = phase;
 }
 
@@ -183,7 +179,7 @@ static void queue_write(struct nbd_neg *n, enum phase read_after)
 
 static int send_simple_option(struct nbd_neg *n, uint32_t option)
 {
-	int r = nbd_option_encode(&n->out, option, NULL, 0);
+	int r = nbd_option_encode(&n->io.out, option, NULL, 0);
 
 	if (r < 0)
 		return fail(n, r, "Failed to encode NBD_OPT_%s", option_label(option));
@@ -207,10 +203,10 @@ static int start_step(struct nbd_neg *n, enum step s)
 		return send_simple_option(n, step_option(n, s));
 	case STEP_LIST_META_CONTEXT:
 		/* No queries: the server lists every context it has. */
-		r = nbd_meta_request_encode(&n->out, NBD_OPT_LIST_META_CONTEXT, n->export_name, NULL, 0);
+		r = nbd_meta_request_encode(&n->io.out, NBD_OPT_LIST_META_CONTEXT, n->export_name, NULL, 0);
 		break;
 	case STEP_SET_META_CONTEXT:
-		r = nbd_meta_request_encode(&n->out, NBD_OPT_SET_META_CONTEXT, n->export_name,
+		r = nbd_meta_request_encode(&n->io.out, NBD_OPT_SET_META_CONTEXT, n->export_name,
 					    (const char *const *)n->meta_queries, n->n_meta_queries);
 		break;
 	case STEP_GO:
@@ -218,11 +214,11 @@ static int start_step(struct nbd_neg *n, enum step s)
 		info_types[n_info++] = NBD_INFO_DESCRIPTION;
 		if (n->want_block_size)
 			info_types[n_info++] = NBD_INFO_BLOCK_SIZE;
-		r = nbd_info_request_encode(&n->out, step_option(n, s), n->export_name, info_types,
+		r = nbd_info_request_encode(&n->io.out, step_option(n, s), n->export_name, info_types,
 					    n_info);
 		break;
 	case STEP_EXPORT_NAME:
-		r = nbd_option_encode(&n->out, NBD_OPT_EXPORT_NAME, n->export_name,
+		r = nbd_option_encode(&n->io.out, NBD_OPT_EXPORT_NAME, n->export_name,
 				      strlen(n->export_name));
 		if (r < 0)
 			break;
@@ -277,7 +273,7 @@ static int handle_greeting(struct nbd_neg *n, const uint8_t *buf, size_t len)
 	if (res->no_zeroes)
 		client_flags |= NBD_FLAG_C_NO_ZEROES;
 	nbd_client_flags_encode(client_flags, flags_out);
-	buffer_append(&n->out, flags_out, sizeof(flags_out));
+	buffer_append(&n->io.out, flags_out, sizeof(flags_out));
 
 	if (!res->fixed_newstyle) {
 		/* Plain newstyle servers drop the connection on any option but EXPORT_NAME. */
@@ -518,8 +514,8 @@ static int handle_reply(struct nbd_neg *n, const uint8_t *payload, size_t len)
 
 static int handle_input(struct nbd_neg *n)
 {
-	const uint8_t *buf = n->in.data;
-	size_t len = n->in.len;
+	const uint8_t *buf = n->io.in.data;
+	size_t len = n->io.in.len;
 	int r;
 
 	switch (n->phase) {
@@ -630,8 +626,7 @@ struct nbd_neg *nbd_neg_free(struct nbd_neg *n)
 	for (size_t i = 0; i < n->n_meta_queries; i++)
 		free(n->meta_queries[i]);
 	free(n->meta_queries);
-	buffer_free(&n->out);
-	buffer_free(&n->in);
+	msg_pump_free(&n->io);
 	nbd_neg_result_free(n->result);
 	free(n->error_message);
 	free(n);
@@ -660,19 +655,13 @@ const void *nbd_neg_output(const struct nbd_neg *n, size_t *ret_len)
 		*ret_len = 0;
 		return NULL;
 	}
-	*ret_len = n->out.len - n->out_done;
-	return n->out.data + n->out_done;
+	return msg_pump_output(&n->io, ret_len);
 }
 
 void nbd_neg_output_done(struct nbd_neg *n, size_t written)
 {
-	if (n->phase != PHASE_WRITE)
+	if (n->phase != PHASE_WRITE || !msg_pump_output_done(&n->io, written))
 		return;
-	n->out_done += MIN(written, n->out.len - n->out_done);
-	if (n->out_done < n->out.len)
-		return;
-	buffer_reset(&n->out);
-	n->out_done = 0;
 	switch (n->read_after) {
 	case PHASE_REPLY_HEADER:
 		expect_read(n, PHASE_REPLY_HEADER, NBD_OPTION_REPLY_HEADER_SIZE);
@@ -692,26 +681,25 @@ size_t nbd_neg_input_wanted(const struct nbd_neg *n)
 {
 	if (nbd_neg_want(n) != NBD_NEG_WANT_READ)
 		return 0;
-	return n->in_want - n->in.len;
+	return msg_pump_input_wanted(&n->io);
 }
 
 ssize_t nbd_neg_feed(struct nbd_neg *n, const void *buf, size_t len)
 {
-	size_t take;
+	ssize_t take;
 	int r;
 
 	if (nbd_neg_want(n) == NBD_NEG_FAILED)
 		return n->error;
 	if (nbd_neg_want(n) != NBD_NEG_WANT_READ)
 		return -EINVAL;
-	take = MIN(len, n->in_want - n->in.len);
-	buffer_append(&n->in, buf, take);
-	if (buffer_error(&n->in) < 0)
-		return fail(n, -ENOMEM, "Out of memory");
-	if (n->in.len < n->in_want)
-		return (ssize_t)take;
+	take = msg_pump_feed(&n->io, buf, len);
+	if (take < 0)
+		return fail(n, (int)take, "Out of memory");
+	if (!msg_pump_complete(&n->io))
+		return take;
 	r = handle_input(n);
-	return r < 0 ? r : (ssize_t)take;
+	return r < 0 ? r : take;
 }
 
 int nbd_neg_eof(struct nbd_neg *n)

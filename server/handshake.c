@@ -17,6 +17,7 @@
 #include "proto/handshake.h"
 #include "proto/names.h"
 #include "proto/option.h"
+#include "proto/pump.h"
 #include "server/handshake.h"
 
 /* Options a client may send: the largest legitimate one is SET_META_CONTEXT with a few queries. */
@@ -41,11 +42,7 @@ struct srv_hs {
 	enum phase phase;
 	enum phase after_write;
 
-	struct buffer out;
-	size_t out_done;
-
-	struct buffer in;
-	size_t in_want;
+	struct msg_pump io;
 	size_t discard_left;
 	struct nbd_option_header option;
 
@@ -81,8 +78,7 @@ static const char *option_label(uint32_t option)
 
 static void expect_read(struct srv_hs *h, enum phase phase, size_t len)
 {
-	buffer_reset(&h->in);
-	h->in_want = len;
+	msg_pump_expect(&h->io, len);
 	h->phase = phase;
 }
 
@@ -95,7 +91,7 @@ static void write_then(struct srv_hs *h, enum phase after)
 /* Queues an error reply and goes on reading options. */
 static int refuse(struct srv_hs *h, uint32_t type, const char *message)
 {
-	int r = nbd_rep_error_encode(&h->out, h->option.option, type, message);
+	int r = nbd_rep_error_encode(&h->io.out, h->option.option, type, message);
 
 	if (r < 0)
 		return fail(h, r, "Failed to encode an option reply");
@@ -105,7 +101,7 @@ static int refuse(struct srv_hs *h, uint32_t type, const char *message)
 
 static int ack(struct srv_hs *h, enum phase after)
 {
-	int r = nbd_option_reply_encode(&h->out, h->option.option, NBD_REP_ACK, NULL, 0);
+	int r = nbd_option_reply_encode(&h->io.out, h->option.option, NBD_REP_ACK, NULL, 0);
 
 	if (r < 0)
 		return fail(h, r, "Failed to encode an option reply");
@@ -138,7 +134,7 @@ static int do_list(struct srv_hs *h)
 		/* Exports that need TLS stay hidden from a client that has not started it. */
 		if (e->tls_only && !h->result.tls)
 			continue;
-		if (nbd_rep_server_encode(&h->out, e->name, e->description) < 0)
+		if (nbd_rep_server_encode(&h->io.out, e->name, e->description) < 0)
 			return fail(h, -ENOMEM, "Failed to encode the export list");
 	}
 	return ack(h, PHASE_OPTION_HEADER);
@@ -224,7 +220,7 @@ static int encode_block_size(struct srv_hs *h, const struct srv_export *e)
 	item.block_size.minimum = e->block_minimum;
 	item.block_size.preferred = e->block_preferred;
 	item.block_size.maximum = e->block_maximum;
-	return nbd_rep_info_encode(&h->out, h->option.option, &item);
+	return nbd_rep_info_encode(&h->io.out, h->option.option, &item);
 }
 
 static int do_info_or_go(struct srv_hs *h, const uint8_t *payload)
@@ -272,17 +268,17 @@ static int do_info_or_go(struct srv_hs *h, const uint8_t *payload)
 	item = (struct nbd_info_item){ .type = NBD_INFO_EXPORT };
 	item.export.size = e->size;
 	item.export.transmission_flags = transmission_flags(h, e);
-	r = nbd_rep_info_encode(&h->out, h->option.option, &item);
+	r = nbd_rep_info_encode(&h->io.out, h->option.option, &item);
 	if (r >= 0 && want_name) {
 		item = (struct nbd_info_item){ .type = NBD_INFO_NAME };
 		item.name = (struct nbd_string){ .ptr = e->name, .len = (uint32_t)strlen(e->name) };
-		r = nbd_rep_info_encode(&h->out, h->option.option, &item);
+		r = nbd_rep_info_encode(&h->io.out, h->option.option, &item);
 	}
 	if (r >= 0 && want_description && e->description) {
 		item = (struct nbd_info_item){ .type = NBD_INFO_DESCRIPTION };
 		item.description = (struct nbd_string){ .ptr = e->description,
 							.len = (uint32_t)strlen(e->description) };
-		r = nbd_rep_info_encode(&h->out, h->option.option, &item);
+		r = nbd_rep_info_encode(&h->io.out, h->option.option, &item);
 	}
 	/* Block sizes go out whether asked for or not: the spec allows it and it helps clients. */
 	if (r >= 0 && e->block_minimum)
@@ -336,7 +332,7 @@ static int do_meta_context(struct srv_hs *h, const uint8_t *payload)
 		/* Other namespaces and unknown base: leaves are ignored, as the spec says. */
 	}
 	if (base_allocation) {
-		r = nbd_rep_meta_context_encode(&h->out, h->option.option,
+		r = nbd_rep_meta_context_encode(&h->io.out, h->option.option,
 						set ? SRV_BASE_ALLOCATION_ID : 0,
 						NBD_META_BASE_ALLOCATION);
 		if (r < 0)
@@ -378,7 +374,7 @@ static int do_export_name(struct srv_hs *h, const uint8_t *payload)
 	if (e->block_minimum && e->block_size_required)
 		return fail(h, -EINVAL, "Client asked for export '%s' with NBD_OPT_EXPORT_NAME, which "
 					"cannot promise to honour its block sizes", cname);
-	r = nbd_export_name_reply_encode(&h->out, e->size, transmission_flags(h, e),
+	r = nbd_export_name_reply_encode(&h->io.out, e->size, transmission_flags(h, e),
 					 h->result.no_zeroes);
 	if (r < 0)
 		return fail(h, r, "Out of memory");
@@ -433,17 +429,17 @@ static int handle_input(struct srv_hs *h)
 
 	switch (h->phase) {
 	case PHASE_CLIENT_FLAGS:
-		r = nbd_client_flags_decode(h->in.data, h->in.len,
+		r = nbd_client_flags_decode(h->io.in.data, h->io.in.len,
 					    NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES, &flags);
 		if (r < 0)
 			return fail(h, r, "Client sent unknown client flags 0x%08x; closing as the "
-					  "protocol requires", load_be32(h->in.data));
+					  "protocol requires", load_be32(h->io.in.data));
 		h->result.fixed_newstyle = flags & NBD_FLAG_C_FIXED_NEWSTYLE;
 		h->result.no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
 		expect_read(h, PHASE_OPTION_HEADER, NBD_OPTION_HEADER_SIZE);
 		return 0;
 	case PHASE_OPTION_HEADER:
-		r = nbd_option_header_decode(h->in.data, h->in.len, &h->option);
+		r = nbd_option_header_decode(h->io.in.data, h->io.in.len, &h->option);
 		if (r < 0)
 			return fail(h, r, "Client sent an option with a bad magic number");
 		if (h->option.length > HS_MAX_DISCARD_LENGTH)
@@ -454,7 +450,7 @@ static int handle_input(struct srv_hs *h)
 				return fail(h, -EMSGSIZE, "Client sent a %u-byte option",
 					    h->option.length);
 			h->discard_left = h->option.length;
-			buffer_reset(&h->in);
+			msg_pump_expect(&h->io, 0);
 			h->phase = PHASE_DISCARD;
 			return 0;
 		}
@@ -462,10 +458,10 @@ static int handle_input(struct srv_hs *h)
 			expect_read(h, PHASE_OPTION_PAYLOAD, h->option.length);
 			return 0;
 		}
-		buffer_reset(&h->in);
+		msg_pump_expect(&h->io, 0);
 		return handle_option(h, NULL);
 	case PHASE_OPTION_PAYLOAD:
-		return handle_option(h, h->in.data);
+		return handle_option(h, h->io.in.data);
 	default:
 		return fail(h, -EINVAL, "Internal error: input in phase %d", (int)h->phase);
 	}
@@ -482,11 +478,11 @@ int srv_hs_new(const struct srv_hs_config *config, struct srv_hs **ret)
 	if (!h)
 		return -ENOMEM;
 	h->config = *config;
-	greeting = buffer_append_space(&h->out, NBD_GREETING_SIZE);
+	greeting = buffer_append_space(&h->io.out, NBD_GREETING_SIZE);
 	if (!greeting)
 		return -ENOMEM;
 	nbd_greeting_encode(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES, greeting);
-	h->in_want = NBD_CLIENT_FLAGS_SIZE;
+	msg_pump_expect(&h->io, NBD_CLIENT_FLAGS_SIZE);
 	write_then(h, PHASE_CLIENT_FLAGS);
 	*ret = TAKE_PTR(h);
 	return 0;
@@ -496,8 +492,7 @@ struct srv_hs *srv_hs_free(struct srv_hs *h)
 {
 	if (!h)
 		return NULL;
-	buffer_free(&h->out);
-	buffer_free(&h->in);
+	msg_pump_free(&h->io);
 	free(h->meta_export);
 	free(h->error_message);
 	free(h);
@@ -526,19 +521,13 @@ const void *srv_hs_output(const struct srv_hs *h, size_t *ret_len)
 		*ret_len = 0;
 		return NULL;
 	}
-	*ret_len = h->out.len - h->out_done;
-	return h->out.data + h->out_done;
+	return msg_pump_output(&h->io, ret_len);
 }
 
 void srv_hs_output_done(struct srv_hs *h, size_t written)
 {
-	if (h->phase != PHASE_WRITE)
+	if (h->phase != PHASE_WRITE || !msg_pump_output_done(&h->io, written))
 		return;
-	h->out_done += MIN(written, h->out.len - h->out_done);
-	if (h->out_done < h->out.len)
-		return;
-	buffer_reset(&h->out);
-	h->out_done = 0;
 	switch (h->after_write) {
 	case PHASE_CLIENT_FLAGS:
 		expect_read(h, PHASE_CLIENT_FLAGS, NBD_CLIENT_FLAGS_SIZE);
@@ -558,12 +547,13 @@ size_t srv_hs_input_wanted(const struct srv_hs *h)
 		return h->discard_left;
 	if (srv_hs_want(h) != SRV_HS_WANT_READ)
 		return 0;
-	return h->in_want - h->in.len;
+	return msg_pump_input_wanted(&h->io);
 }
 
 ssize_t srv_hs_feed(struct srv_hs *h, const void *buf, size_t len)
 {
 	size_t take;
+	ssize_t n;
 	int r;
 
 	if (h->phase == PHASE_FAILED)
@@ -580,12 +570,12 @@ ssize_t srv_hs_feed(struct srv_hs *h, const void *buf, size_t len)
 		}
 		return (ssize_t)take;
 	}
-	take = MIN(len, h->in_want - h->in.len);
-	buffer_append(&h->in, buf, take);
-	if (buffer_error(&h->in) < 0)
-		return fail(h, -ENOMEM, "Out of memory");
-	if (h->in.len < h->in_want)
-		return (ssize_t)take;
+	n = msg_pump_feed(&h->io, buf, len);
+	if (n < 0)
+		return fail(h, (int)n, "Out of memory");
+	if (!msg_pump_complete(&h->io))
+		return n;
+	take = (size_t)n;
 	r = handle_input(h);
 	return r < 0 ? r : (ssize_t)take;
 }
@@ -594,7 +584,7 @@ int srv_hs_eof(struct srv_hs *h)
 {
 	if (h->phase == PHASE_FAILED || h->phase == PHASE_DONE)
 		return h->phase == PHASE_FAILED ? h->error : 0;
-	if (h->phase == PHASE_OPTION_HEADER && h->in.len == 0)
+	if (h->phase == PHASE_OPTION_HEADER && h->io.in.len == 0)
 		/* Between options: the client simply went away (a hard disconnect). */
 		return fail(h, -ECONNRESET, "Client closed the connection during the handshake");
 	return fail(h, -ECONNRESET, "Client closed the connection in the middle of a message");
