@@ -357,3 +357,41 @@ int socket_set_user_timeout(int fd, unsigned timeout_ms)
 
 	return setsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, (int)timeout_ms);
 }
+
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)(offset + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, p + done, len - done, (off_t)(offset + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -31,6 +32,11 @@ int read_exact(int fd, void *buf, size_t len, int timeout_ms) _nonnull_(2);
 int write_full(int fd, const void *buf, size_t len, int timeout_ms) _nonnull_(2);
 /* Writes all of the iovecs, which it may modify while advancing over short writes; 0 on success. */
 int writev_full(int fd, struct iovec *iov, int iovcnt, int timeout_ms) _nonnull_(2);
+
+/* Positional I/O on files that finishes short transfers and retries EINTR. pread_full() returns the
+ * bytes read, less than len only at end of file; pwrite_full() returns 0. */
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset) _nonnull_(2);
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset) _nonnull_(2);
 
 /* Waits for events on one fd (timeout_ms < 0: forever; a signal does not restart the timeout); returns
  * the revents, -ETIMEDOUT, or -EBADF when fd is not open. */

@@ -11,6 +11,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "server/backend.h"
 #include "server/cow.h"
 
@@ -160,51 +161,30 @@ struct backend *backend_close(struct backend *b)
 
 int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 {
-	uint8_t *p = buf;
+	ssize_t n;
 
 	if (b->cow)
 		return cow_pread(b->cow, buf, len, offset);
-	while (len) {
-		ssize_t n = pread(b->fd, p, len, (off_t)offset);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0) {
-			/* The file shrank under us, or a block device is shorter than it said: what is not
-			 * there reads as zeros rather than failing a request inside the export's size. */
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	n = pread_full(b->fd, buf, len, offset);
+	if (n < 0)
+		return (int)n;
+	/* The file shrank under us, or a block device is shorter than it said: what is not there
+	 * reads as zeros rather than failing a request inside the export's size. */
+	memset((uint8_t *)buf + n, 0, len - (size_t)n);
 	return 0;
 }
 
 int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offset, bool fua)
 {
-	const uint8_t *p = buf;
+	int r;
 
 	if (b->cow)
 		return cow_pwrite(b->cow, buf, len, offset, fua);
 	if (b->read_only)
 		return -EPERM;
-	while (len) {
-		ssize_t n = pwrite(b->fd, p, len, (off_t)offset);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	r = pwrite_full(b->fd, buf, len, offset);
+	if (r < 0)
+		return r;
 	if (fua || b->sync)
 		return backend_flush(b);
 	return 0;

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "server/backend.h"
 #include "server/cow.h"
 
@@ -172,45 +173,18 @@ static void busy_leave(struct cow *c, struct busy *r)
 
 static int overlay_pread(struct cow *c, void *buf, size_t len, uint64_t offset)
 {
-	uint8_t *p = buf;
+	ssize_t n = pread_full(c->fd, buf, len, offset);
 
-	while (len) {
-		ssize_t n = pread(c->fd, p, len, (off_t)offset);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0) {
-			/* The overlay shrank: what is gone reads as zeros, as in backend.c. */
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	if (n < 0)
+		return (int)n;
+	/* The overlay shrank: what is gone reads as zeros, as in backend.c. */
+	memset((uint8_t *)buf + n, 0, len - (size_t)n);
 	return 0;
 }
 
 static int overlay_pwrite(struct cow *c, const void *buf, size_t len, uint64_t offset)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(c->fd, p, len, (off_t)offset);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	return pwrite_full(c->fd, buf, len, offset);
 }
 
 static int overlay_write_zeros(struct cow *c, uint64_t offset, uint64_t len)

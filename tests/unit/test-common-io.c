@@ -806,6 +806,30 @@ static void test_socket_options_not_tcp(void **state _unused_)
 	assert_int_equal(socket_set_user_timeout(closed, 10), -EBADF);
 }
 
+/* Positional I/O: whole transfers at an offset, and a short count only at end of file. */
+static void test_pread_pwrite_full(void **state)
+{
+	char path[] = "/tmp/nbdm-io-test.XXXXXX";
+	uint8_t out[10000], in[10000];
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7);
+	assert_int_equal(pwrite_full(fd, out, sizeof(out), 4096), 0);
+	memset(in, 0xee, sizeof(in));
+	assert_int_equal(pread_full(fd, in, sizeof(in), 4096), (ssize_t)sizeof(in));
+	assert_memory_equal(in, out, sizeof(out));
+	/* Reading across the end returns what is there. */
+	assert_int_equal(pread_full(fd, in, sizeof(in), 4096 + 9000), 1000);
+	assert_memory_equal(in, out + 9000, 1000);
+	assert_int_equal(pread_full(fd, in, 10, 1 << 20), 0);
+	assert_int_equal(pwrite_full(-1, out, 1, 0), -EBADF);
+	assert_int_equal(pread_full(-1, in, 1, 0), -EBADF);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_fd_flags),
 		cmocka_unit_test(test_socket_options_tcp),
 		cmocka_unit_test(test_socket_options_not_tcp),
+		cmocka_unit_test(test_pread_pwrite_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
