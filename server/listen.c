@@ -21,7 +21,8 @@
 #include "common/parse.h"
 #include "server/listen.h"
 
-#define LISTEN_BACKLOG 128
+/* Bursts of clients (hundreds connecting at once) must not find the queue full. */
+#define LISTEN_BACKLOG SOMAXCONN
 #define SD_LISTEN_FDS_START 3
 
 static int add_listener(struct listener_set *set, int fd, const char *name)

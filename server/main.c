@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +133,17 @@ int main(int argc, char **argv)
 {
 	struct server_config cfg;
 	struct server srv;
+	sigset_t mask;
 	bool daemon;
 	int r, ready_fd = -1;
+
+	/* Stop signals wait for the event loop's signalfd from the very start, so a SIGTERM during
+	 * start-up still ends the server cleanly (socket and pid file removed) instead of killing it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	/* Start-up errors belong on stderr even when it is not a terminal (a script, a unit without
 	 * the journal); a daemon moves to syslog once it has detached. */

@@ -83,16 +83,18 @@ struct request_verdict request_check(const struct xmit *x, const struct nbd_requ
 		return v;
 	}
 
+	/* A write of any kind to a read-only export is refused as such, before asking whether the
+	 * command was advertised (read-only exports advertise no TRIM or WRITE_ZEROES). */
+	if (is_write_type(req->type) && (x->flags & NBD_FLAG_READ_ONLY)) {
+		v.error = NBD_EPERM;
+		return v;
+	}
 	/* The command must have been advertised. */
 	if ((req->type == NBD_CMD_FLUSH && !(x->flags & NBD_FLAG_SEND_FLUSH)) ||
 	    (req->type == NBD_CMD_TRIM && !(x->flags & NBD_FLAG_SEND_TRIM)) ||
 	    (req->type == NBD_CMD_WRITE_ZEROES && !(x->flags & NBD_FLAG_SEND_WRITE_ZEROES)) ||
 	    (req->type == NBD_CMD_BLOCK_STATUS && !x->base_allocation_id)) {
 		v.error = NBD_EINVAL;
-		return v;
-	}
-	if (is_write_type(req->type) && (x->flags & NBD_FLAG_READ_ONLY)) {
-		v.error = NBD_EPERM;
 		return v;
 	}
 	if (req->type == NBD_CMD_FLUSH) {
@@ -379,7 +381,9 @@ int request_run(const struct xmit *x, const struct nbd_request *req, void *paylo
 			return read_structured(x, req, q);
 		return read_simple(x, req, q);
 	case NBD_CMD_WRITE:
-		r = backend_pwrite(b, payload, (size_t)req->length, req->offset, fua);
+		/* A zero-length WRITE has no payload buffer (NULL), which pwrite_full() must not get. */
+		r = req->length ? backend_pwrite(b, payload, (size_t)req->length, req->offset, fua)
+				: fua ? backend_flush(b) : 0;
 		break;
 	case NBD_CMD_FLUSH:
 		r = backend_flush(b);
