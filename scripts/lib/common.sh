@@ -11,6 +11,10 @@ NBDM_BUILD_PACKAGES=(
 )
 # The integration suite's clients: nbdinfo/nbdcopy, libnbd's Python module (nbdsh), qemu-img/io/nbd.
 NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit)
+# The VM suite (tests/vm): QEMU boots Debian's cloud kernels on a busybox-static initramfs built with
+# cpio; kmod's depmod indexes the guest's modules, xz-utils reads 6.12's .ko.xz ones. The kernels and
+# Debian's nbd binaries are fetched into a cache by the tests themselves.
+NBDM_VM_PACKAGES=(qemu-system-x86 busybox-static xz-utils kmod cpio)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Guest-side test helpers (busybox ash), sourced by /tests/run and through it by every test.
+#
+# Every assertion prints exactly one line, "ok - WHAT" or "not ok - WHAT", which the host numbers and
+# turns into TAP; "# ..." lines are diagnostics. Lines go to the second serial port (ttyS1), which
+# nothing else writes to, so kernel messages cannot interleave with them; a copy goes to the console,
+# prefixed "NBDM-VM: ", so that the console log reads as a whole. The counts live in files because each
+# test runs in a subshell.
+# shellcheck shell=sh
+
+STATE=/tmp/nbdm-vm
+mkdir -p "$STATE"
+touch "$STATE/passed" "$STATE/failed" "$STATE/pids"
+
+# Opening ttyS1 fails (EIO) when QEMU gave the guest no second serial port; the console alone then.
+if [ -z "${RESULTS_TTY+set}" ]; then
+	RESULTS_TTY=
+	if (: >/dev/ttyS1) 2>/dev/null; then
+		RESULTS_TTY=/dev/ttyS1
+	fi
+	export RESULTS_TTY
+fi
+
+# Each write opens and closes the tty: close waits until the UART has sent everything, so nothing is
+# lost when the guest powers off right after the last line.
+emit() {
+	[ -n "$RESULTS_TTY" ] && printf '%s\n' "$*" >"$RESULTS_TTY"
+	printf 'NBDM-VM: %s\n' "$*" >/dev/console
+}
+
+ok() { echo . >>"$STATE/passed"; emit "ok - $*"; }
+not_ok() { echo . >>"$STATE/failed"; emit "not ok - $*"; }
+diag() { emit "# $*"; }
+count() { wc -l <"$STATE/$1"; }
+
+# diag_file FILE [LINES]: the last LINES (20) lines of FILE as diagnostics.
+diag_file() {
+	[ -s "$1" ] || return 0
+	tail -n "${2:-20}" "$1" | while IFS= read -r line; do diag "  $line"; done
+}
+
+# check WHAT CMD...: passes when CMD succeeds; on failure shows the command, its status and output.
+check() {
+	local what="$1" rc
+	shift
+	if "$@" >"$STATE/out" 2>&1; then
+		ok "$what"
+		return 0
+	else
+		rc=$?
+		not_ok "$what"
+		diag "command: $*"
+		diag "exit status $rc"
+		diag_file "$STATE/out"
+		return 1
+	fi
+}
+
+# check_fails WHAT CMD...: passes when CMD fails (writes to a read-only device, ...).
+check_fails() {
+	local what="$1"
+	shift
+	if "$@" >"$STATE/out" 2>&1; then
+		not_ok "$what"
+		diag "command succeeded but should have failed: $*"
+		diag_file "$STATE/out"
+		return 1
+	fi
+	ok "$what"
+}
+
+# check_eq WHAT EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "expected: '$2'"
+		diag "actual:   '$3'"
+		return 1
+	fi
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS.
+wait_until() {
+	local deadline=$(($1 * 10)) i=0
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -ge "$deadline" ] && return 1
+		usleep 100000
+	done
+	return 0
+}
+
+# Every client command runs under a timeout: a hung server or kernel must fail one assertion, not
+# stall the VM until the host's timeout kills it with no result at all.
+to() { timeout -k 5 60 "$@"; }
+
+# ---------------------------------------------------------------- servers
+
+listening() { netstat -ltn 2>/dev/null | grep -q "127\.0\.0\.1:$1 "; }
+
+# established PORT: how many client-side TCP connections to 127.0.0.1:PORT are open.
+established() {
+	netstat -tn 2>/dev/null | awk -v p="127.0.0.1:$1" '$5 == p && $6 == "ESTABLISHED"' | wc -l
+}
+
+# start_server PORT ARGS...: starts our nbd-server on 127.0.0.1:PORT in the foreground (as a background
+# job), logging to /tmp/server-PORT.log, and asserts that it listens. Sets SERVER_PID.
+start_server() {
+	SERVER_PORT=$1
+	shift
+	"$NBDM_SERVER" --foreground --bind 127.0.0.1 --port "$SERVER_PORT" "$@" \
+		>"/tmp/server-$SERVER_PORT.log" 2>&1 &
+	SERVER_PID=$!
+	echo "$SERVER_PID" >>"$STATE/pids"
+	if wait_until 10 listening "$SERVER_PORT"; then
+		ok "nbd-server $* listens on 127.0.0.1:$SERVER_PORT"
+	else
+		not_ok "nbd-server $* listens on 127.0.0.1:$SERVER_PORT"
+		diag_file "/tmp/server-$SERVER_PORT.log"
+		return 1
+	fi
+}
+
+# server_alive WHAT: asserts that the server started last still runs (it must survive clients).
+server_alive() {
+	if kill -0 "$SERVER_PID" 2>/dev/null; then
+		ok "nbd-server still running $1"
+	else
+		not_ok "nbd-server still running $1"
+		diag_file "/tmp/server-$SERVER_PORT.log"
+	fi
+}
+
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	wait_until 5 sh -c "! kill -0 $1" || kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# ---------------------------------------------------------------- devices
+
+# connected nbdX: the kernel has a live connection on the device (the pid attribute exists only then).
+connected() { [ -e "/sys/block/$1/pid" ]; }
+# attached nbdX: connected and sized. The kernel creates the pid attribute before it sets the
+# capacity (nbd_start_device), and in ioctl mode nbd-client returns before its child has even started
+# the device; wait for both.
+attached() { connected "$1" && [ "$(cat "/sys/block/$1/size")" != 0 ]; }
+disconnected() { ! connected "$1" && [ "$(cat "/sys/block/$1/size")" = 0 ]; }
+
+# nbd_flags nbdX: the transmission flags the kernel holds for the device, from debugfs
+# ("Hex: 0x00000d6d  Known flags: ..."); 0 when debugfs has no such file.
+nbd_flags() {
+	local hex
+	hex=$(sed -n 's/^Hex: *\(0x[0-9a-fA-F]*\).*/\1/p' "/sys/kernel/debug/nbd/$1/flags" 2>/dev/null)
+	echo $((${hex:-0}))
+}
+
+# attach nbdX PORT ARGS...: Debian's nbd-client attaches /dev/nbdX to 127.0.0.1:PORT; succeeds once
+# the device is attached and sized.
+attach() {
+	local dev="$1" port="$2"
+	shift 2
+	to "$DEB_NBD_CLIENT" 127.0.0.1 "$port" "/dev/$dev" "$@" || return
+	wait_until 10 attached "$dev" || { echo "/dev/$dev not attached 10 s after nbd-client returned"; return 1; }
+}
+
+# detach_check nbdX: detaches with Debian's nbd-client and asserts the device is gone.
+detach_check() {
+	check "nbd-client -d /dev/$1" to "$DEB_NBD_CLIENT" -d "/dev/$1"
+	if wait_until 10 disconnected "$1"; then
+		ok "/dev/$1 disconnected (no pid attribute, size 0)"
+	else
+		not_ok "/dev/$1 disconnected (no pid attribute, size 0)"
+		diag "pid attribute: $(cat "/sys/block/$1/pid" 2>&1)"
+		diag "size: $(cat "/sys/block/$1/size" 2>&1)"
+	fi
+}
+
+# make_file FILE MIB: MIB MiB of random data.
+make_file() { dd if=/dev/urandom of="$1" bs=1M count="$2" 2>/dev/null; }
+
+# same_range A A_OFFSET_MIB B B_OFFSET_MIB COUNT_MIB: byte-compares COUNT MiB of two files or devices.
+same_range() {
+	dd if="$1" bs=1M skip="$2" count="$5" 2>/dev/null >"$STATE/range-a" &&
+		dd if="$3" bs=1M skip="$4" count="$5" 2>/dev/null >"$STATE/range-b" &&
+		cmp "$STATE/range-a" "$STATE/range-b"
+}
+
+# io_roundtrip nbdX BACKING WHAT [BS]: writes 4 MiB of random data at 3 MiB through the device with
+# O_DIRECT and a flush, reads it back through the device with O_DIRECT, and compares both the read
+# and the server's backing file with what was written.
+io_roundtrip() {
+	local dev="$1" backing="$2" what="$3" bs="${4:-1M}"
+	make_file /tmp/pattern 4
+	check "$what: write 4 MiB with O_DIRECT (bs=$bs)" \
+		to dd if=/tmp/pattern of="/dev/$dev" bs="$bs" seek=3145728 oflag=direct,seek_bytes conv=fsync,notrunc
+	check "$what: read 4 MiB back with O_DIRECT (bs=$bs)" \
+		to dd if="/dev/$dev" of=/tmp/readback bs="$bs" skip=3145728 count=4194304 \
+		iflag=direct,skip_bytes,count_bytes
+	check "$what: data read back equals data written" cmp /tmp/pattern /tmp/readback
+	check "$what: backing file holds the data written" same_range "$backing" 3 /tmp/pattern 0 4
+}
+
+# show_logs: what the servers of the last test said, for a test that failed.
+show_logs() {
+	local log
+	for log in /tmp/*.log; do
+		[ -s "$log" ] || continue
+		diag "${log#/tmp/}:"
+		diag_file "$log"
+	done
+}
+
+cleanup_all() {
+	local d p
+	grep -q ' /mnt ' /proc/mounts && umount /mnt 2>/dev/null
+	for d in /sys/block/nbd*; do
+		[ -e "$d/pid" ] || continue
+		diag "cleanup: detaching /dev/${d##*/}"
+		to "$DEB_NBD_CLIENT" -d "/dev/${d##*/}" >/dev/null 2>&1
+	done
+	while read -r p; do stop_pid "$p"; done <"$STATE/pids"
+	: >"$STATE/pids"
+	rm -f /tmp/*.img
+}

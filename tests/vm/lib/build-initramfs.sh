@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# build-initramfs.sh OPTIONS: builds the guest's whole root file system as an uncompressed cpio
+# archive (the kernel unpacks it straight into its rootfs; compressing would only cost boot time under
+# TCG, since QEMU loads the file from the page cache anyway).
+#   --kernel DIR         a fetch-kernel.sh cache entry
+#   --busybox FILE       a statically linked busybox
+#   --debian-client DIR  unpacked Debian nbd-client package
+#   --debian-server DIR  unpacked Debian nbd-server package
+#   --server FILE        our nbd-server
+#   --client FILE        our nbd-client (optional)
+#   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
+#   --out FILE           the archive to write
+#
+# The image holds: busybox and its applet links; /opt/nbdm/ (ours), /opt/debian/ (Debian's NBD
+# binaries) and util-linux's blkdiscard with every shared library ldd lists and the dynamic loader; the nbd module with its
+# dependencies in /lib/modules/KVER and the depmod indexes of that tree (busybox modprobe reads
+# modules.dep, libkmod the .bin indexes); /etc/passwd and /etc/group; /init and the guest tests from
+# tests/vm/guest. /etc/nbdm-vm.env tells the tests where each program is.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+guest=$(cd "$here/../guest" && pwd)
+# shellcheck source=tests/vm/lib/common.sh source-path=SCRIPTDIR
+. "$here/common.sh"
+
+# Modules the guest needs, by name; their dependencies come along. ext2 (via ext4), tmpfs, devtmpfs
+# and the 8250 UART are built into Debian's cloud kernels.
+MODULES=(nbd)
+
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' extra='' out=''
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=$2 ;;
+	--busybox) busybox=$2 ;;
+	--debian-client) deb_client=$2 ;;
+	--debian-server) deb_server=$2 ;;
+	--server) server=$2 ;;
+	--client) client=$2 ;;
+	--extra) extra=$2 ;;
+	--out) out=$2 ;;
+	*) vm_die "build-initramfs.sh: unknown option $1" ;;
+	esac
+	shift 2
+done
+for v in kernel busybox deb_client deb_server server out; do
+	[ -n "${!v}" ] || vm_die "build-initramfs.sh: --${v/_/-} is required"
+done
+
+kver=$(cat "$kernel/kver")
+root=$(mktemp -d "${TMPDIR:-/tmp}/nbdm-vm-root.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,mnt,root,lib64,opt/nbdm,opt/debian}
+mkdir -p "$root/lib/modules/$kver" "$root/var"
+ln -s ../run "$root/var/run"
+
+# ---------------------------------------------------------------- busybox
+if ldd "$busybox" >/dev/null 2>&1; then
+	vm_die "$busybox is dynamically linked; the guest needs busybox-static"
+fi
+install -m 0755 "$busybox" "$root/bin/busybox"
+# --list-full prints each applet with the directory it belongs in (bin/sh, usr/sbin/...).
+"$busybox" --list-full | while read -r applet; do
+	[ "$applet" = bin/busybox ] && continue
+	mkdir -p "$root/${applet%/*}"
+	ln -sf /bin/busybox "$root/$applet"
+done
+
+# ---------------------------------------------------------------- dynamically linked programs
+# copy_libs FILE: copies every library ldd resolves for FILE, under the path ldd names (the loader
+# looks there), and the loader itself (the program's PT_INTERP, listed by ldd without "=>").
+copy_libs() {
+	local file=$1 line lib
+	if ldd "$file" 2>&1 | grep -q 'not found'; then
+		ldd "$file" >&2 || true
+		vm_die "$file needs libraries this host does not have (see above); install them"
+	fi
+	while read -r line; do
+		case $line in
+		*'=> /'*) lib=${line#*=> }; lib=${lib%% (*} ;;
+		/*) lib=${line%% (*} ;;
+		*) continue ;; # linux-vdso.so.1, statically linked
+		esac
+		[ -e "$root$lib" ] && continue
+		mkdir -p "$root${lib%/*}"
+		cp -L "$lib" "$root$lib"
+	done < <(ldd "$file")
+}
+
+add_program() {
+	local src=$1 dest=$2
+	[ -x "$src" ] || vm_die "$src is missing or not executable"
+	install -m 0755 "$src" "$root$dest"
+	copy_libs "$src"
+}
+
+add_program "$server" /opt/nbdm/nbd-server
+env_client=
+if [ -n "$client" ] && [ -x "$client" ]; then
+	add_program "$client" /opt/nbdm/nbd-client
+	env_client=/opt/nbdm/nbd-client
+fi
+add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
+add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
+# util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
+# (-z, BLKZEROOUT), which the kernel turns into NBD_CMD_WRITE_ZEROES when the server offers it.
+mkdir -p "$root/opt/util-linux"
+add_program "$(command -v blkdiscard || echo /usr/sbin/blkdiscard)" /opt/util-linux/blkdiscard
+
+# ---------------------------------------------------------------- kernel modules
+moddir=$kernel/lib/modules/$kver
+[ -f "$moddir/modules.dep" ] || vm_die "$moddir has no modules.dep; remove $kernel and fetch again"
+declare -A wanted=()
+for m in "${MODULES[@]}"; do
+	# modules.dep: "kernel/drivers/block/nbd.ko.xz: kernel/lib/dep.ko.xz ..."; a module is found by
+	# its file name, in which '-' and '_' are interchangeable.
+	line=$(awk -v m="$m" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n);
+		gsub(/-/, "_", n); mm = m; gsub(/-/, "_", mm); if (n == mm) { print; exit } }' "$moddir/modules.dep")
+	[ -n "$line" ] || vm_die "kernel $kver has no module $m"
+	for f in ${line/:/ }; do wanted[$f]=1; done
+done
+for f in "${!wanted[@]}"; do
+	mkdir -p "$root/lib/modules/$kver/${f%/*}"
+	cp "$moddir/$f" "$root/lib/modules/$kver/$f"
+done
+# depmod needs to know which modules are built in (modprobe of a built-in succeeds quietly).
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+	[ -f "$moddir/$f" ] && cp "$moddir/$f" "$root/lib/modules/$kver/"
+done
+depmod -b "$root" "$kver" || vm_die "depmod -b for the guest's module tree failed"
+
+# ---------------------------------------------------------------- configuration and tests
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+	>"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+# Name resolution for getaddrinfo("localhost") without any NSS module beyond glibc's built-in files.
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+printf 'hosts: files\n' >"$root/etc/nsswitch.conf"
+cat >"$root/etc/nbdm-vm.env" <<ENV
+NBDM_SERVER=/opt/nbdm/nbd-server
+NBDM_CLIENT=$env_client
+DEB_NBD_CLIENT=/opt/debian/nbd-client
+DEB_NBD_SERVER=/opt/debian/nbd-server
+UL_BLKDISCARD=/opt/util-linux/blkdiscard
+export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD
+ENV
+install -m 0755 "$guest/init" "$root/init"
+mkdir -p "$root/tests/t"
+install -m 0755 "$guest/run" "$root/tests/run"
+install -m 0644 "$guest/lib.sh" "$root/tests/lib.sh"
+cp "$guest"/tests/*.sh "$root/tests/t/"
+if [ -n "$extra" ]; then
+	mkdir -p "$root/tests/extra"
+	install -m 0755 "$extra" "$root/tests/extra/"
+fi
+
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out.tmp"
+mv "$out.tmp" "$out"
