@@ -1,50 +1,69 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * nbd-client: attach NBD exports to /dev/nbdX.
+ * nbd-client: attach NBD exports to /dev/nbdX, detach them, and report on devices and servers.
  *
- * Only --help and --version exist so far; the commands arrive with the kernel hand-over work.
+ * Exit status, as the reference nbd-client's: 0 on success, 1 on failure; with -c, 0 when the device
+ * is connected (its pid printed), 1 when it is not, 2 when its state cannot be read.
  */
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "client/commands.h"
+#include "client/options.h"
 #include "common/log.h"
-
-static void help(void)
-{
-	printf("Usage: nbd-client COMMAND ...\n"
-	       "\n"
-	       "Attach, detach and inspect Linux NBD devices.\n"
-	       "\n"
-	       "  -h, --help       show this help\n"
-	       "  -V, --version    show the version\n"
-	       "\n"
-	       "This build does not implement any command yet.\n");
-}
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
-	};
-	int c;
+	struct client_options o;
+	int r;
 
-	log_open("nbd-client", LOG_TARGET_AUTO);
-	while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0) {
-		switch (c) {
-		case 'h':
-			help();
-			return EXIT_SUCCESS;
-		case 'V':
-			printf("nbd-client (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			return EXIT_FAILURE;
-		}
+	log_open("nbd-client", getenv("JOURNAL_STREAM") ? LOG_TARGET_AUTO : LOG_TARGET_STDERR);
+	client_options_init(&o);
+	r = client_parse_args(&o, argc, argv);
+	if (r < 0) {
+		client_options_free(&o);
+		return EXIT_FAILURE;
 	}
-	log_error("No command is implemented in this build yet; see 'nbd-client --help'.");
-	return EXIT_FAILURE;
+	for (int i = 0; i < o.verbosity; i++)
+		log_increase_verbosity();
+
+	switch (o.command) {
+	case CLIENT_HELP:
+		client_print_help();
+		r = 0;
+		break;
+	case CLIENT_VERSION:
+		printf("nbd-client (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+		r = 0;
+		break;
+	case CLIENT_ATTACH:
+		r = cmd_attach(&o);
+		break;
+	case CLIENT_DETACH:
+		r = cmd_detach(&o);
+		break;
+	case CLIENT_STATUS:
+		r = cmd_status(&o);
+		break;
+	case CLIENT_LIST:
+		r = cmd_list(&o);
+		break;
+	case CLIENT_INFO:
+		r = cmd_info(&o);
+		break;
+	case CLIENT_CHECK:
+		r = cmd_check(&o);
+		client_options_free(&o);
+		return r < 0 ? 2 : r;
+	case CLIENT_RECONNECT:
+		r = log_error_errno(EOPNOTSUPP, "'reconnect' needs the supervisor, which this build does "
+						"not have yet");
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	client_options_free(&o);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -83,6 +83,6 @@ int nbd_dev_find_free(void);
 int nbd_dev_open_locked(int index, int timeout_ms);
 
 /* ---- module ---- */
-/* Loads nbd with libkmod when /sys/module/nbd is missing. nbds_max and max_part (0: defaults) become
- * module parameters. */
-int nbd_module_load(unsigned nbds_max, unsigned max_part);
+/* Loads nbd with libkmod when /sys/module/nbd is missing. nbds_max (0: default) and max_part (< 0:
+ * default; 0 is a real setting, no partitions) become module parameters. */
+int nbd_module_load(unsigned nbds_max, int max_part);

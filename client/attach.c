@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * attach: connect (one or more connections), negotiate, choose the block size, and hand the sockets to
+ * the kernel over netlink (or with the ioctl sequence, which keeps this process in NBD_DO_IT).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/commands.h"
+#include "client/connection.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "netlink/nbd-dev.h"
+#include "proto/names.h"
+#include "proto/nbd-protocol.h"
+
+#define MAX_CONNECTIONS 16
+/* How long udev's probe may hold the device lock before attach gives up. */
+#define DEVICE_LOCK_TIMEOUT_MS 5000
+
+struct attachment {
+	int fds[MAX_CONNECTIONS];
+	size_t n_fds;
+	uint64_t size;
+	uint16_t flags;
+	uint32_t block_size;
+	char *backend;
+};
+
+static void attachment_done(struct attachment *a)
+{
+	for (size_t i = 0; i < a->n_fds; i++)
+		if (a->fds[i] >= 0)
+			close(a->fds[i]);
+	free(a->backend);
+}
+
+static bool is_power_of_2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* The kernel takes power-of-two block sizes from 512 to the page size. Prefer the server's preferred
+ * size, never below its minimum; -b overrides both but must still satisfy the minimum. */
+static int choose_block_size(const struct client_options *o, const struct nbd_neg_result *res,
+			     uint32_t *ret)
+{
+	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE), bs;
+
+	if (o->block_size) {
+		bs = o->block_size;
+		if (res && res->has_block_size && bs < res->block_minimum)
+			return log_error_errno(EINVAL, "Block size %u (-b) is below the export's minimum "
+						       "of %u; use -b %u or larger",
+					       bs, res->block_minimum, res->block_minimum);
+	} else if (res && res->has_block_size) {
+		bs = MAX(res->block_preferred, 512u);
+		if (bs > page)
+			bs = MAX(res->block_minimum, 512u);
+		if (bs > page)
+			return log_error_errno(EINVAL, "The export requires blocks of at least %u bytes, "
+						       "more than this kernel's limit of %u (the page "
+						       "size)", res->block_minimum, page);
+	} else {
+		bs = 512; /* what every server accepts when it says nothing */
+	}
+	if (!is_power_of_2(bs) || bs < 512 || bs > page)
+		return log_error_errno(EINVAL, "Block size %u is not usable: the kernel needs a power of "
+					       "two from 512 to %u", bs, page);
+	*ret = bs;
+	return 0;
+}
+
+static char *backend_identifier(const struct client_options *o)
+{
+	char *s = NULL;
+	const char *name = o->target.export_name ? o->target.export_name : "";
+
+	if (o->identifier)
+		return strdup(o->identifier);
+	if (o->target.kind == TARGET_UNIX)
+		(void)!asprintf(&s, "nbd+unix:///%s?socket=%s", name, o->target.socket_path);
+	else if (o->target.kind == TARGET_TCP)
+		(void)!asprintf(&s, strchr(o->target.host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
+				o->target.host, o->target.port ? o->target.port : "10809", name);
+	else
+		s = strdup("nbd-client");
+	return s;
+}
+
+/* Opens (or takes) every connection and negotiates on it; all must describe the same export. */
+static int open_connections(const struct client_options *o, struct attachment *a)
+{
+	struct nbd_neg_config cfg = {
+		.mode = NBD_NEG_ATTACH,
+		.export_name = o->target.export_name,
+		.no_opt_go = o->no_opt_go,
+		/* Asking promises to obey: the kernel will, since the block size honours the minimum. */
+		.block_size = true,
+	};
+	unsigned n = o->n_fds ? (unsigned)o->n_fds : MAX(o->connections, 1u);
+	char where[512];
+	int r;
+
+	client_target_string(&o->target, where, sizeof(where));
+	if (n > MAX_CONNECTIONS)
+		return log_error_errno(EINVAL, "At most %d connections are supported (-C %u)",
+				       MAX_CONNECTIONS, n);
+	for (unsigned i = 0; i < n; i++) {
+		_cleanup_free_ char *message = NULL;
+		struct nbd_neg_result *res = NULL;
+		int fd;
+
+		if (o->n_fds) {
+			fd = fcntl(o->fds[i], F_DUPFD_CLOEXEC, 3);
+			if (fd < 0)
+				return log_error_errno(errno, "File descriptor %d (--fd) is not open: %m",
+						       o->fds[i]);
+		} else {
+			fd = client_connect(&o->target, CLIENT_CONNECT_TIMEOUT_MS);
+			if (fd < 0)
+				return log_error_errno(fd, "Cannot connect to %s: %m%s", where,
+						       fd == -ECONNREFUSED
+							       ? " (is an NBD server running there?)"
+							       : "");
+		}
+		a->fds[a->n_fds++] = fd;
+		if (o->negotiated || o->preinit) {
+			/* The caller did the handshake (or none is wanted): the size comes from it. */
+			a->size = o->size;
+			a->flags = o->flags_given ? (uint16_t)o->flags : NBD_FLAG_HAS_FLAGS;
+			continue;
+		}
+		r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, &res, &message);
+		if (r < 0) {
+			log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
+			if (r == -ENOENT && o->target.kind != TARGET_FD)
+				log_notice("List the server's exports with: nbd-client list %s", where);
+			return r;
+		}
+		if (i == 0) {
+			a->size = o->size ? o->size : res->size;
+			a->flags = res->transmission_flags;
+			r = choose_block_size(o, res, &a->block_size);
+		} else if (res->size != (o->size ? o->size : res->size) ||
+			   (!o->size && res->size != a->size) || res->transmission_flags != a->flags) {
+			r = log_error_errno(EPROTO, "Connection %u to %s describes the export differently "
+						    "(size %llu, flags 0x%x) than the first (size %llu, "
+						    "flags 0x%x); refusing to mix them",
+					    i + 1, where, (unsigned long long)res->size,
+					    res->transmission_flags, (unsigned long long)a->size,
+					    a->flags);
+		}
+		nbd_neg_result_free(res);
+		if (r < 0)
+			return r;
+	}
+	if (!a->block_size) {
+		r = choose_block_size(o, NULL, &a->block_size);
+		if (r < 0)
+			return r;
+	}
+	if (a->n_fds > 1 && !(a->flags & NBD_FLAG_CAN_MULTI_CONN))
+		return log_error_errno(EINVAL, "The server does not allow several connections to this "
+					       "export (no CAN_MULTI_CONN): use -C 1");
+	if (a->size == 0)
+		return log_error_errno(EINVAL, "The export is empty (size 0); nothing to attach");
+	if (a->size % a->block_size)
+		return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple of the "
+					       "block size %u; use -b 512 (or a size that is, with -B)",
+				       (unsigned long long)a->size, a->block_size);
+	if (o->read_only)
+		a->flags |= NBD_FLAG_READ_ONLY;
+	return 0;
+}
+
+/* Says who holds a device, for the refusal message. */
+static void describe_user(int index, char *buf, size_t len)
+{
+	_cleanup_free_ char *backend = NULL;
+	pid_t pid = 0;
+
+	(void)nbd_sysfs_read(index, "backend", &backend);
+	(void)nbd_dev_pid(index, &pid);
+	if (backend && pid > 0)
+		snprintf(buf, len, "backend %s, pid %d", backend, (int)pid);
+	else if (backend)
+		snprintf(buf, len, "backend %s", backend);
+	else if (pid > 0)
+		snprintf(buf, len, "pid %d", (int)pid);
+	else
+		snprintf(buf, len, "being configured");
+}
+
+static int attach_netlink(const struct client_options *o, struct attachment *a, int index)
+{
+	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
+	struct nbd_dev_config cfg = {
+		.index = index,
+		.size = a->size,
+		.block_size = a->block_size,
+		.server_flags = a->flags,
+		.timeout = o->timeout,
+		.dead_conn_timeout = o->dead_timeout,
+		.backend = a->backend,
+		.fds = a->fds,
+		.n_fds = a->n_fds,
+	};
+	int r, chosen = -1;
+
+	r = nbd_nl_open(&nl);
+	if (r < 0)
+		return r; /* -ENOENT: the caller falls back to ioctl */
+	r = nbd_nl_connect(nl, &cfg, &chosen);
+	if (r == -EBUSY) {
+		char who[256];
+
+		describe_user(index, who, sizeof(who));
+		return log_error_errno(r, "/dev/nbd%d is in use (%s); detach it first with "
+					  "nbd-client -d /dev/nbd%d, or pick another device",
+				       index, who, index);
+	}
+	if (r < 0)
+		return log_error_errno(r, "The kernel refused to attach %s: %m (see dmesg for its "
+					  "reason)", index >= 0 ? "the device" : "a device");
+	printf("/dev/nbd%d\n", chosen);
+	fflush(stdout);
+	return 0;
+}
+
+/* The kernel reads the partition table when the device is opened after it is up. */
+static void rescan_partitions_later(int index)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return;
+	for (int i = 0; i < 100; i++) {
+		pid_t owner = 0;
+		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+		if (nbd_dev_pid(index, &owner) == 0 && owner > 0) {
+			char path[64];
+			int fd;
+
+			snprintf(path, sizeof(path), "/dev/nbd%d", index);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			_exit(0);
+		}
+		nanosleep(&pause, NULL);
+	}
+	_exit(0);
+}
+
+static int attach_ioctl(const struct client_options *o, struct attachment *a, int index)
+{
+	struct nbd_dev_config cfg = {
+		.index = index,
+		.size = a->size,
+		.block_size = a->block_size,
+		.server_flags = a->flags,
+		.timeout = o->timeout,
+		.fds = a->fds,
+		.n_fds = a->n_fds,
+	};
+	_cleanup_close_ int dev = -1;
+	int r;
+
+	if (index < 0) {
+		index = nbd_dev_find_free();
+		if (index < 0)
+			return log_error_errno(index, "No free /dev/nbdN device; load the module with "
+						      "more devices (--nbds-max) or detach one");
+	}
+	dev = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
+	if (dev < 0)
+		return log_error_errno(dev, "Cannot open /dev/nbd%d: %m", index);
+	if (nbd_dev_in_use(index)) {
+		char who[256];
+
+		describe_user(index, who, sizeof(who));
+		return log_error_errno(EBUSY, "/dev/nbd%d is in use (%s); detach it first with "
+					      "nbd-client -d /dev/nbd%d",
+				       index, who, index);
+	}
+	r = nbd_ioctl_setup(dev, &cfg);
+	if (r == -EBUSY && a->n_fds > 1)
+		return log_error_errno(r, "The kernel refused a second connection on /dev/nbd%d: it "
+					  "is too old for several connections; use -C 1", index);
+	if (r < 0)
+		return log_error_errno(r, "Configuring /dev/nbd%d failed: %m", index);
+	log_notice("Using the ioctl interface: /dev/nbd%d fails I/O if the connection breaks, and "
+		   "this process must stay until the device is detached", index);
+	if (!o->nofork) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return log_error_errno(errno, "Cannot fork: %m");
+		if (pid > 0) {
+			printf("/dev/nbd%d\n", index);
+			return 0;
+		}
+		(void)setsid();
+	}
+	rescan_partitions_later(index);
+	r = nbd_ioctl_run(dev);
+	if (r < 0)
+		log_error_errno(r, "/dev/nbd%d stopped: %m", index);
+	if (!o->nofork)
+		_exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+	return r;
+}
+
+int cmd_attach(const struct client_options *o)
+{
+	struct attachment a = { 0 };
+	int index = -1, r;
+
+	if (o->target.tls)
+		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; remove "
+						   "the TLS options (or use nbd:// instead of nbds://)");
+	if (o->persist || o->swap || o->systemd_mark)
+		log_warning("-persist, -swap and -systemd-mark are accepted but not implemented yet: "
+			    "this device will not reconnect if the server goes away");
+	if (geteuid() != 0)
+		return log_error_errno(EPERM, "Attaching a device needs root (CAP_SYS_ADMIN); run "
+					      "nbd-client as root");
+	if (o->device) {
+		index = nbd_dev_index(o->device);
+		if (index < 0)
+			return log_error_errno(EINVAL, "'%s' is not an NBD device name (/dev/nbdN)",
+					       o->device);
+	}
+	r = nbd_module_load(o->nbds_max, o->max_part_given ? (int)o->max_part : -1);
+	if (r == -ENOENT) {
+		struct utsname u;
+
+		return log_error_errno(r, "This kernel (%s) has no nbd module: install the modules "
+					  "package that matches it, or use a kernel built with "
+					  "CONFIG_BLK_DEV_NBD",
+				       uname(&u) == 0 ? u.release : "running");
+	}
+	if (r == -EPERM)
+		return log_error_errno(r, "The nbd module is blacklisted (see /etc/modprobe.d); load it "
+					  "by hand with modprobe nbd if that is intended");
+	if (r < 0)
+		return log_error_errno(r, "Cannot load the nbd kernel module: %m");
+	r = open_connections(o, &a);
+	if (r < 0)
+		goto out;
+	a.backend = backend_identifier(o);
+	if (!a.backend) {
+		r = log_oom();
+		goto out;
+	}
+	if (!o->no_netlink) {
+		r = attach_netlink(o, &a, index);
+		if (r != -ENOENT)
+			goto out;
+		log_notice("The kernel has no nbd netlink interface; using ioctls");
+	}
+	r = attach_ioctl(o, &a, index);
+out:
+	attachment_done(&a);
+	return r;
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/connection.h"
+#include "common/io.h"
+
+/* Keepalive: probe after 10 s of silence, every 5 s, 3 times; unacknowledged data fails after 30 s.
+ * A server that vanished without closing is then noticed in well under a minute. */
+#define KEEPALIVE_IDLE_S 10
+#define KEEPALIVE_INTERVAL_S 5
+#define KEEPALIVE_COUNT 3
+#define USER_TIMEOUT_MS 30000
+
+const char *client_target_string(const struct client_target *t, char *buf, size_t len)
+{
+	switch (t->kind) {
+	case TARGET_UNIX:
+		snprintf(buf, len, "%s", t->socket_path);
+		break;
+	case TARGET_TCP:
+		snprintf(buf, len, strchr(t->host, ':') ? "[%s]:%s" : "%s:%s", t->host,
+			 t->port ? t->port : "10809");
+		break;
+	case TARGET_FD:
+		snprintf(buf, len, "the given file descriptor");
+		break;
+	default:
+		snprintf(buf, len, "(no target)");
+		break;
+	}
+	return buf;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* connect() with a deadline: non-blocking connect, then wait for writability. */
+static int connect_deadline(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	int err = 0;
+	socklen_t errlen = sizeof(err);
+	int r;
+
+	if (fd_set_nonblock(fd, true) < 0)
+		return negative_errno();
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS)
+			return negative_errno();
+		r = fd_wait_for(fd, POLLOUT, deadline < 0 ? -1 : (int)MAX(deadline - now_ms(), 0));
+		if (r < 0)
+			return r;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+			return negative_errno();
+		if (err)
+			return -err;
+	}
+	return fd_set_nonblock(fd, false);
+}
+
+static int connect_unix(const char *path, int64_t deadline)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	r = connect_deadline(fd, (struct sockaddr *)&sa, sizeof(sa), deadline);
+	if (r < 0)
+		return r;
+	return TAKE_FD(fd);
+}
+
+static int connect_tcp(const char *host, const char *port, int64_t deadline)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	int r, last = -EHOSTUNREACH;
+
+	r = getaddrinfo(host, port ? port : "10809", &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? negative_errno() : (r == EAI_NONAME ? -ENXIO : -EHOSTUNREACH);
+	/* Every address in turn: a host with an unreachable IPv6 address may answer on IPv4. */
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		_cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+						ai->ai_protocol);
+
+		if (fd < 0) {
+			last = negative_errno();
+			continue;
+		}
+		r = connect_deadline(fd, ai->ai_addr, ai->ai_addrlen, deadline);
+		if (r < 0) {
+			last = r;
+			if (r == -ETIMEDOUT)
+				break;
+			continue;
+		}
+		(void)socket_set_nodelay(fd);
+		(void)socket_set_keepalive(fd, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
+		(void)socket_set_user_timeout(fd, USER_TIMEOUT_MS);
+		freeaddrinfo(res);
+		return TAKE_FD(fd);
+	}
+	freeaddrinfo(res);
+	return last;
+}
+
+int client_connect(const struct client_target *t, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	switch (t->kind) {
+	case TARGET_UNIX:
+		return connect_unix(t->socket_path, deadline);
+	case TARGET_TCP:
+		return connect_tcp(t->host, t->port, deadline);
+	default:
+		return -EINVAL;
+	}
+}
+
+int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
+		     struct nbd_neg_result **ret, char **ret_message)
+{
+	_cleanup_(nbd_neg_freep) struct nbd_neg *n = NULL;
+	uint8_t buf[4096];
+	int r;
+
+	r = nbd_neg_new(cfg, &n);
+	if (r < 0)
+		return r;
+	for (;;) {
+		const void *out;
+		size_t len;
+		ssize_t got;
+
+		switch (nbd_neg_want(n)) {
+		case NBD_NEG_WANT_WRITE:
+			out = nbd_neg_output(n, &len);
+			r = write_full(fd, out, len, timeout_ms);
+			if (r < 0)
+				goto io_error;
+			nbd_neg_output_done(n, len);
+			break;
+		case NBD_NEG_WANT_READ:
+			len = MIN(nbd_neg_input_wanted(n), sizeof(buf));
+			got = read_full_timeout(fd, buf, len, timeout_ms);
+			if (got < 0) {
+				r = (int)got;
+				goto io_error;
+			}
+			if ((size_t)got < len) {
+				/* End of stream: feed what came, then tell the machine. */
+				if (got > 0)
+					(void)nbd_neg_feed(n, buf, (size_t)got);
+				if (nbd_neg_want(n) == NBD_NEG_WANT_READ)
+					(void)nbd_neg_eof(n);
+				break;
+			}
+			(void)nbd_neg_feed(n, buf, (size_t)got);
+			break;
+		case NBD_NEG_WANT_TLS:
+			if (ret_message)
+				*ret_message = strdup("The server accepted STARTTLS, but this nbd-client "
+						      "has no TLS support yet");
+			return -EOPNOTSUPP;
+		case NBD_NEG_DONE:
+			*ret = nbd_neg_steal_result(n);
+			return 0;
+		case NBD_NEG_FAILED:
+			if (ret_message)
+				*ret_message = strdup(nbd_neg_error_message(n));
+			return nbd_neg_error(n);
+		}
+	}
+io_error:
+	if (ret_message) {
+		if (r == -ETIMEDOUT)
+			*ret_message = strdup("The server stopped answering during the handshake "
+					      "(timed out)");
+		else if (asprintf(ret_message, "Connection failed during the handshake: %s",
+				  strerror(-r)) < 0)
+			*ret_message = NULL;
+	}
+	return r;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Opening connections to a server and negotiating on them: the one function every path goes through
+ * (attach, list, info, and later reconnection and TLS), so that they all behave alike.
+ */
+#pragma once
+
+#include "client/options.h"
+#include "proto/negotiate.h"
+
+/* Connects to a TCP or Unix target within timeout_ms, and tunes the socket for NBD (no Nagle; TCP
+ * keepalive and a user timeout so a vanished server is noticed). Returns the fd. On failure, logs
+ * nothing and returns a negative errno; the caller names the target. */
+int client_connect(const struct client_target *t, int timeout_ms);
+
+/* Runs the handshake on fd. On failure, *ret_message (when not NULL) gets a malloc'd sentence saying
+ * what went wrong, with the server's own words when it sent any. */
+int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
+		     struct nbd_neg_result **ret, char **ret_message);
+
+/* "host:port", "[v6]:port" or the socket path, for messages. */
+const char *client_target_string(const struct client_target *t, char *buf, size_t len);

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * TARGET arguments: NBD URIs (per the NBD URI specification, doc/uri.md of the NBD project) and the
+ * plain forms HOST, HOST:PORT, [IPv6]:PORT and socket paths.
+ *
+ * The URI parser is strict where the specification asks for it: every NBD URI must also be a valid
+ * RFC 3986 URI, a query parameter the client does not understand is to be diagnosed (an error here,
+ * x- experimental ones included, since none is understood), and a +unix scheme must have socket=.
+ * Where the specification leaves a choice to the client, the choice is an error that says what to
+ * write instead: a host in a +unix URI, a URI without a host for TCP, a fragment.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "client/options.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/parse.h"
+#include "proto/nbd-protocol.h"
+
+/* sun_path without its terminator: the longest path a socket address holds. */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* The longest URI quoted whole in a message. */
+#define SHOWN_MAX 256
+
+#define URI_FORMS                                                                                  \
+	"nbd[s]://HOST[:PORT][/EXPORT] or nbd[s]+unix:///[EXPORT]?socket=PATH"
+
+static const char *const tls_types[] = { "anon", "x509", "psk" };
+
+static bool is_scheme_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '-' || c == '.';
+}
+
+/* Length of the RFC 3986 scheme at the start of s, including the ':', or 0 if there is none. */
+static size_t scheme_length(const char *s)
+{
+	size_t n = 0;
+
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	while (is_scheme_char(s[n]))
+		n++;
+	return s[n] == ':' ? n + 1 : 0;
+}
+
+bool client_is_uri(const char *arg)
+{
+	size_t n = scheme_length(arg);
+
+	/* "host:port" also starts like a scheme; "//" after it, or a '+' that no host name
+	 * contains, tells a URI apart. */
+	return n > 0 && (strncmp(arg + n, "//", 2) == 0 || memchr(arg, '+', n));
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Characters RFC 3986 allows nowhere unencoded: controls, space and "<>\"{}|\\^`". Bytes from 0x80
+ * up are let through, as browsers and most URI libraries do for UTF-8 export names.
+ */
+static bool is_forbidden(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || strchr(" <>\"{}|\\^`", c);
+}
+
+/* Checks the characters of a whole URI before it is taken apart, so that each message names one;
+ * shown is the URI as messages quote it. */
+static int check_characters(const char *uri, const char *shown)
+{
+	for (const char *p = uri; *p; p++) {
+		if (is_forbidden((unsigned char)*p)) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				log_error("invalid URI '%s': it contains a control character "
+					  "(write it as %%%02X)", shown, (unsigned char)*p);
+			else
+				log_error("invalid URI '%s': the character '%c' must be written as "
+					  "%%%02X", shown, *p, (unsigned char)*p);
+			return -EINVAL;
+		}
+		if (*p == '%' && (hex_value(p[1]) < 0 || hex_value(p[2]) < 0)) {
+			log_error("invalid URI '%s': '%%' must start an escape of two hex digits "
+				  "(write %%25 for '%%' itself)", shown);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Decodes %XX escapes of s[0..n) into a new string; *ret_len tells embedded NULs apart. */
+static int percent_decode(const char *s, size_t n, char **ret, size_t *ret_len)
+{
+	char *out = malloc(n + 1), *w = out;
+
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		/* check_characters() has made sure that two hex digits follow. */
+		if (s[i] == '%') {
+			*w++ = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+			i += 2;
+		} else {
+			*w++ = s[i];
+		}
+	}
+	*w = '\0';
+	*ret = out;
+	if (ret_len)
+		*ret_len = (size_t)(w - out);
+	return 0;
+}
+
+/* Decodes a component that may not contain NUL; what names it for the message. */
+static int decode_text(const char *uri, const char *what, const char *s, size_t n, char **ret)
+{
+	_cleanup_free_ char *v = NULL;
+	size_t len;
+
+	if (percent_decode(s, n, &v, &len) < 0)
+		return log_oom();
+	if (strlen(v) != len) {
+		log_error("invalid URI '%s': the %s contains %%00, a NUL character", uri, what);
+		return -EINVAL;
+	}
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+/* An IPv6 address as getaddrinfo() takes it, with an optional %zone after it. */
+static bool is_ipv6_address(const char *s)
+{
+	char buf[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a;
+	size_t n = strcspn(s, "%");
+
+	if (n >= sizeof(buf) || (s[n] == '%' && s[n + 1] == '\0'))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+static int default_port(char **ret)
+{
+	if (asprintf(ret, "%u", NBD_DEFAULT_PORT) < 0) {
+		*ret = NULL;
+		return log_oom();
+	}
+	return 0;
+}
+
+/* Port text: digits only in a URI (RFC 3986), a service name too elsewhere. */
+static int set_port(struct client_target *t, const char *s, bool digits_only)
+{
+	if (digits_only && s[strspn(s, "0123456789")] != '\0')
+		return -EINVAL;
+	return client_parse_port(s, &t->port);
+}
+
+struct uri_query {
+	char *socket;
+	size_t socket_len;
+	char *tls_hostname;
+	char *tls_type;
+	int tls_verify_peer;
+};
+
+static void uri_query_free(struct uri_query *q)
+{
+	free(q->socket);
+	free(q->tls_hostname);
+	free(q->tls_type);
+}
+
+static int query_param(const char *uri, struct uri_query *q, const char *param, size_t n)
+{
+	_cleanup_free_ char *key = NULL, *value = NULL;
+	const char *eq = memchr(param, '=', n);
+	size_t klen = eq ? (size_t)(eq - param) : n;
+	int r;
+
+	r = decode_text(uri, "query", param, klen, &key);
+	if (r < 0)
+		return r;
+	if (!eq) {
+		log_error("invalid URI '%s': query parameter '%s' has no value (expected %s=VALUE)",
+			  uri, key, key);
+		return -EINVAL;
+	}
+
+	if (strcmp(key, "socket") == 0) {
+		if (q->socket)
+			goto twice;
+		/* The one value that may hold a NUL: the first byte of an abstract socket name. */
+		if (percent_decode(eq + 1, n - klen - 1, &q->socket, &q->socket_len) < 0)
+			return log_oom();
+		return 0;
+	}
+
+	r = decode_text(uri, "query", eq + 1, n - klen - 1, &value);
+	if (r < 0)
+		return r;
+	if (strcmp(key, "tls-hostname") == 0) {
+		if (q->tls_hostname)
+			goto twice;
+		if (*value == '\0') {
+			log_error("invalid URI '%s': tls-hostname is empty", uri);
+			return -EINVAL;
+		}
+		q->tls_hostname = TAKE_PTR(value);
+		return 0;
+	}
+	if (strcmp(key, "tls-type") == 0) {
+		if (q->tls_type)
+			goto twice;
+		for (size_t i = 0; i < ELEMENTSOF(tls_types); i++)
+			if (strcmp(value, tls_types[i]) == 0) {
+				q->tls_type = TAKE_PTR(value);
+				return 0;
+			}
+		log_error("invalid URI '%s': invalid tls-type '%s': expected anon, x509 or psk",
+			  uri, value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "tls-verify-peer") == 0) {
+		if (q->tls_verify_peer >= 0)
+			goto twice;
+		if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+			log_error("invalid URI '%s': invalid tls-verify-peer '%s': expected 0 or 1",
+				  uri, value);
+			return -EINVAL;
+		}
+		q->tls_verify_peer = value[0] == '1';
+		return 0;
+	}
+	log_error("invalid URI '%s': unknown query parameter '%s' (known: socket, tls-type, "
+		  "tls-hostname, tls-verify-peer)", uri, key);
+	return -EINVAL;
+
+twice:
+	log_error("invalid URI '%s': query parameter '%s' is given twice", uri, key);
+	return -EINVAL;
+}
+
+static int parse_query(const char *uri, const char *query, struct uri_query *q)
+{
+	for (const char *p = query; *p;) {
+		size_t n = strcspn(p, "&");
+		int r;
+
+		/* "a&&b" and a trailing '&' are harmless; empty parameters are skipped. */
+		if (n > 0) {
+			r = query_param(uri, q, p, n);
+			if (r < 0)
+				return r;
+		}
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return 0;
+}
+
+/* host[:port] of a TCP URI, host already without userinfo. */
+static int parse_host_port(const char *uri, const char *s, size_t n, struct client_target *t)
+{
+	_cleanup_free_ char *port = NULL;
+	const char *colon, *end = s + n;
+	int r;
+
+	if (n > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+
+		if (!close) {
+			log_error("invalid URI '%s': '[' without a closing ']' around an IPv6 "
+				  "address", uri);
+			return -EINVAL;
+		}
+		r = decode_text(uri, "host", s + 1, (size_t)(close - s - 1), &t->host);
+		if (r < 0)
+			return r;
+		if (!is_ipv6_address(t->host)) {
+			log_error("invalid URI '%s': '%s' in brackets is not an IPv6 address", uri,
+				  t->host);
+			return -EINVAL;
+		}
+		colon = close + 1;
+		if (colon < end && *colon != ':') {
+			log_error("invalid URI '%s': expected ':PORT' or '/EXPORT' after ']'", uri);
+			return -EINVAL;
+		}
+	} else {
+		colon = memchr(s, ':', n);
+		r = decode_text(uri, "host", s, colon ? (size_t)(colon - s) : n, &t->host);
+		if (r < 0)
+			return r;
+		if (!colon)
+			colon = end;
+		else if (memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+			log_error("invalid URI '%s': an IPv6 address must be in brackets: "
+				  "nbd://[ADDRESS]:PORT/EXPORT", uri);
+			return -EINVAL;
+		}
+	}
+	if (*t->host == '\0') {
+		log_error("invalid URI '%s': no host; expected %s", uri, URI_FORMS);
+		return -EINVAL;
+	}
+
+	/* RFC 3986: an empty port is the same as none. */
+	if (colon < end && *colon == ':' && colon + 1 < end) {
+		port = strndup(colon + 1, (size_t)(end - colon - 1));
+		if (!port)
+			return log_oom();
+		r = set_port(t, port, true);
+		if (r == -ENOMEM)
+			return log_oom();
+		if (r < 0) {
+			log_error("invalid URI '%s': invalid port '%s': expected a number from 1 "
+				  "to 65535", uri, port);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int client_parse_uri(const char *uri, struct client_target *t)
+{
+	_cleanup_(client_target_free) struct client_target n = { .tls_verify_peer = -1 };
+	_cleanup_(uri_query_free) struct uri_query q = { .tls_verify_peer = -1 };
+	_cleanup_free_ char *scheme = NULL, *query = NULL, *path = NULL;
+	const char *p, *authority = NULL, *path_start, *at, *quoted = uri;
+	char shown[SHOWN_MAX + 4];
+	size_t slen, alen = 0, plen, len;
+	bool is_unix;
+	int r;
+
+	/* Messages quote the URI, and a URI may be longer than a log line. */
+	if (strlen(uri) > SHOWN_MAX) {
+		snprintf(shown, sizeof(shown), "%.*s...", (int)SHOWN_MAX, uri);
+		quoted = shown;
+	}
+	slen = scheme_length(uri);
+	if (slen == 0) {
+		log_error("invalid URI '%s': expected %s", quoted, URI_FORMS);
+		return -EINVAL;
+	}
+	scheme = strndup(uri, slen - 1);
+	if (!scheme)
+		return log_oom();
+
+	/* Schemes are case-insensitive (RFC 3986 3.1). */
+	if (strcasecmp(scheme, "nbd") == 0 || strcasecmp(scheme, "nbds") == 0) {
+		is_unix = false;
+	} else if (strcasecmp(scheme, "nbd+unix") == 0 || strcasecmp(scheme, "nbds+unix") == 0) {
+		is_unix = true;
+	} else if (strcasecmp(scheme, "nbd+vsock") == 0 || strcasecmp(scheme, "nbds+vsock") == 0) {
+		log_error("invalid URI '%s': NBD over vsock is not supported by this nbd-client",
+			  quoted);
+		return -EINVAL;
+	} else {
+		log_error("invalid URI '%s': unknown scheme '%s': expected nbd, nbds, nbd+unix or "
+			  "nbds+unix", quoted, scheme);
+		return -EINVAL;
+	}
+	n.tls = strncasecmp(scheme, "nbds", 4) == 0;
+
+	r = check_characters(uri, quoted);
+	if (r < 0)
+		return r;
+	if (strchr(uri, '#')) {
+		log_error("invalid URI '%s': a fragment ('#...') has no meaning in an NBD URI "
+			  "(write %%23 for a '#' in the export name)", quoted);
+		return -EINVAL;
+	}
+
+	p = uri + slen;
+	if (strncmp(p, "//", 2) == 0) {
+		authority = p + 2;
+		alen = strcspn(authority, "/?");
+		p = authority + alen;
+	}
+	path_start = p;
+	plen = strcspn(p, "?");
+	if (p[plen] == '?') {
+		query = strdup(p + plen + 1);
+		if (!query)
+			return log_oom();
+		r = parse_query(quoted, query, &q);
+		if (r < 0)
+			return r;
+	}
+
+	/* The export name is the path without its leading '/' (so "//disk" is "/disk"). */
+	if (plen > 0 && *path_start == '/') {
+		path_start++;
+		plen--;
+	}
+	r = decode_text(quoted, "export name", path_start, plen, &path);
+	if (r < 0)
+		return r;
+	if (strlen(path) > NBD_MAX_STRING) {
+		log_error("invalid URI '%s': the export name is longer than %u bytes, the most NBD "
+			  "allows", quoted, NBD_MAX_STRING);
+		return -EINVAL;
+	}
+	n.export_name = TAKE_PTR(path);
+
+	if (authority) {
+		at = memchr(authority, '@', alen);
+		if (at) {
+			r = decode_text(quoted, "user name", authority, (size_t)(at - authority),
+					&n.user);
+			if (r < 0)
+				return r;
+			alen -= (size_t)(at + 1 - authority);
+			authority = at + 1;
+			if (memchr(authority, '@', alen)) {
+				log_error("invalid URI '%s': more than one '@' before the host "
+					  "(write %%40 for an '@' in the user name)", quoted);
+				return -EINVAL;
+			}
+		}
+	}
+
+	if (is_unix) {
+		if (alen > 0) {
+			log_error("invalid URI '%s': a %s URI names no host or port: write %s:///"
+				  "EXPORT?socket=PATH", quoted, scheme, scheme);
+			return -EINVAL;
+		}
+		if (!q.socket) {
+			log_error("invalid URI '%s': a %s URI needs the socket: add ?socket=PATH",
+				  quoted, scheme);
+			return -EINVAL;
+		}
+		len = q.socket_len;
+		if (len > 0 && q.socket[0] == '\0') {
+			n.socket_abstract = true;
+			memmove(q.socket, q.socket + 1, len--);
+		}
+		if (strlen(q.socket) != len) {
+			log_error("invalid URI '%s': the socket path contains %%00, a NUL "
+				  "character", quoted);
+			return -EINVAL;
+		}
+		if (len == 0) {
+			log_error("invalid URI '%s': the socket path is empty", quoted);
+			return -EINVAL;
+		}
+		if (len > SOCKET_PATH_MAX) {
+			log_error("invalid URI '%s': the socket path is longer than %zu bytes, the "
+				  "most a Unix socket address holds", quoted, SOCKET_PATH_MAX);
+			return -EINVAL;
+		}
+		n.kind = TARGET_UNIX;
+		n.socket_path = TAKE_PTR(q.socket);
+	} else {
+		if (q.socket) {
+			log_error("invalid URI '%s': socket= belongs to nbd+unix:// and "
+				  "nbds+unix:// URIs, not to %s://", quoted, scheme);
+			return -EINVAL;
+		}
+		if (!authority || alen == 0) {
+			log_error("invalid URI '%s': no host; expected %s://HOST[:PORT][/EXPORT]",
+				  quoted, scheme);
+			return -EINVAL;
+		}
+		r = parse_host_port(quoted, authority, alen, &n);
+		if (r < 0)
+			return r;
+		n.kind = TARGET_TCP;
+	}
+	if (n.kind == TARGET_TCP && !n.port) {
+		r = default_port(&n.port);
+		if (r < 0)
+			return r;
+	}
+	n.tls_type = TAKE_PTR(q.tls_type);
+	n.tls_verify_peer = q.tls_verify_peer;
+	n.tls_hostname = TAKE_PTR(q.tls_hostname);
+
+	client_target_free(t);
+	*t = n;
+	n = (struct client_target){ .tls_verify_peer = -1 };
+	return 0;
+}
+
+/*
+ * A host name or an IPv4 address as getaddrinfo() takes it: no spaces, and none of the characters
+ * that would make it a URI, a path or a list. IPv6 addresses are checked by is_ipv6_address().
+ */
+static bool is_host_name(const char *s)
+{
+	if (*s == '\0' || *s == '-')
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("/?#@[]%\\\"'<>`{}|^,;=", *s))
+			return false;
+	return true;
+}
+
+#define TARGET_FORMS "expected HOST, HOST:PORT, [IPV6]:PORT, a socket path or an NBD URI"
+
+static int target_port(const char *arg, const char *port, struct client_target *n)
+{
+	int r;
+
+	if (*port == '\0') {
+		log_error("invalid target '%s': nothing after ':' (leave the ':' out for port %u)",
+			  arg, NBD_DEFAULT_PORT);
+		return -EINVAL;
+	}
+	r = set_port(n, port, false);
+	if (r == -ENOMEM)
+		return log_oom();
+	if (r < 0) {
+		log_error("invalid port '%s' in '%s': " CLIENT_PORT_EXPECTED, port, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int client_parse_target(const char *arg, struct client_target *t)
+{
+	_cleanup_(client_target_free) struct client_target n = { .tls_verify_peer = -1 };
+	const char *colon;
+	int r;
+
+	if (client_is_uri(arg))
+		return client_parse_uri(arg, t);
+
+	if (arg[0] == '/' || strncmp(arg, "./", 2) == 0 || strncmp(arg, "../", 3) == 0) {
+		if (strlen(arg) > SOCKET_PATH_MAX) {
+			log_error("socket path '%s' is longer than %zu bytes, the most a Unix "
+				  "socket address holds", arg, SOCKET_PATH_MAX);
+			return -EINVAL;
+		}
+		n.kind = TARGET_UNIX;
+		n.socket_path = strdup(arg);
+		if (!n.socket_path)
+			return log_oom();
+	} else if (arg[0] == '[') {
+		const char *close = strchr(arg, ']');
+
+		if (!close) {
+			log_error("invalid target '%s': '[' without a closing ']'; expected "
+				  "[ADDRESS] or [ADDRESS]:PORT", arg);
+			return -EINVAL;
+		}
+		n.host = strndup(arg + 1, (size_t)(close - arg - 1));
+		if (!n.host)
+			return log_oom();
+		if (!is_ipv6_address(n.host)) {
+			log_error("invalid target '%s': '%s' in brackets is not an IPv6 address",
+				  arg, n.host);
+			return -EINVAL;
+		}
+		if (close[1] == ':') {
+			r = target_port(arg, close + 2, &n);
+			if (r < 0)
+				return r;
+		} else if (close[1] != '\0') {
+			log_error("invalid target '%s': expected ':PORT' or nothing after ']'",
+				  arg);
+			return -EINVAL;
+		}
+		n.kind = TARGET_TCP;
+	} else {
+		colon = strchr(arg, ':');
+		if (colon && strchr(colon + 1, ':')) {
+			/* Several ':' can only be an IPv6 address, which then has no port. */
+			if (!is_ipv6_address(arg)) {
+				log_error("invalid target '%s': not an IPv6 address (write "
+					  "[ADDRESS]:PORT to give an IPv6 address a port)", arg);
+				return -EINVAL;
+			}
+			n.host = strdup(arg);
+		} else {
+			n.host = colon ? strndup(arg, (size_t)(colon - arg)) : strdup(arg);
+		}
+		if (!n.host)
+			return log_oom();
+		if (!(colon && strchr(colon + 1, ':')) && !is_host_name(n.host)) {
+			if (strchr(n.host, '/'))
+				log_error("invalid target '%s': a Unix socket path starts with / "
+					  "or ./", arg);
+			else
+				log_error("invalid target '%s': " TARGET_FORMS, arg);
+			return -EINVAL;
+		}
+		if (colon && !strchr(colon + 1, ':')) {
+			r = target_port(arg, colon + 1, &n);
+			if (r < 0)
+				return r;
+		}
+		n.kind = TARGET_TCP;
+	}
+	if (n.kind == TARGET_TCP && !n.port) {
+		r = default_port(&n.port);
+		if (r < 0)
+			return r;
+	}
+	n.export_name = strdup("");
+	if (!n.export_name)
+		return log_oom();
+
+	client_target_free(t);
+	*t = n;
+	n = (struct client_target){ .tls_verify_peer = -1 };
+	return 0;
+}
