@@ -373,4 +373,36 @@ rc=0
 check "daemon: an export that cannot be opened makes the starting process fail" test "$rc" -ne 0
 check_grep "daemon: the failure is reported on the terminal" "nosuch.img" "$SCRATCH/daemon2.log"
 
+# ================================================================ privileges
+# As root: --user/--group take effect once the socket is bound, and exports are opened as that user.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	PRIV_GROUP=$(id -gn nobody)
+	install -m 0644 /dev/null "$SCRATCH/public.img" && truncate -s 1M "$SCRATCH/public.img"
+	chmod 0755 "$SCRATCH"
+	start_server "$SCRATCH/priv.sock" --user nobody --group "$PRIV_GROUP" -r \
+		--export "p=$SCRATCH/public.img"
+	check_eq "privileges: the server runs as user nobody" "$(id -u nobody)" \
+		"$(awk '/^Uid:/ {print $2}' "/proc/$SERVER_PID/status")"
+	check_eq "privileges: and as group $PRIV_GROUP" "$(id -g nobody)" \
+		"$(awk '/^Gid:/ {print $2}' "/proc/$SERVER_PID/status")"
+	check_eq "privileges: it still serves" 1048576 \
+		"$("${TO[@]}" nbdinfo --size "$(uri "$SCRATCH/priv.sock" p)" 2>&1)"
+	stop_server
+	# A file only root may read cannot be served once privileges are dropped.
+	install -m 0600 /dev/null "$SCRATCH/secret.img" && truncate -s 1M "$SCRATCH/secret.img"
+	rc=0
+	"${TO[@]}" "$NBD_SERVER" --foreground --unix "$SCRATCH/priv2.sock" --user nobody \
+		--export "s=$SCRATCH/secret.img" >"$SCRATCH/priv2.log" 2>&1 || rc=$?
+	check "privileges: an export the user may not open stops the server" test "$rc" -ne 0
+	check_grep "privileges: the message names the export and the reason" "Permission denied" \
+		"$SCRATCH/priv2.log"
+	rc=0
+	"${TO[@]}" "$NBD_SERVER" --foreground --unix "$SCRATCH/priv3.sock" --user no-such-user-nbdm \
+		--export "p=$SCRATCH/public.img" >"$SCRATCH/priv3.log" 2>&1 || rc=$?
+	check "privileges: an unknown user is an error" test "$rc" -ne 0
+	check_grep "privileges: which names the user" "no-such-user-nbdm" "$SCRATCH/priv3.log"
+else
+	ok "privileges # SKIP needs root and a user 'nobody'"
+fi
+
 finish
