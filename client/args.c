@@ -61,6 +61,8 @@ enum {
 	OPT_NBDS_MAX,
 	OPT_MAX_PART,
 	OPT_NBDTAB,
+	OPT_DISCONNECT_ON_CLOSE,
+	OPT_DESTROY_ON_DISCONNECT,
 	OPT_LAST,
 };
 
@@ -104,6 +106,8 @@ static const struct option options[] = {
 	{ "nbds-max", required_argument, NULL, OPT_NBDS_MAX },
 	{ "max-part", required_argument, NULL, OPT_MAX_PART },
 	{ "nbdtab", required_argument, NULL, OPT_NBDTAB },
+	{ "disconnect-on-close", no_argument, NULL, OPT_DISCONNECT_ON_CLOSE },
+	{ "destroy-on-disconnect", no_argument, NULL, OPT_DESTROY_ON_DISCONNECT },
 	{},
 };
 
@@ -155,6 +159,8 @@ static const struct {
 	{ OPT_NBDS_MAX, ATTACH },
 	{ OPT_MAX_PART, ATTACH },
 	{ OPT_NBDTAB, ATTACH },
+	{ OPT_DISCONNECT_ON_CLOSE, ATTACH },
+	{ OPT_DESTROY_ON_DISCONNECT, ATTACH },
 };
 
 static const char *const command_names[] = {
@@ -400,6 +406,8 @@ void client_print_help(void)
 	       "      --nbds-max N           number of devices when loading the nbd module\n"
 	       "      --max-part N           partitions per device when loading the nbd module\n"
 	       "      --nbdtab FILE          read FILE instead of %s\n"
+	       "      --disconnect-on-close  netlink: disconnect when the last opener closes it\n"
+	       "      --destroy-on-disconnect netlink: remove the device when it disconnects\n"
 	       "\n"
 	       "TLS (not available in this version):\n"
 	       "  -A, --cacertfile FILE  -F, --certfile FILE  -K, --keyfile FILE\n"
@@ -773,6 +781,12 @@ static int apply_option(struct args *a, int c, const char *arg)
 		}
 		o->max_part = u;
 		o->max_part_given = true;
+		return 0;
+	case OPT_DISCONNECT_ON_CLOSE:
+		o->client_flags |= NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE;
+		return 0;
+	case OPT_DESTROY_ON_DISCONNECT:
+		o->client_flags |= NBD_CLIENT_FLAG_DESTROY_ON_DISCONNECT;
 		return 0;
 	case OPT_NBDTAB:
 		if (*arg == '\0') {

@@ -144,7 +144,7 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		if (r < 0) {
 			log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
 			if (r == -ENOENT && o->target.kind != TARGET_FD)
-				log_notice("List the server's exports with: nbd-client list %s", where);
+				client_log_exports(&o->target);
 			return r;
 		}
 		if (i == 0) {
@@ -211,16 +211,34 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 		.server_flags = a->flags,
 		.timeout = o->timeout,
 		.dead_conn_timeout = o->dead_timeout,
+		.client_flags = o->client_flags,
 		.backend = a->backend,
 		.fds = a->fds,
 		.n_fds = a->n_fds,
 	};
+	_cleanup_close_ int lock = -1;
 	int r, chosen = -1;
 
 	r = nbd_nl_open(&nl);
 	if (r < 0)
 		return r; /* -ENOENT: the caller falls back to ioctl */
-	r = nbd_nl_connect(nl, &cfg, &chosen);
+	if (index >= 0) {
+		/* Hold the device's lock while it is configured, so udev does not probe it half-way
+		 * (and wait while udev still probes it from an earlier use). */
+		lock = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
+		if (lock < 0 && lock != -ENOENT)
+			return log_error_errno(lock, "Cannot lock /dev/nbd%d: %m", index);
+	}
+	for (int tries = 0;; tries++) {
+		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+		r = nbd_nl_connect(nl, &cfg, &chosen);
+		/* A device nobody uses can still be busy for a moment while udev's probe of its last
+		 * use finishes: retry briefly before calling it taken. */
+		if (r != -EBUSY || index < 0 || nbd_dev_in_use(index) || tries >= 20)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	if (r == -EBUSY) {
 		char who[256];
 

@@ -13,6 +13,7 @@
 
 #include "client/connection.h"
 #include "common/io.h"
+#include "common/log.h"
 
 /* Keepalive: probe after 10 s of silence, every 5 s, 3 times; unacknowledged data fails after 30 s.
  * A server that vanished without closing is then noticed in well under a minute. */
@@ -203,4 +204,28 @@ io_error:
 			*ret_message = NULL;
 	}
 	return r;
+}
+
+void client_log_exports(const struct client_target *t)
+{
+	const struct nbd_neg_config cfg = { .mode = NBD_NEG_LIST };
+	struct nbd_neg_result *res = NULL;
+	_cleanup_close_ int fd = client_connect(t, 5000);
+	size_t shown = 0;
+
+	if (fd < 0 || client_negotiate(fd, &cfg, 5000, &res, NULL) < 0) {
+		log_notice("The server does not say which exports it has.");
+		return;
+	}
+	if (res->n_exports == 0)
+		log_notice("The server lists no exports.");
+	else
+		log_notice("The server has these exports:");
+	/* Enough to find the right name without flooding the terminal. */
+	for (size_t i = 0; i < res->n_exports && shown < 20; i++, shown++)
+		log_notice("  '%s'%s%s", res->exports[i].name, *res->exports[i].description ? ": " : "",
+			   res->exports[i].description);
+	if (res->n_exports > shown)
+		log_notice("  ... and %zu more (nbd-client list)", res->n_exports - shown);
+	nbd_neg_result_free(res);
 }

@@ -18,5 +18,8 @@ int client_connect(const struct client_target *t, int timeout_ms);
 int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
 		     struct nbd_neg_result **ret, char **ret_message);
 
+/* After an unknown export: logs the exports the server does have (or that it will not say). */
+void client_log_exports(const struct client_target *t);
+
 /* "host:port", "[v6]:port" or the socket path, for messages. */
 const char *client_target_string(const struct client_target *t, char *buf, size_t len);

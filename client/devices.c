@@ -19,9 +19,30 @@ struct device_state {
 	uint64_t size;
 	uint32_t block_size;
 	bool read_only;
+	unsigned connections;
 	pid_t pid;
 	char *backend;
 };
+
+/* The driver gives each connection a hardware queue of its own: /sys/block/nbdN/mq/0, 1, ... */
+static unsigned count_connections(int index)
+{
+	const char *root = getenv("NBDM_SYSFS_ROOT");
+	char path[256];
+	unsigned n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/block/nbd%d/mq", root && *root ? root : "/sys", index);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			n++;
+	closedir(d);
+	return n;
+}
 
 static uint64_t sysfs_u64(int index, const char *attr)
 {
@@ -42,6 +63,7 @@ static void device_state_read(int index, struct device_state *d)
 	d->read_only = sysfs_u64(index, "ro") != 0;
 	(void)nbd_sysfs_read(index, "backend", &d->backend);
 	d->connected = d->pid > 0;
+	d->connections = d->connected ? count_connections(index) : 0;
 }
 
 /* The NBD devices the kernel has, in index order. */
@@ -189,8 +211,8 @@ int cmd_status(const struct client_options *o)
 	if (o->json)
 		printf("[");
 	else
-		printf("%-12s %-12s %16s %6s %3s %8s  %s\n", "DEVICE", "STATE", "SIZE", "BLOCK", "RO",
-		       "PID", "BACKEND");
+		printf("%-12s %-12s %16s %6s %3s %5s %8s  %s\n", "DEVICE", "STATE", "SIZE", "BLOCK",
+		       "RO", "CONNS", "PID", "BACKEND");
 	for (size_t i = 0; i < n; i++) {
 		struct device_state d;
 
@@ -202,10 +224,11 @@ int cmd_status(const struct client_options *o)
 		}
 		if (o->json) {
 			printf("%s\n  {\"device\": \"/dev/nbd%d\", \"connected\": %s, \"size\": %llu, "
-			       "\"block_size\": %u, \"read_only\": %s, \"pid\": %d, \"backend\": ",
+			       "\"block_size\": %u, \"read_only\": %s, \"connections\": %u, "
+			       "\"pid\": %d, \"backend\": ",
 			       i ? "," : "", d.index, d.connected ? "true" : "false",
 			       (unsigned long long)d.size, d.block_size, d.read_only ? "true" : "false",
-			       (int)d.pid);
+			       d.connections, (int)d.pid);
 			if (d.backend)
 				print_json_string(d.backend);
 			else
@@ -215,9 +238,9 @@ int cmd_status(const struct client_options *o)
 			char dev[24];
 
 			snprintf(dev, sizeof(dev), "/dev/nbd%d", d.index);
-			printf("%-12s %-12s %16llu %6u %3s %8d  %s\n", dev,
+			printf("%-12s %-12s %16llu %6u %3s %5u %8d  %s\n", dev,
 			       d.connected ? "connected" : "disconnected", (unsigned long long)d.size,
-			       d.block_size, d.read_only ? "yes" : "no", (int)d.pid,
+			       d.block_size, d.read_only ? "yes" : "no", d.connections, (int)d.pid,
 			       d.backend ? d.backend : "-");
 		}
 		free(d.backend);

@@ -25,6 +25,10 @@ enum client_command {
 	CLIENT_VERSION,
 };
 
+/* The kernel's netlink client flags (NBD_CFLAG_* in linux/nbd.h, which cannot be included here). */
+#define NBD_CLIENT_FLAG_DESTROY_ON_DISCONNECT (1u << 0)
+#define NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE (1u << 1)
+
 enum target_kind {
 	TARGET_NONE,
 	TARGET_TCP,         /* host (name, IPv4, or IPv6 without brackets) and port */
@@ -71,6 +75,7 @@ struct client_options {
 	bool preinit;           /* -P: hand the socket over without a handshake (needs -B) */
 	bool nofork;            /* -n */
 	bool force;             /* detach: even a device attached by someone else */
+	uint64_t client_flags;  /* NBD_CLIENT_FLAG_*: netlink client flags asked for */
 	char *identifier;       /* -i backend identifier */
 	int *fds;               /* --fd N (repeatable) */
 	size_t n_fds;

@@ -49,8 +49,12 @@ static int query(const struct client_options *o, enum nbd_neg_mode mode,
 		return log_error_errno(fd, "Cannot connect to %s: %m%s", where,
 				       fd == -ECONNREFUSED ? " (is an NBD server running there?)" : "");
 	r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, ret, &message);
-	if (r < 0)
-		return log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
+	if (r < 0) {
+		log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
+		if (r == -ENOENT && mode != NBD_NEG_LIST)
+			client_log_exports(&o->target);
+		return r;
+	}
 	return 0;
 }
 

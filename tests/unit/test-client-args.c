@@ -512,6 +512,20 @@ static void test_negotiated(void **state _unused_)
 	assert_string_equal(take_err(), "");
 }
 
+static void test_client_flags(void **state _unused_)
+{
+	assert_int_equal(RUN("h", "nbd0"), 0);
+	assert_int_equal(o.client_flags, 0);
+	assert_int_equal(RUN("attach", "h", "--disconnect-on-close"), 0);
+	assert_int_equal(o.client_flags, NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE);
+	assert_int_equal(RUN("h", "-destroy-on-disconnect", "--disconnect-on-close"), 0);
+	assert_int_equal(o.client_flags, NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE |
+						 NBD_CLIENT_FLAG_DESTROY_ON_DISCONNECT);
+	/* They mean nothing to the other commands. */
+	assert_int_equal(RUN("detach", "nbd0", "--disconnect-on-close"), -EINVAL);
+	assert_non_null(strstr(take_err(), "--disconnect-on-close"));
+}
+
 static void test_nbdtab_option(void **state _unused_)
 {
 	char other[1024], want[2048];
@@ -1018,6 +1032,7 @@ int main(void)
 		TEST(test_attach_forms),
 		TEST(test_attach_subcommand),
 		TEST(test_negotiated),
+		TEST(test_client_flags),
 		TEST(test_nbdtab_option),
 		TEST(test_commands),
 		TEST(test_help_version),
