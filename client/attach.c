@@ -201,6 +201,26 @@ static void describe_user(int index, char *buf, size_t len)
 		snprintf(buf, len, "being configured");
 }
 
+/* What a netlink CONNECT refusal usually means, since the kernel only returns an errno. */
+static const char *netlink_hint(int r, const struct attachment *a)
+{
+	switch (r) {
+	case -EINVAL:
+		return "it did not accept the size, block size or sockets (its log, dmesg, says which)";
+	case -EPERM:
+	case -EACCES:
+		return "attaching needs root (CAP_SYS_ADMIN)";
+	case -ENOSPC:
+	case -ENODEV:
+		return "no free NBD device: detach one, or load the module with more (--nbds-max)";
+	case -EOPNOTSUPP:
+		return a->n_fds > 1 ? "this kernel does not take several connections; use -C 1"
+				    : "this kernel does not support what was asked (see dmesg)";
+	default:
+		return "see the kernel's log (dmesg) for its reason";
+	}
+}
+
 static int attach_netlink(const struct client_options *o, struct attachment *a, int index)
 {
 	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
@@ -248,8 +268,8 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 				       index, who, index);
 	}
 	if (r < 0)
-		return log_error_errno(r, "The kernel refused to attach %s: %m (see dmesg for its "
-					  "reason)", index >= 0 ? "the device" : "a device");
+		return log_error_errno(r, "The kernel refused to attach %s: %m; %s", index >= 0 ?
+					  "the device" : "a device", netlink_hint(r, a));
 	printf("/dev/nbd%d\n", chosen);
 	fflush(stdout);
 	return 0;
