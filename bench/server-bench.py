@@ -6,7 +6,11 @@ same clients: fio's nbd engine (sequential 256k at QD16, random 4k at QD32, read
 nbdcopy with 1 and 4 connections. iperf3 gives the loopback ceiling. Prints a table with the ratio of
 nbdm to the best peer on every row.
 
-Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G]
+Each figure is the median of --repeat rounds; the servers take turns within a round, in a rotating
+order, so that a slow moment of the machine does not fall on one server only. The table also shows the
+spread (lowest-highest) of nbdm's figure.
+
+Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
 Not a test: it asserts nothing and never runs in CI.
 """
@@ -16,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -188,6 +193,7 @@ def main():
     p.add_argument("--runtime", type=int, default=8, help="seconds per fio run")
     p.add_argument("--size", default="1G")
     p.add_argument("--only", help="comma-separated servers to run (nbdm,nbd-server,nbdkit,qemu-nbd)")
+    p.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median")
     a = p.parse_args()
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     a.size_bytes = int(a.size[:-1]) * units[a.size[-1]] if a.size[-1] in units else int(a.size)
@@ -210,30 +216,41 @@ def main():
                    Nbdkit(image, tmp), QemuNbd(image, tmp)]
         if a.only:
             servers = [s for s in servers if s.name in a.only.split(",")]
-        results = {}
-        for s in servers:
-            print(f"# {s.name} on port {s.port}", file=sys.stderr)
-            s.start()
-            try:
-                for label, _, fn in ROWS:
-                    results[(s.name, label)] = fn(s, a)
-                    print(f"#   {label}: {results[(s.name, label)]:.0f}", file=sys.stderr)
-            finally:
-                s.stop()
-        ceiling = iperf3_ceiling(5)
+        samples = {}
+        ceilings = []
+        for round_no in range(a.repeat):
+            order = servers[round_no % len(servers):] + servers[:round_no % len(servers)]
+            for s in order:
+                print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
+                s.start()
+                try:
+                    for label, _, fn in ROWS:
+                        v = fn(s, a)
+                        samples.setdefault((s.name, label), []).append(v)
+                        print(f"#   {label}: {v:.0f}", file=sys.stderr)
+                finally:
+                    s.stop()
+            ceilings.append(iperf3_ceiling(5))
+        results = {k: statistics.median(v) for k, v in samples.items()}
+        ceiling = statistics.median(ceilings)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     names = [s.name for s in servers]
-    header = f"| {'test':<24} | {'unit':<5} | " + " | ".join(f"{n:>10}" for n in names) + " | nbdm / best peer |"
+    header = (f"| {'test':<24} | {'unit':<5} | " + " | ".join(f"{n:>10}" for n in names) +
+              " | nbdm spread | nbdm / best peer |")
     print(header)
-    print("|" + "|".join("-" * (len(c) + 2) for c in header.strip("|").split("|")[:-1]) + "|---|")
+    print("|" + "|".join("-" * (len(c) + 2) for c in header.strip().strip("|").split("|")) + "|")
     for label, unit, _ in ROWS:
         vals = [results[(n, label)] for n in names]
         peers = [results[(n, label)] for n in names if n != "nbdm"]
         ratio = (results.get(("nbdm", label), 0) / max(peers)) if peers and max(peers) else float("nan")
-        print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) + f" | {ratio:.2f}x |")
-    print(f"\nLoopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
+        ours = samples.get(("nbdm", label), [0])
+        spread = f"{min(ours):.0f}-{max(ours):.0f}"
+        print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) +
+              f" | {spread:>11} | {ratio:.2f}x |")
+    print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, TCP loopback.")
+    print(f"Loopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
     if ("nbdm", ROWS[0][0]) in results:
         print(f"nbdm sequential read: {100 * results[('nbdm', ROWS[0][0])] / ceiling:.0f}% of the ceiling")
 
