@@ -135,7 +135,7 @@ static const struct {
 	{ 'F', TLS_USERS },
 	{ 'g', ATTACH | ON(CLIENT_INFO) },
 	{ 'H', TLS_USERS },
-	{ 'i', ATTACH },
+	{ 'i', ATTACH | ON(CLIENT_DETACH) }, /* detach: only a device of this backend */
 	{ 'K', TLS_USERS },
 	{ 'L', ATTACH | ON(CLIENT_DETACH) | ON(CLIENT_CHECK) | ON(CLIENT_STATUS) },
 	{ 'm', ATTACH },

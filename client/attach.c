@@ -174,10 +174,23 @@ static int open_connections(const struct client_options *o, struct attachment *a
 					       "export (no CAN_MULTI_CONN): use -C 1");
 	if (a->size == 0)
 		return log_error_errno(EINVAL, "The export is empty (size 0); nothing to attach");
-	if (a->size % a->block_size)
-		return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple of the "
-					       "block size %u; use -b 512 (or a size that is, with -B)",
-				       (unsigned long long)a->size, a->block_size);
+	if (a->size % a->block_size) {
+		uint32_t fits = 0;
+
+		/* The largest block size the kernel could use with this size, for the hint. */
+		for (uint32_t bs = 512; bs <= (uint32_t)sysconf(_SC_PAGESIZE); bs *= 2)
+			if (a->size % bs == 0)
+				fits = bs;
+		if (fits)
+			return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple "
+						       "of the block size %u; use -b %u",
+					       (unsigned long long)a->size, a->block_size, fits);
+		return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple of "
+					       "512, the smallest block size the kernel takes; give a "
+					       "smaller size with -B (the rest of the export is then not "
+					       "reachable)",
+				       (unsigned long long)a->size);
+	}
 	if (o->read_only)
 		a->flags |= NBD_FLAG_READ_ONLY;
 	return 0;
@@ -243,11 +256,14 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	if (r < 0)
 		return r; /* -ENOENT: the caller falls back to ioctl */
 	if (index >= 0) {
-		/* Hold the device's lock while it is configured, so udev does not probe it half-way
-		 * (and wait while udev still probes it from an earlier use). */
+		/* Wait while udev still probes the device from an earlier use (it holds the lock).
+		 * The lock cannot be kept across CONNECT: an open device has a configuration, and the
+		 * kernel refuses to connect a device that has one. */
 		lock = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
 		if (lock < 0 && lock != -ENOENT)
 			return log_error_errno(lock, "Cannot lock /dev/nbd%d: %m", index);
+		if (lock >= 0)
+			close(TAKE_FD(lock));
 	}
 	for (int tries = 0;; tries++) {
 		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };

@@ -166,6 +166,12 @@ int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
 		case NBD_NEG_WANT_READ:
 			len = MIN(nbd_neg_input_wanted(n), sizeof(buf));
 			got = read_full_timeout(fd, buf, len, timeout_ms);
+			if (got == -ECONNRESET || got == -EPIPE) {
+				/* A reset is a close: fine after ABORT (servers that read only part of it
+				 * reset the connection), the machine's own failure otherwise. */
+				(void)nbd_neg_eof(n);
+				break;
+			}
 			if (got < 0) {
 				r = (int)got;
 				goto io_error;

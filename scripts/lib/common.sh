@@ -9,8 +9,9 @@ NBDM_BUILD_PACKAGES=(
 	libnl-genl-3-dev libgnutls28-dev libkmod-dev liburing-dev libcmocka-dev scdoc
 	systemd udev
 )
-# The integration suite's clients: nbdinfo/nbdcopy, libnbd's Python module (nbdsh), qemu-img/io/nbd.
-NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit)
+# The integration suite's peers: nbdinfo/nbdcopy, libnbd's Python module (nbdsh), qemu-img/io/nbd,
+# nbdkit, and Debian's nbd-server (our client's interop with the reference server).
+NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit nbd-server)
 # The VM suite (tests/vm): QEMU boots Debian's cloud kernels on a busybox-static initramfs built with
 # cpio; kmod's depmod indexes the guest's modules, xz-utils reads 6.12's .ko.xz ones. The kernels and
 # Debian's nbd binaries are fetched into a cache by the tests themselves.

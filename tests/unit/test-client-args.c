@@ -521,6 +521,10 @@ static void test_client_flags(void **state _unused_)
 	assert_int_equal(RUN("h", "-destroy-on-disconnect", "--disconnect-on-close"), 0);
 	assert_int_equal(o.client_flags, NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE |
 						 NBD_CLIENT_FLAG_DESTROY_ON_DISCONNECT);
+	/* -i with detach names whose device it must be. */
+	assert_int_equal(RUN("detach", "nbd0", "-i", "nbd://h/e"), 0);
+	assert_int_equal(o.command, CLIENT_DETACH);
+	assert_string_equal(o.identifier, "nbd://h/e");
 	/* They mean nothing to the other commands. */
 	assert_int_equal(RUN("detach", "nbd0", "--disconnect-on-close"), -EINVAL);
 	assert_non_null(strstr(take_err(), "--disconnect-on-close"));
