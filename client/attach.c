@@ -186,10 +186,10 @@ static int open_connections(const struct client_options *o, struct attachment *a
 						       "of the block size %u; use -b %u",
 					       (unsigned long long)a->size, a->block_size, fits);
 		return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple of "
-					       "512, the smallest block size the kernel takes; give a "
-					       "smaller size with -B (the rest of the export is then not "
-					       "reachable)",
-				       (unsigned long long)a->size);
+					       "the block size %u, nor even of 512, the smallest the "
+					       "kernel takes; give a smaller size with -B (the rest of "
+					       "the export is then not reachable)",
+				       (unsigned long long)a->size, a->block_size);
 	}
 	if (o->read_only)
 		a->flags |= NBD_FLAG_READ_ONLY;

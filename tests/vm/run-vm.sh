@@ -8,6 +8,8 @@
 #
 # Environment:
 #   NBD_SERVER          our nbd-server (required); NBD_CLIENT our nbd-client (optional)
+#   NBDM_VM_FD_CONNECT  the guest helper guest-tools/fd-connect.c, built (optional: the --fd tests
+#                       skip without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -96,6 +98,7 @@ echo "# kernel: $(cat "$kernel/package") ($kver)"
 args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --debian-server "$deb_server"
 	--server "$NBD_SERVER" --out "$work/initrd.cpio")
 [ -n "${NBD_CLIENT:-}" ] && args+=(--client "$NBD_CLIENT")
+[ -n "${NBDM_VM_FD_CONNECT:-}" ] && args+=(--fd-connect "$NBDM_VM_FD_CONNECT")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

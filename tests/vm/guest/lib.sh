@@ -180,6 +180,138 @@ detach_check() {
 	fi
 }
 
+# ---------------------------------------------------------------- our nbd-client
+
+# ours_ready: our nbd-client is in the image and is the real one, not the stub of early builds (which
+# only knows --help and --version, and says "No command is implemented").
+ours_ready() {
+	[ -n "$NBDM_CLIENT" ] && [ -x "$NBDM_CLIENT" ] && "$NBDM_CLIENT" --help 2>&1 | grep -qw attach
+}
+
+# need_ours WHAT: ends the test (its subshell) with one skipped assertion unless our nbd-client is
+# usable.
+need_ours() {
+	ours_ready && return 0
+	if [ -z "$NBDM_CLIENT" ]; then
+		ok "$1 # SKIP our nbd-client is not built"
+	else
+		ok "$1 # SKIP our nbd-client is the stub (its --help has no 'attach')"
+	fi
+	exit 0
+}
+
+# run_out CMD...: runs CMD under the timeout with its stdout in $STATE/cmd.out and its stderr in
+# $STATE/cmd.err (files, never pipes: with -L the client leaves a child behind that keeps both open),
+# then shows both, for check's diagnostics. Returns CMD's status.
+run_out() {
+	local rc=0
+	to "$@" >"$STATE/cmd.out" 2>"$STATE/cmd.err" || rc=$?
+	cat "$STATE/cmd.out" "$STATE/cmd.err"
+	return "$rc"
+}
+
+# ours ARGS...: our nbd-client, through run_out.
+ours() { run_out "$NBDM_CLIENT" "$@"; }
+
+# attach_with CMD...: runs CMD (an attaching nbd-client command line); succeeds when it exits 0,
+# prints the device on stdout (a line /dev/nbdN), and that device is then attached and sized. Sets
+# DEV to nbdN.
+attach_with() {
+	DEV=
+	run_out "$@" || return
+	DEV=$(sed -n 's|^/dev/\(nbd[0-9][0-9]*\)$|\1|p' "$STATE/cmd.out" | head -n 1)
+	[ -n "$DEV" ] || { echo "no /dev/nbdN line on stdout"; return 1; }
+	wait_until 10 attached "$DEV" || { echo "/dev/$DEV not attached 10 s after nbd-client returned"; return 1; }
+}
+
+# attach_ours ARGS...: attach_with our nbd-client.
+attach_ours() { attach_with "$NBDM_CLIENT" "$@"; }
+
+# connected_devices: the nbdN devices with a live connection, on one line.
+connected_devices() {
+	local d
+	for d in /sys/block/nbd*; do
+		[ -e "$d/pid" ] && printf '%s ' "${d##*/}"
+	done
+	echo
+}
+
+# detach_ours WHAT nbdX ARGS...: our nbd-client ARGS (a detach command line) exits 0 and nbdX is then
+# disconnected: two assertions.
+detach_ours() {
+	local what="$1" dev="$2"
+	shift 2
+	check "$what: nbd-client $*" ours "$@"
+	if wait_until 10 disconnected "$dev"; then
+		ok "$what: /dev/$dev disconnected (no pid attribute, size 0)"
+	else
+		not_ok "$what: /dev/$dev disconnected (no pid attribute, size 0)"
+		diag "pid attribute: $(cat "/sys/block/$dev/pid" 2>&1)"
+		diag "size: $(cat "/sys/block/$dev/size" 2>&1)"
+	fi
+}
+
+# refused_with WHAT PATTERN CMD...: CMD (an nbd-client command line) must be refused, three assertions:
+# its exit status is not 0, its stderr matches PATTERN (grep -E), and the set of connected devices is
+# what it was.
+refused_with() {
+	local what="$1" pattern="$2" before after rc=0
+	shift 2
+	before=$(connected_devices)
+	run_out "$@" >/dev/null 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		ok "$what: nbd-client fails (exit status $rc)"
+	else
+		not_ok "$what: nbd-client fails"
+		diag "command succeeded but should have failed: $*"
+		diag_file "$STATE/cmd.out"
+	fi
+	if grep -Eq -- "$pattern" "$STATE/cmd.err"; then
+		ok "$what: stderr matches /$pattern/"
+	else
+		not_ok "$what: stderr matches /$pattern/"
+		diag "command: $*"
+		diag "stderr:"
+		diag_file "$STATE/cmd.err"
+	fi
+	after=$(connected_devices)
+	check_eq "$what: no device attached by it" "$before" "$after"
+}
+
+# refused WHAT PATTERN ARGS...: refused_with our nbd-client.
+refused() {
+	local what="$1" pattern="$2"
+	shift 2
+	refused_with "$what" "$pattern" "$NBDM_CLIENT" "$@"
+}
+
+# status_row nbdX STATE BYTES BLOCK: `nbd-client status` has a row for /dev/nbdX with this state, size
+# in bytes and block size (columns DEVICE STATE SIZE BLOCK RO PID BACKEND).
+status_row() {
+	ours status || return
+	awk -v d="/dev/$1" -v s="$2" -v z="$3" -v b="$4" \
+		'$1 == d && $2 == s && $3 == z && $4 == b { f = 1 } END { exit !f }' "$STATE/cmd.out"
+}
+
+# check_pid nbdX: `nbd-client -c /dev/nbdX` exits 0 and prints a pid (a positive number, alone).
+check_pid() {
+	ours -c "/dev/$1" || return
+	grep -qx '[1-9][0-9]*' "$STATE/cmd.out"
+}
+
+# check_status nbdX: the exit status of `nbd-client -c /dev/nbdX`.
+check_status() {
+	local rc=0
+	ours -c "/dev/$1" >/dev/null 2>&1 || rc=$?
+	echo "$rc"
+}
+
+# json_field FILE KEY: the value of "KEY": VALUE in FILE, the first one (a string without its quotes;
+# values with commas are cut there).
+json_field() {
+	grep -o "\"$2\": *[^,}]*" "$1" | head -n 1 | sed 's/^[^:]*: *//; s/^"//; s/"$//'
+}
+
 # make_file FILE MIB: MIB MiB of random data.
 make_file() { dd if=/dev/urandom of="$1" bs=1M count="$2" 2>/dev/null; }
 
@@ -190,19 +322,19 @@ same_range() {
 		cmp "$STATE/range-a" "$STATE/range-b"
 }
 
-# io_roundtrip nbdX BACKING WHAT [BS]: writes 4 MiB of random data at 3 MiB through the device with
-# O_DIRECT and a flush, reads it back through the device with O_DIRECT, and compares both the read
-# and the server's backing file with what was written.
+# io_roundtrip nbdX BACKING WHAT [BS [MIB]]: writes MIB (4) MiB of random data at 3 MiB through the
+# device with O_DIRECT and a flush, reads it back through the device with O_DIRECT, and compares both
+# the read and the server's backing file with what was written.
 io_roundtrip() {
-	local dev="$1" backing="$2" what="$3" bs="${4:-1M}"
-	make_file /tmp/pattern 4
-	check "$what: write 4 MiB with O_DIRECT (bs=$bs)" \
+	local dev="$1" backing="$2" what="$3" bs="${4:-1M}" mib="${5:-4}"
+	make_file /tmp/pattern "$mib"
+	check "$what: write $mib MiB with O_DIRECT (bs=$bs)" \
 		to dd if=/tmp/pattern of="/dev/$dev" bs="$bs" seek=3145728 oflag=direct,seek_bytes conv=fsync,notrunc
-	check "$what: read 4 MiB back with O_DIRECT (bs=$bs)" \
-		to dd if="/dev/$dev" of=/tmp/readback bs="$bs" skip=3145728 count=4194304 \
+	check "$what: read $mib MiB back with O_DIRECT (bs=$bs)" \
+		to dd if="/dev/$dev" of=/tmp/readback bs="$bs" skip=3145728 count=$((mib * 1048576)) \
 		iflag=direct,skip_bytes,count_bytes
 	check "$what: data read back equals data written" cmp /tmp/pattern /tmp/readback
-	check "$what: backing file holds the data written" same_range "$backing" 3 /tmp/pattern 0 4
+	check "$what: backing file holds the data written" same_range "$backing" 3 /tmp/pattern 0 "$mib"
 }
 
 # show_logs: what the servers of the last test said, for a test that failed.

@@ -10,6 +10,7 @@
 #   --debian-server DIR  unpacked Debian nbd-server package
 #   --server FILE        our nbd-server
 #   --client FILE        our nbd-client (optional)
+#   --fd-connect FILE    the test helper fd-connect (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -28,7 +29,7 @@ guest=$(cd "$here/../guest" && pwd)
 # and the 8250 UART are built into Debian's cloud kernels.
 MODULES=(nbd)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--debian-server) deb_server=$2 ;;
 	--server) server=$2 ;;
 	--client) client=$2 ;;
+	--fd-connect) fd_connect=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -101,6 +103,11 @@ if [ -n "$client" ] && [ -x "$client" ]; then
 	add_program "$client" /opt/nbdm/nbd-client
 	env_client=/opt/nbdm/nbd-client
 fi
+env_fd_connect=
+if [ -n "$fd_connect" ] && [ -x "$fd_connect" ]; then
+	add_program "$fd_connect" /opt/nbdm/fd-connect
+	env_fd_connect=/opt/nbdm/fd-connect
+fi
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
@@ -143,7 +150,8 @@ NBDM_CLIENT=$env_client
 DEB_NBD_CLIENT=/opt/debian/nbd-client
 DEB_NBD_SERVER=/opt/debian/nbd-server
 UL_BLKDISCARD=/opt/util-linux/blkdiscard
-export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD
+FD_CONNECT=$env_fd_connect
+export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# What our nbd-client must refuse, each with a failing exit status, a message that says why, and no
+# device attached: an unknown export, a device in use, a size that is not a multiple of the block
+# size, several connections without CAN_MULTI_CONN, a server that is not there, usage errors, and a
+# caller who is not root.
+need_ours "client refusals: our nbd-client refuses what it cannot do"
+truncate -s 32M /tmp/disk.img
+truncate -s 1000000 /tmp/odd.img
+truncate -s 1000448 /tmp/odd512.img
+start_server 10809 --export disk=/tmp/disk.img --export odd=/tmp/odd.img --export odd512=/tmp/odd512.img || exit 0
+
+refused "client refuses an unknown export" "no export named 'nope'" attach nbd://127.0.0.1/nope /dev/nbd3
+check "client refuses an unknown export: and names the exports there are (or suggests nbd-client list)" \
+	grep -Eq "nbd-client list|'disk'" "$STATE/cmd.err"
+
+check "client in use: attach nbd://127.0.0.1/disk /dev/nbd3" attach_ours attach nbd://127.0.0.1/disk /dev/nbd3
+refused "client refuses a device in use (netlink)" "in use.*nbd://127\.0\.0\.1:10809/disk" \
+	attach nbd://127.0.0.1/disk /dev/nbd3
+refused "client refuses a device in use (-L)" "in use.*nbd://127\.0\.0\.1:10809/disk" \
+	attach nbd://127.0.0.1/disk /dev/nbd3 -L
+check_eq "client in use: /dev/nbd3 keeps its backend" "nbd://127.0.0.1:10809/disk" "$(cat /sys/block/nbd3/backend 2>&1)"
+check "client in use: /dev/nbd3 still works" to dd if=/dev/nbd3 of=/dev/null bs=1M count=1 iflag=direct
+detach_ours "client in use" nbd3 detach /dev/nbd3
+
+refused "client refuses a size not a multiple of the block size (1000000 bytes, -b 4096)" \
+	"not a multiple of the block size" attach nbd://127.0.0.1/odd /dev/nbd3 -b 4096
+# Not assertions: what the default block size (the server's preferred 4096) makes of an export of
+# 1000000 bytes, and of one of 1000448 bytes (a multiple of 512, not of 4096).
+for e in odd odd512; do
+	if ours attach "nbd://127.0.0.1/$e" /dev/nbd3 >/dev/null 2>&1; then
+		diag "export $e, default block size: attached with block size $(cat /sys/block/nbd3/queue/logical_block_size)"
+		ours detach /dev/nbd3 >/dev/null 2>&1
+		wait_until 10 disconnected nbd3
+	else
+		diag "export $e, default block size: refused: $(cat "$STATE/cmd.err")"
+	fi
+done
+
+start_server 10810 -c --export cow=/tmp/disk.img || exit 0
+refused "client refuses -C 2 without CAN_MULTI_CONN (copy-on-write export)" "CAN_MULTI_CONN" \
+	attach nbd://127.0.0.1:10810/cow /dev/nbd3 -C 2
+no_connections() { [ "$(established 10810)" = 0 ]; }
+check "client refuses -C 2 without CAN_MULTI_CONN: no connection left open" wait_until 10 no_connections
+
+refused "client refuses a server that is not listening" "[Cc]onnection refused" \
+	attach nbd://127.0.0.1:10899/disk /dev/nbd3
+refused "client refuses -P without -B" "-B" 127.0.0.1 10809 /dev/nbd3 -N disk -P
+refused "client refuses -i with -L" "-L" attach nbd://127.0.0.1/disk /dev/nbd3 -i x -L
+refused "client refuses --negotiated without --size" "--size" attach --fd 0 --negotiated /dev/nbd3
+refused "client refuses a device name that is not /dev/nbdN" "nbd" attach nbd://127.0.0.1/disk /dev/sda
+refused_with "client refuses a caller who is not root" "root" \
+	su -s /bin/sh -c "$NBDM_CLIENT attach nbd://127.0.0.1/disk /dev/nbd3" nobody
+server_alive "after the refusals"
