@@ -234,10 +234,11 @@ static const char *netlink_hint(int r, const struct attachment *a)
 	}
 }
 
-static int attach_netlink(const struct client_options *o, struct attachment *a, int index)
+/* What the kernel is given, by either interface (the ioctls ignore what only netlink carries). */
+static struct nbd_dev_config device_config(const struct client_options *o,
+					   const struct attachment *a, int index)
 {
-	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
-	struct nbd_dev_config cfg = {
+	return (struct nbd_dev_config){
 		.index = index,
 		.size = a->size,
 		.block_size = a->block_size,
@@ -249,6 +250,22 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 		.fds = a->fds,
 		.n_fds = a->n_fds,
 	};
+}
+
+static int refuse_in_use(int index)
+{
+	char who[256];
+
+	describe_user(index, who, sizeof(who));
+	return log_error_errno(EBUSY, "/dev/nbd%d is in use (%s); detach it first with nbd-client "
+				      "-d /dev/nbd%d, or pick another device",
+			       index, who, index);
+}
+
+static int attach_netlink(const struct client_options *o, struct attachment *a, int index)
+{
+	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
+	struct nbd_dev_config cfg = device_config(o, a, index);
 	_cleanup_close_ int lock = -1;
 	int r, chosen = -1;
 
@@ -275,14 +292,8 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 			break;
 		nanosleep(&pause, NULL);
 	}
-	if (r == -EBUSY) {
-		char who[256];
-
-		describe_user(index, who, sizeof(who));
-		return log_error_errno(r, "/dev/nbd%d is in use (%s); detach it first with "
-					  "nbd-client -d /dev/nbd%d, or pick another device",
-				       index, who, index);
-	}
+	if (r == -EBUSY && index >= 0)
+		return refuse_in_use(index);
 	if (r < 0)
 		return log_error_errno(r, "The kernel refused to attach %s: %m; %s", index >= 0 ?
 					  "the device" : "a device", netlink_hint(r, a));
@@ -319,15 +330,7 @@ static void rescan_partitions_later(int index)
 
 static int attach_ioctl(const struct client_options *o, struct attachment *a, int index)
 {
-	struct nbd_dev_config cfg = {
-		.index = index,
-		.size = a->size,
-		.block_size = a->block_size,
-		.server_flags = a->flags,
-		.timeout = o->timeout,
-		.fds = a->fds,
-		.n_fds = a->n_fds,
-	};
+	struct nbd_dev_config cfg;
 	_cleanup_close_ int dev = -1;
 	int r;
 
@@ -337,17 +340,12 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 			return log_error_errno(index, "No free /dev/nbdN device; load the module with "
 						      "more devices (--nbds-max) or detach one");
 	}
+	cfg = device_config(o, a, index);
 	dev = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
 	if (dev < 0)
 		return log_error_errno(dev, "Cannot open /dev/nbd%d: %m", index);
-	if (nbd_dev_in_use(index)) {
-		char who[256];
-
-		describe_user(index, who, sizeof(who));
-		return log_error_errno(EBUSY, "/dev/nbd%d is in use (%s); detach it first with "
-					      "nbd-client -d /dev/nbd%d",
-				       index, who, index);
-	}
+	if (nbd_dev_in_use(index))
+		return refuse_in_use(index);
 	r = nbd_ioctl_setup(dev, &cfg);
 	if (r == -EBUSY && a->n_fds > 1)
 		return log_error_errno(r, "The kernel refused a second connection on /dev/nbd%d: it "
