@@ -11,13 +11,25 @@
  * every ARG that is exactly @SIZE@ or @FLAGS@ with the export's size in bytes or its transmission
  * flags (decimal) -- the values `nbd-client --fd 3 --negotiated --size @SIZE@ --flags @FLAGS@` needs.
  * Exit status 2 when it cannot get that far (and a message on stderr).
+ *
+ *   fd-connect -r RELAYPORT -n EXPORT HOST PORT
+ *
+ * Relay mode, for nbd-client -P (--preinit), which hands a fresh socket to the kernel without any
+ * handshake and so needs a server that starts in the transmission phase: connects to HOST:PORT,
+ * negotiates EXPORT as above, listens on 127.0.0.1:RELAYPORT, prints "size=BYTES flags=FLAGS" on
+ * stdout (only once it listens), accepts ONE connection and copies bytes both ways between it and the
+ * negotiated socket until either side closes or fails; then exits 0.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "proto/negotiate.h"
@@ -115,19 +127,93 @@ out:
 	return r;
 }
 
+/* Copies what one read on from gives to to; 1 when it did, 0 at EOF or on an error. */
+static int pass(int from, int to)
+{
+	char buf[65536];
+	ssize_t got = read(from, buf, sizeof(buf)), off = 0;
+
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (got <= 0)
+		return 0;
+	while (off < got) {
+		ssize_t put = write(to, buf + off, (size_t)(got - off));
+
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put <= 0) {
+			fprintf(stderr, "fd-connect: relay write: %s\n", strerror(errno));
+			return 0;
+		}
+		off += put;
+	}
+	return 1;
+}
+
+/* Relay mode: see the head of this file. server is negotiated. */
+static int relay(int server, const char *relay_port, const struct nbd_neg_result *res)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct pollfd pfd[2];
+	int lfd, cfd, one = 1;
+
+	signal(SIGPIPE, SIG_IGN); /* a write to a closed side ends the relay, not the process */
+	sin.sin_port = htons((unsigned short)atoi(relay_port));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0)
+		return die("socket", strerror(errno));
+	(void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1) < 0)
+		return die("bind/listen on the relay port", strerror(errno));
+	printf("size=%llu flags=%u\n", (unsigned long long)res->size, (unsigned)res->transmission_flags);
+	fflush(stdout);
+	do
+		cfd = accept(lfd, NULL, NULL);
+	while (cfd < 0 && errno == EINTR);
+	if (cfd < 0)
+		return die("accept", strerror(errno));
+	close(lfd);
+	fprintf(stderr, "fd-connect: relaying\n");
+	pfd[0] = (struct pollfd){ .fd = cfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = server, .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return die("poll", strerror(errno));
+		}
+		if (pfd[0].revents && !pass(cfd, server))
+			break;
+		if (pfd[1].revents && !pass(server, cfd))
+			break;
+	}
+	fprintf(stderr, "fd-connect: relay ends\n");
+	close(cfd);
+	close(server);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	const char *relay_port = NULL;
 	const char *export_name = NULL;
 	struct nbd_neg_result *res = NULL;
 	char size[32], flags[32];
 	int fd, i = 1;
 
-	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
-		export_name = argv[2];
-		i = 3;
+	if (argc > i + 1 && strcmp(argv[i], "-r") == 0) {
+		relay_port = argv[i + 1];
+		i += 2;
 	}
-	if (argc - i < 3) {
-		fprintf(stderr, "usage: fd-connect [-n EXPORT] HOST PORT CMD [ARG...]\n");
+	if (argc > i + 1 && strcmp(argv[i], "-n") == 0) {
+		export_name = argv[i + 1];
+		i += 2;
+	}
+	if (relay_port ? (!export_name || argc - i != 2) : argc - i < 3) {
+		fprintf(stderr, "usage: fd-connect [-n EXPORT] HOST PORT CMD [ARG...]\n"
+				"       fd-connect -r RELAYPORT -n EXPORT HOST PORT\n");
 		return 2;
 	}
 	fd = connect_to(argv[i], argv[i + 1]);
@@ -141,6 +227,12 @@ int main(int argc, char **argv)
 	if (export_name) {
 		if (negotiate(3, export_name, &res) < 0)
 			return 2;
+		if (relay_port) {
+			int r = relay(3, relay_port, res);
+
+			nbd_neg_result_free(res);
+			return r;
+		}
 		snprintf(size, sizeof(size), "%llu", (unsigned long long)res->size);
 		snprintf(flags, sizeof(flags), "%u", (unsigned)res->transmission_flags);
 		nbd_neg_result_free(res);
