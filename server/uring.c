@@ -15,7 +15,6 @@ enum { OP_READ, OP_WRITE, OP_SYNC };
 struct uring {
 	struct io_uring ring;
 	int efd;
-	unsigned pending; /* prepared but not yet submitted */
 };
 
 int uring_new(unsigned entries, struct uring **ret)
