@@ -270,3 +270,87 @@ int nbd_nl_status(struct nbd_nl *nl, int index, struct nbd_nl_device **ret, size
 	*ret_n = sc.n;
 	return 0;
 }
+
+int nbd_nl_monitor_open(struct nbd_nl **ret)
+{
+	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
+	int group, r;
+
+	r = nbd_nl_open(&nl);
+	if (r < 0)
+		return r;
+	group = genl_ctrl_resolve_grp(nl->sock, NBD_GENL_FAMILY_NAME, NBD_GENL_MCAST_GROUP_NAME);
+	if (group < 0)
+		return -ENOENT; /* a kernel without link-dead events (before 4.12) */
+	/* Events arrive unasked: their sequence numbers match no request of ours. */
+	nl_socket_disable_seq_check(nl->sock);
+	r = nl_socket_add_membership(nl->sock, group);
+	if (r < 0)
+		return nl_error(r);
+	r = nl_socket_set_nonblocking(nl->sock);
+	if (r < 0)
+		return nl_error(r);
+	*ret = TAKE_PTR(nl);
+	return 0;
+}
+
+int nbd_nl_fd(const struct nbd_nl *nl)
+{
+	return nl_socket_get_fd(nl->sock);
+}
+
+int nbd_nl_parse_link_dead(const void *msg, size_t len, int family, int *ret_index)
+{
+	const struct nlmsghdr *hdr = msg;
+	struct nlattr *attrs[NBD_ATTR_MAX + 1];
+	const struct genlmsghdr *g;
+
+	if (len < NLMSG_HDRLEN || hdr->nlmsg_len > len || hdr->nlmsg_len < NLMSG_HDRLEN)
+		return -EBADMSG;
+	if (hdr->nlmsg_type != family)
+		return -ENOMSG;
+	if (!genlmsg_valid_hdr((struct nlmsghdr *)hdr, 0))
+		return -EBADMSG;
+	g = nlmsg_data(hdr);
+	if (g->cmd != NBD_CMD_LINK_DEAD)
+		return -ENOMSG;
+	if (genlmsg_parse((struct nlmsghdr *)hdr, 0, attrs, NBD_ATTR_MAX, NULL) < 0 ||
+	    !attrs[NBD_ATTR_INDEX] || nla_len(attrs[NBD_ATTR_INDEX]) < (int)sizeof(uint32_t))
+		return -EBADMSG;
+	*ret_index = (int)nla_get_u32(attrs[NBD_ATTR_INDEX]);
+	return 0;
+}
+
+struct monitor_call {
+	int family;
+	void (*fn)(int index, void *userdata);
+	void *userdata;
+};
+
+static int monitor_event(struct nl_msg *msg, void *arg)
+{
+	struct monitor_call *call = arg;
+	struct nlmsghdr *hdr = nlmsg_hdr(msg);
+	int index;
+
+	if (nbd_nl_parse_link_dead(hdr, hdr->nlmsg_len, call->family, &index) == 0)
+		call->fn(index, call->userdata);
+	return NL_OK;
+}
+
+int nbd_nl_monitor_read(struct nbd_nl *nl, void (*fn)(int index, void *userdata), void *userdata)
+{
+	struct monitor_call call = { .family = nl->family, .fn = fn, .userdata = userdata };
+	int r;
+
+	r = nl_socket_modify_cb(nl->sock, NL_CB_VALID, NL_CB_CUSTOM, monitor_event, &call);
+	if (r < 0)
+		return nl_error(r);
+	for (;;) {
+		r = nl_recvmsgs_default(nl->sock);
+		if (r == -NLE_AGAIN)
+			return 0; /* everything waiting was read */
+		if (r < 0)
+			return nl_error(r);
+	}
+}

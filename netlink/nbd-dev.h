@@ -50,6 +50,18 @@ struct nbd_nl_device {
 /* NBD_CMD_STATUS for one device (index >= 0) or all; *ret is malloc'd. */
 int nbd_nl_status(struct nbd_nl *nl, int index, struct nbd_nl_device **ret, size_t *ret_n);
 
+/* ---- link-dead events (for the reconnecting supervisor) ---- */
+/* A socket subscribed to the family's multicast group "nbd_mc_group", non-blocking, with sequence
+ * checks off (events are not answers to requests). Watch nbd_nl_fd() for readability. */
+int nbd_nl_monitor_open(struct nbd_nl **ret);
+int nbd_nl_fd(const struct nbd_nl *nl);
+/* Reads the events waiting on a monitor socket and calls fn with the index of each device whose
+ * connection died (NBD_CMD_LINK_DEAD). Returns 0 when none are left, or a negative errno. */
+int nbd_nl_monitor_read(struct nbd_nl *nl, void (*fn)(int index, void *userdata), void *userdata);
+/* Decodes one event message (for unit tests): the device index of a LINK_DEAD from family, -ENOMSG
+ * for any other message, -EBADMSG for a malformed one. */
+int nbd_nl_parse_link_dead(const void *msg, size_t len, int family, int *ret_index);
+
 /* The error message the kernel attached to the last failed request (extended ack), or NULL. */
 const char *nbd_nl_last_error(const struct nbd_nl *nl);
 

@@ -104,6 +104,48 @@ static void test_reconfigure_encoding(void **state)
 	assert_int_equal(nla_get_u64(attrs[NBD_ATTR_DEAD_CONN_TIMEOUT]), 60);
 }
 
+/* Builds an event message as the kernel multicasts it. */
+static size_t make_event(uint8_t *buf, size_t cap, int family, uint8_t cmd, bool with_index,
+			 uint32_t index)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	struct nlmsghdr *hdr;
+	size_t len;
+
+	assert_non_null(msg);
+	assert_non_null(genlmsg_put(msg, 0, 0, family, 0, 0, cmd, NBD_GENL_VERSION));
+	if (with_index)
+		assert_int_equal(nla_put_u32(msg, NBD_ATTR_INDEX, index), 0);
+	hdr = nlmsg_hdr(msg);
+	len = hdr->nlmsg_len;
+	assert_true(len <= cap);
+	memcpy(buf, hdr, len);
+	nlmsg_free(msg);
+	return len;
+}
+
+static void test_link_dead_parsing(void **state)
+{
+	uint8_t buf[256];
+	size_t len;
+	int index = -1;
+
+	len = make_event(buf, sizeof(buf), 30, NBD_CMD_LINK_DEAD, true, 7);
+	assert_int_equal(nbd_nl_parse_link_dead(buf, len, 30, &index), 0);
+	assert_int_equal(index, 7);
+	/* Another family's message, or another command of ours, is not a link-dead event. */
+	assert_int_equal(nbd_nl_parse_link_dead(buf, len, 31, &index), -ENOMSG);
+	len = make_event(buf, sizeof(buf), 30, NBD_CMD_STATUS, true, 7);
+	assert_int_equal(nbd_nl_parse_link_dead(buf, len, 30, &index), -ENOMSG);
+	/* Malformed: no index, or cut short. */
+	len = make_event(buf, sizeof(buf), 30, NBD_CMD_LINK_DEAD, false, 0);
+	assert_int_equal(nbd_nl_parse_link_dead(buf, len, 30, &index), -EBADMSG);
+	len = make_event(buf, sizeof(buf), 30, NBD_CMD_LINK_DEAD, true, 7);
+	assert_int_equal(nbd_nl_parse_link_dead(buf, len - 1, 30, &index), -EBADMSG);
+	assert_int_equal(nbd_nl_parse_link_dead(buf, 8, 30, &index), -EBADMSG);
+	assert_int_equal(index, 7);
+}
+
 static void test_device_index(void **state)
 {
 	assert_int_equal(nbd_dev_index("/dev/nbd0"), 0);
@@ -186,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_connect_encoding),
 		cmocka_unit_test(test_connect_encoding_minimal),
 		cmocka_unit_test(test_reconfigure_encoding),
+		cmocka_unit_test(test_link_dead_parsing),
 		cmocka_unit_test(test_device_index),
 		cmocka_unit_test(test_sysfs),
 	};
