@@ -29,11 +29,11 @@
 
 #include "client/options.h"
 #include "common/log.h"
+#include "tests/unit/capture.h"
 
 static char dir[512];
 static char tab_path[1024];
-static int saved_stderr = -1, saved_stdout = -1, err_fd = -1, out_fd = -1;
-static char captured[1 << 16];
+static struct capture cap = CAPTURE_INIT;
 static struct client_options o;
 
 #define CASE_CHECK(name, cond)                                                                     \
@@ -47,15 +47,6 @@ static const char tab_content[] =
 	"nbd0 tabhost tabexp port=2000,persist,bs=4096,timeout=30,certfile=/c.pem\n"
 	"/dev/nbd1 /run/tab.sock sockexp unix,conns=2\n"
 	"nbd2 tabplain plainexp\n";
-
-static int capture_open(int fd, int *saved, int *capture)
-{
-	*saved = dup(fd);
-	*capture = memfd_create("capture", MFD_CLOEXEC);
-	if (*saved < 0 || *capture < 0 || fcntl(*capture, F_SETFL, O_APPEND) < 0)
-		return -1;
-	return 0;
-}
 
 static int setup(void **state _unused_)
 {
@@ -72,65 +63,30 @@ static int setup(void **state _unused_)
 	f = fopen(tab_path, "we");
 	if (!f || fputs(tab_content, f) < 0 || fclose(f) != 0)
 		return -1;
-	if (capture_open(STDERR_FILENO, &saved_stderr, &err_fd) < 0 ||
-	    capture_open(STDOUT_FILENO, &saved_stdout, &out_fd) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
+	if (capture_begin(&cap) < 0)
 		return -1;
 	client_options_init(&o);
 	o.nbdtab_path = tab_path;
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st _unused_, int flag _unused_,
-			struct FTW *ftw _unused_)
-{
-	return remove(path);
-}
-
 static int teardown(void **state _unused_)
 {
 	client_options_free(&o);
 	log_close();
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (saved_stdout >= 0) {
-		close(saved_stdout);
-		saved_stdout = -1;
-	}
-	if (err_fd >= 0)
-		close(err_fd);
-	if (out_fd >= 0)
-		close(out_fd);
-	err_fd = out_fd = -1;
+	remove_tree(dir);
+	capture_end(&cap);
 	return 0;
-}
-
-static const char *take(int fd)
-{
-	struct stat st;
-	ssize_t n;
-
-	assert_int_equal(fstat(fd, &st), 0);
-	assert_true((size_t)st.st_size < sizeof(captured));
-	n = pread(fd, captured, (size_t)st.st_size, 0);
-	assert_int_equal(n, st.st_size);
-	captured[n] = '\0';
-	assert_int_equal(ftruncate(fd, 0), 0);
-	return captured;
 }
 
 static const char *take_err(void)
 {
-	return take(err_fd);
+	return capture_take(&cap, cap.err_fd);
 }
 
 static const char *take_out(void)
 {
-	return take(out_fd);
+	return capture_take(&cap, cap.out_fd);
 }
 
 /* Parses "nbd-client" + args into o, from fresh options, with stdout captured for the call. */
@@ -149,10 +105,10 @@ static int run_argv(const char *const *args)
 	client_options_free(&o);
 	o.nbdtab_path = tab_path;
 	fflush(stdout);
-	assert_true(dup2(out_fd, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.out_fd, STDOUT_FILENO) >= 0);
 	r = client_parse_args(&o, argc, argv);
 	fflush(stdout);
-	assert_true(dup2(saved_stdout, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.saved_stdout, STDOUT_FILENO) >= 0);
 	return r;
 }
 
@@ -691,10 +647,10 @@ static void test_help_text(void **state _unused_)
 	const char *out;
 
 	fflush(stdout);
-	assert_true(dup2(out_fd, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.out_fd, STDOUT_FILENO) >= 0);
 	client_print_help();
 	fflush(stdout);
-	assert_true(dup2(saved_stdout, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.saved_stdout, STDOUT_FILENO) >= 0);
 	out = take_out();
 	assert_true(strncmp(out, "Usage: nbd-client", 17) == 0);
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)

@@ -26,13 +26,12 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "tests/unit/capture.h"
 #include "server/config.h"
 
 static char dir[512];
 static char saved_cwd[PATH_MAX];
-static int saved_stderr = -1, saved_stdout = -1;
-static int err_fd = -1, out_fd = -1;
-static char captured[1 << 16];
+static struct capture cap = CAPTURE_INIT;
 static struct server_config cfg;
 
 #define CASE_CHECK(name, cond)                                                                     \
@@ -40,15 +39,6 @@ static struct server_config cfg;
 		if (!(cond))                                                                       \
 			fail_msg("case '%s': %s", (name), #cond);                                  \
 	} while (0)
-
-static int capture_open(int fd, int *saved, int *capture)
-{
-	*saved = dup(fd);
-	*capture = memfd_create("capture", MFD_CLOEXEC);
-	if (*saved < 0 || *capture < 0 || fcntl(*capture, F_SETFL, O_APPEND) < 0)
-		return -1;
-	return 0;
-}
 
 static int setup(void **state _unused_)
 {
@@ -62,18 +52,10 @@ static int setup(void **state _unused_)
 	snprintf(dir, sizeof(dir), "%s/nbdm-config-XXXXXX", getenv("TMPDIR") ?: "/tmp");
 	if (!mkdtemp(dir))
 		return -1;
-	if (capture_open(STDERR_FILENO, &saved_stderr, &err_fd) < 0 ||
-	    capture_open(STDOUT_FILENO, &saved_stdout, &out_fd) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
+	if (capture_begin(&cap) < 0)
 		return -1;
 	server_config_init(&cfg);
 	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st _unused_, int flag _unused_,
-			struct FTW *ftw _unused_)
-{
-	return remove(path);
 }
 
 static int teardown(void **state _unused_)
@@ -82,47 +64,19 @@ static int teardown(void **state _unused_)
 	log_close();
 	if (chdir(saved_cwd) < 0)
 		return -1;
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (saved_stdout >= 0) {
-		close(saved_stdout);
-		saved_stdout = -1;
-	}
-	if (err_fd >= 0)
-		close(err_fd);
-	if (out_fd >= 0)
-		close(out_fd);
-	err_fd = out_fd = -1;
+	remove_tree(dir);
+	capture_end(&cap);
 	return 0;
-}
-
-/* Everything written to fd since the last call, as a string. */
-static const char *take(int fd)
-{
-	struct stat st;
-	ssize_t n;
-
-	assert_int_equal(fstat(fd, &st), 0);
-	assert_true((size_t)st.st_size < sizeof(captured));
-	n = pread(fd, captured, (size_t)st.st_size, 0);
-	assert_int_equal(n, st.st_size);
-	captured[n] = '\0';
-	assert_int_equal(ftruncate(fd, 0), 0);
-	return captured;
 }
 
 static const char *take_err(void)
 {
-	return take(err_fd);
+	return capture_take(&cap, cap.err_fd);
 }
 
 static const char *take_out(void)
 {
-	return take(out_fd);
+	return capture_take(&cap, cap.out_fd);
 }
 
 /* A path in the test's directory; a few live at once, hence the ring. */
@@ -175,10 +129,10 @@ static int run_argv(const char *const *args)
 	argv[argc] = NULL;
 
 	fflush(stdout);
-	assert_true(dup2(out_fd, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.out_fd, STDOUT_FILENO) >= 0);
 	r = server_config_parse_args(&cfg, argc, argv);
 	fflush(stdout);
-	assert_true(dup2(saved_stdout, STDOUT_FILENO) >= 0);
+	assert_true(dup2(cap.saved_stdout, STDOUT_FILENO) >= 0);
 	return r;
 }
 
