@@ -10,6 +10,8 @@
 #   NBD_SERVER          our nbd-server (required); NBD_CLIENT our nbd-client (optional)
 #   NBDM_VM_FD_CONNECT  the guest helper guest-tools/fd-connect.c, built (optional: the --fd tests
 #                       skip without it)
+#   NBDM_VM_NBD_MONITOR the guest helper guest-tools/nbd-monitor.c, built (optional: the link-dead
+#                       test skips without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -99,6 +101,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 	--server "$NBD_SERVER" --out "$work/initrd.cpio")
 [ -n "${NBD_CLIENT:-}" ] && args+=(--client "$NBD_CLIENT")
 [ -n "${NBDM_VM_FD_CONNECT:-}" ] && args+=(--fd-connect "$NBDM_VM_FD_CONNECT")
+[ -n "${NBDM_VM_NBD_MONITOR:-}" ] && args+=(--nbd-monitor "$NBDM_VM_NBD_MONITOR")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

@@ -11,6 +11,7 @@
 #   --server FILE        our nbd-server
 #   --client FILE        our nbd-client (optional)
 #   --fd-connect FILE    the test helper fd-connect (optional)
+#   --nbd-monitor FILE   the test helper nbd-monitor (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -29,7 +30,7 @@ guest=$(cd "$here/../guest" && pwd)
 # and the 8250 UART are built into Debian's cloud kernels.
 MODULES=(nbd)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--server) server=$2 ;;
 	--client) client=$2 ;;
 	--fd-connect) fd_connect=$2 ;;
+	--nbd-monitor) nbd_monitor=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -108,6 +110,11 @@ if [ -n "$fd_connect" ] && [ -x "$fd_connect" ]; then
 	add_program "$fd_connect" /opt/nbdm/fd-connect
 	env_fd_connect=/opt/nbdm/fd-connect
 fi
+env_nbd_monitor=
+if [ -n "$nbd_monitor" ] && [ -x "$nbd_monitor" ]; then
+	add_program "$nbd_monitor" /opt/nbdm/nbd-monitor
+	env_nbd_monitor=/opt/nbdm/nbd-monitor
+fi
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
@@ -151,7 +158,8 @@ DEB_NBD_CLIENT=/opt/debian/nbd-client
 DEB_NBD_SERVER=/opt/debian/nbd-server
 UL_BLKDISCARD=/opt/util-linux/blkdiscard
 FD_CONNECT=$env_fd_connect
-export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT
+NBD_MONITOR=$env_nbd_monitor
+export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"
