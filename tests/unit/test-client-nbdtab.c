@@ -24,10 +24,10 @@
 
 #include "client/options.h"
 #include "common/log.h"
+#include "tests/unit/capture.h"
 
 static char dir[512];
-static int saved_stderr = -1, err_fd = -1;
-static char captured[1 << 16];
+static struct capture cap = CAPTURE_INIT;
 static struct client_options o;
 
 #define CASE_CHECK(name, cond)                                                                     \
@@ -45,49 +45,24 @@ static int setup(void **state _unused_)
 	snprintf(dir, sizeof(dir), "%s/nbdm-nbdtab-XXXXXX", getenv("TMPDIR") ?: "/tmp");
 	if (!mkdtemp(dir))
 		return -1;
-	saved_stderr = dup(STDERR_FILENO);
-	err_fd = memfd_create("stderr", MFD_CLOEXEC);
-	if (saved_stderr < 0 || err_fd < 0 || fcntl(err_fd, F_SETFL, O_APPEND) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
+	if (capture_begin(&cap) < 0)
 		return -1;
 	client_options_init(&o);
 	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st _unused_, int flag _unused_,
-			struct FTW *ftw _unused_)
-{
-	return remove(path);
 }
 
 static int teardown(void **state _unused_)
 {
 	client_options_free(&o);
 	log_close();
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (err_fd >= 0)
-		close(err_fd);
-	err_fd = -1;
+	remove_tree(dir);
+	capture_end(&cap);
 	return 0;
 }
 
 static const char *take_err(void)
 {
-	struct stat st;
-	ssize_t n;
-
-	assert_int_equal(fstat(err_fd, &st), 0);
-	assert_true((size_t)st.st_size < sizeof(captured));
-	n = pread(err_fd, captured, (size_t)st.st_size, 0);
-	assert_int_equal(n, st.st_size);
-	captured[n] = '\0';
-	assert_int_equal(ftruncate(err_fd, 0), 0);
-	return captured;
+	return capture_take(&cap, cap.err_fd);
 }
 
 static const char *path_of(const char *name)

@@ -22,9 +22,9 @@
 
 #include "client/options.h"
 #include "common/log.h"
+#include "tests/unit/capture.h"
 
-static int saved_stderr = -1, err_fd = -1;
-static char captured[1 << 16];
+static struct capture cap = CAPTURE_INIT;
 
 #define CASE_CHECK(name, cond)                                                                     \
 	do {                                                                                       \
@@ -38,10 +38,7 @@ static int setup(void **state _unused_)
 	unsetenv("JOURNAL_STREAM");
 	log_close();
 	log_open("nbd-client", LOG_TARGET_STDERR);
-	saved_stderr = dup(STDERR_FILENO);
-	err_fd = memfd_create("stderr", MFD_CLOEXEC);
-	if (saved_stderr < 0 || err_fd < 0 || fcntl(err_fd, F_SETFL, O_APPEND) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
+	if (capture_begin(&cap) < 0)
 		return -1;
 	return 0;
 }
@@ -49,30 +46,13 @@ static int setup(void **state _unused_)
 static int teardown(void **state _unused_)
 {
 	log_close();
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (err_fd >= 0)
-		close(err_fd);
-	err_fd = -1;
+	capture_end(&cap);
 	return 0;
 }
 
-/* Everything written to fd 2 since the last call. */
 static const char *take_err(void)
 {
-	struct stat st;
-	ssize_t n;
-
-	assert_int_equal(fstat(err_fd, &st), 0);
-	assert_true((size_t)st.st_size < sizeof(captured));
-	n = pread(err_fd, captured, (size_t)st.st_size, 0);
-	assert_int_equal(n, st.st_size);
-	captured[n] = '\0';
-	assert_int_equal(ftruncate(err_fd, 0), 0);
-	return captured;
+	return capture_take(&cap, cap.err_fd);
 }
 
 static bool str_eq(const char *a, const char *b)
