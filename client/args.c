@@ -48,6 +48,8 @@
 #define NBDS_MAX_LIMIT (1u << 20)
 /* The kernel needs 1 << fls(max_part) to stay within DISK_MAX_PARTS (256). */
 #define MAX_PART_LIMIT 255u
+/* An hour between reconnection attempts is already more patience than any use needs. */
+#define RETRY_DELAY_LIMIT_MS 3600000u
 /* Transmission flags are 16 bits on the wire. */
 #define FLAGS_LIMIT 0xffffu
 
@@ -63,6 +65,8 @@ enum {
 	OPT_NBDTAB,
 	OPT_DISCONNECT_ON_CLOSE,
 	OPT_DESTROY_ON_DISCONNECT,
+	OPT_RETRY_MIN,
+	OPT_RETRY_MAX,
 	OPT_LAST,
 };
 
@@ -108,6 +112,8 @@ static const struct option options[] = {
 	{ "nbdtab", required_argument, NULL, OPT_NBDTAB },
 	{ "disconnect-on-close", no_argument, NULL, OPT_DISCONNECT_ON_CLOSE },
 	{ "destroy-on-disconnect", no_argument, NULL, OPT_DESTROY_ON_DISCONNECT },
+	{ "retry-min-delay", required_argument, NULL, OPT_RETRY_MIN },
+	{ "retry-max-delay", required_argument, NULL, OPT_RETRY_MAX },
 	{},
 };
 
@@ -161,6 +167,8 @@ static const struct {
 	{ OPT_NBDTAB, ATTACH },
 	{ OPT_DISCONNECT_ON_CLOSE, ATTACH },
 	{ OPT_DESTROY_ON_DISCONNECT, ATTACH },
+	{ OPT_RETRY_MIN, ATTACH },
+	{ OPT_RETRY_MAX, ATTACH },
 };
 
 static const char *const command_names[] = {
@@ -398,6 +406,8 @@ void client_print_help(void)
 	       "  -t, --timeout SECONDS      fail a request the server has not answered by then\n"
 	       "  -T, --dead-timeout SECONDS wait this long for a new connection before failing\n"
 	       "  -p, --persist              reconnect when the connection is lost\n"
+	       "      --retry-min-delay MS   -p: first delay between attempts (default 100)\n"
+	       "      --retry-max-delay MS   -p: longest delay between attempts (default 1000)\n"
 	       "  -s, --swap                 lock the client in memory, for swap on NBD\n"
 	       "  -m, --systemd-mark         survive systemd's final kill, for root on NBD\n"
 	       "  -n, --nofork               stay in the foreground\n"
@@ -764,6 +774,15 @@ static int apply_option(struct args *a, int c, const char *arg)
 		return 0;
 	case OPT_JSON:
 		o->json = true;
+		return 0;
+	case OPT_RETRY_MIN:
+	case OPT_RETRY_MAX:
+		if (parse_u32(arg, &u) < 0 || u < 1 || u > RETRY_DELAY_LIMIT_MS) {
+			log_error("invalid delay '%s' for %s: expected milliseconds from 1 to %u", arg,
+				  name, RETRY_DELAY_LIMIT_MS);
+			return -EINVAL;
+		}
+		*(c == OPT_RETRY_MIN ? &o->retry_min_ms : &o->retry_max_ms) = u;
 		return 0;
 	case OPT_NBDS_MAX:
 		if (parse_u32(arg, &u) < 0 || u < 1 || u > NBDS_MAX_LIMIT) {

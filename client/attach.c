@@ -4,6 +4,7 @@
  * the kernel over netlink (or with the ioctl sequence, which keeps this process in NBD_DO_IT).
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,33 +16,36 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/attachment.h"
+#include "client/backoff.h"
 #include "client/commands.h"
 #include "client/connection.h"
+#include "client/runstate.h"
+#include "client/supervisor.h"
+#include "common/daemon.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/parse.h"
 #include "netlink/nbd-dev.h"
 #include "proto/names.h"
 #include "proto/nbd-protocol.h"
 
-#define MAX_CONNECTIONS 16
 /* How long udev's probe may hold the device lock before attach gives up. */
 #define DEVICE_LOCK_TIMEOUT_MS 5000
 
-struct attachment {
-	int fds[MAX_CONNECTIONS];
-	size_t n_fds;
-	uint64_t size;
-	uint16_t flags;
-	uint32_t block_size;
-	char *backend;
-};
-
-static void attachment_done(struct attachment *a)
+void attachment_close_fds(struct attachment *a)
 {
 	for (size_t i = 0; i < a->n_fds; i++)
 		if (a->fds[i] >= 0)
 			close(a->fds[i]);
+	a->n_fds = 0;
+}
+
+void attachment_done(struct attachment *a)
+{
+	attachment_close_fds(a);
 	free(a->backend);
+	a->backend = NULL;
 }
 
 static bool is_power_of_2(uint64_t v)
@@ -97,27 +101,45 @@ static char *backend_identifier(const struct client_options *o)
 	return s;
 }
 
+int attachment_matches(const struct client_options *o, const struct attachment *a,
+		       const struct nbd_neg_result *res, char *why, size_t len)
+{
+	if (!res)
+		return 0; /* no handshake (--negotiated, -P): nothing to compare */
+	/* With -B the device uses only that much, so a larger export is still the same device. */
+	if (o->size ? res->size < a->size : res->size != a->size) {
+		snprintf(why, len, "the export's size is now %llu bytes, not %llu",
+			 (unsigned long long)res->size, (unsigned long long)a->size);
+		return -EPROTO;
+	}
+	if (res->transmission_flags != a->server_flags) {
+		snprintf(why, len, "the export's transmission flags are now 0x%x, not 0x%x",
+			 res->transmission_flags, a->server_flags);
+		return -EPROTO;
+	}
+	if (res->has_block_size && res->block_minimum > a->block_size) {
+		snprintf(why, len, "the export now needs blocks of at least %u bytes; the device "
+				   "uses %u", res->block_minimum, a->block_size);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* Opens (or takes) every connection and negotiates on it; all must describe the same export. */
 static int open_connections(const struct client_options *o, struct attachment *a)
 {
-	struct nbd_neg_config cfg = {
-		.mode = NBD_NEG_ATTACH,
-		.export_name = o->target.export_name,
-		.no_opt_go = o->no_opt_go,
-		/* Asking promises to obey: the kernel will, since the block size honours the minimum. */
-		.block_size = true,
-	};
 	unsigned n = o->n_fds ? (unsigned)o->n_fds : MAX(o->connections, 1u);
 	char where[512];
 	int r;
 
 	client_target_string(&o->target, where, sizeof(where));
-	if (n > MAX_CONNECTIONS)
+	if (n > ATTACH_MAX_CONNECTIONS)
 		return log_error_errno(EINVAL, "At most %d connections are supported (-C %u)",
-				       MAX_CONNECTIONS, n);
+				       ATTACH_MAX_CONNECTIONS, n);
 	for (unsigned i = 0; i < n; i++) {
 		_cleanup_free_ char *message = NULL;
 		struct nbd_neg_result *res = NULL;
+		char why[256];
 		int fd;
 
 		if (o->n_fds) {
@@ -125,45 +147,57 @@ static int open_connections(const struct client_options *o, struct attachment *a
 			if (fd < 0)
 				return log_error_errno(errno, "File descriptor %d (--fd) is not open: %m",
 						       o->fds[i]);
+			if (!o->negotiated && !o->preinit) {
+				const struct nbd_neg_config cfg = {
+					.mode = NBD_NEG_ATTACH,
+					.export_name = o->target.export_name,
+					.no_opt_go = o->no_opt_go,
+					.block_size = true,
+				};
+
+				r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, &res, &message);
+				if (r < 0) {
+					close(fd);
+					return log_error_errno(r, "%s: %s", where,
+							       message ? message : strerror(-r));
+				}
+			}
 		} else {
-			fd = client_connect(&o->target, CLIENT_CONNECT_TIMEOUT_MS);
-			if (fd < 0)
-				return log_error_errno(fd, "Cannot connect to %s: %m%s", where,
-						       fd == -ECONNREFUSED
-							       ? " (is an NBD server running there?)"
-							       : "");
+			r = client_open_export(o, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
+					       &fd, &res, &message);
+			if (r < 0) {
+				log_error_errno(r, "%s", message ? message : strerror(-r));
+				if (r == -ENOENT)
+					client_log_exports(&o->target);
+				return r;
+			}
 		}
 		a->fds[a->n_fds++] = fd;
-		if (o->negotiated || o->preinit) {
+		if (!res) {
 			/* The caller did the handshake (or none is wanted): the size comes from it. */
 			a->size = o->size;
-			a->flags = o->flags_given ? (uint16_t)o->flags : NBD_FLAG_HAS_FLAGS;
+			a->server_flags = o->flags_given ? (uint16_t)o->flags : NBD_FLAG_HAS_FLAGS;
 			continue;
-		}
-		r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, &res, &message);
-		if (r < 0) {
-			log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
-			if (r == -ENOENT && o->target.kind != TARGET_FD)
-				client_log_exports(&o->target);
-			return r;
 		}
 		if (i == 0) {
 			a->size = o->size ? o->size : res->size;
-			a->flags = res->transmission_flags;
+			a->server_flags = res->transmission_flags;
 			r = choose_block_size(o, res, &a->block_size);
-		} else if (res->size != (o->size ? o->size : res->size) ||
-			   (!o->size && res->size != a->size) || res->transmission_flags != a->flags) {
+			if (r == 0 && o->size > res->size)
+				r = log_error_errno(EINVAL, "The size given with -B, %llu bytes, is larger "
+							    "than the export (%llu bytes)",
+						    (unsigned long long)o->size,
+						    (unsigned long long)res->size);
+		} else if (attachment_matches(o, a, res, why, sizeof(why)) < 0) {
 			r = log_error_errno(EPROTO, "Connection %u to %s describes the export differently "
-						    "(size %llu, flags 0x%x) than the first (size %llu, "
-						    "flags 0x%x); refusing to mix them",
-					    i + 1, where, (unsigned long long)res->size,
-					    res->transmission_flags, (unsigned long long)a->size,
-					    a->flags);
+						    "than the first: %s; refusing to mix them",
+					    i + 1, where, why);
 		}
 		nbd_neg_result_free(res);
 		if (r < 0)
 			return r;
 	}
+	a->flags = a->server_flags;
 	if (!a->block_size) {
 		r = choose_block_size(o, NULL, &a->block_size);
 		if (r < 0)
@@ -243,8 +277,12 @@ static struct nbd_dev_config device_config(const struct client_options *o,
 		.size = a->size,
 		.block_size = a->block_size,
 		.server_flags = a->flags,
-		.timeout = o->timeout,
-		.dead_conn_timeout = o->dead_timeout,
+		/* A persistent device needs both: a hung server is only noticed through the request
+		 * timeout, and I/O only waits for the supervisor within the dead-connection timeout. */
+		.timeout = o->timeout ? o->timeout : o->persist ? SUPERVISOR_REQUEST_TIMEOUT_S : 0,
+		.dead_conn_timeout = o->dead_timeout ? o->dead_timeout
+				     : o->persist  ? SUPERVISOR_DEAD_CONN_TIMEOUT_S
+						   : 0,
 		.client_flags = o->client_flags,
 		.backend = a->backend,
 		.fds = a->fds,
@@ -299,7 +337,7 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 					  "the device" : "a device", netlink_hint(r, a));
 	printf("/dev/nbd%d\n", chosen);
 	fflush(stdout);
-	return 0;
+	return chosen;
 }
 
 /* The kernel reads the partition table when the device is opened after it is up. */
@@ -328,7 +366,96 @@ static void rescan_partitions_later(int index)
 	_exit(0);
 }
 
-static int attach_ioctl(const struct client_options *o, struct attachment *a, int index)
+/* -p with ioctls: the kernel has no way to swap a socket in, so each lost connection ends NBD_DO_IT,
+ * fails the device's I/O, and the device is set up again from scratch once the server answers. */
+static volatile sig_atomic_t ioctl_stop;
+
+static void ioctl_stop_handler(int sig)
+{
+	(void)sig;
+	ioctl_stop = 1;
+}
+
+/* SIGHUP only has to end NBD_DO_IT; the loop then reconnects. */
+static void ioctl_reconnect_handler(int sig)
+{
+	(void)sig;
+}
+
+/* The ioctl supervisor's state, for status, reconnect and detach, as the netlink one publishes it. */
+static void ioctl_publish(const struct attachment *a, int index, const char *state,
+			  unsigned attempts, unsigned reconnects, const char *error)
+{
+	struct supervisor_report r = {
+		.pid = getpid(),
+		.since = time(NULL),
+		.attempts = attempts,
+		.connections = (unsigned)a->n_fds,
+		.reconnects = reconnects,
+	};
+
+	snprintf(r.state, sizeof(r.state), "%s", state);
+	snprintf(r.last_error, sizeof(r.last_error), "%s", error ? error : "");
+	snprintf(r.backend, sizeof(r.backend), "%s", a->backend ? a->backend : "");
+	if (strcmp(state, "reconnecting") == 0)
+		r.dead = r.connections;
+	(void)runstate_write(index, &r);
+}
+
+static int ioctl_reconnect(const struct client_options *o, struct attachment *a, int dev, int index)
+{
+	struct backoff b;
+	char why[256];
+
+	backoff_init(&b, o->retry_min_ms ? o->retry_min_ms : SUPERVISOR_RETRY_MIN_MS,
+		     o->retry_max_ms ? o->retry_max_ms : SUPERVISOR_RETRY_MAX_MS,
+		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
+	for (unsigned attempt = 1; !ioctl_stop; attempt++) {
+		_cleanup_free_ char *message = NULL;
+		struct nbd_neg_result *res = NULL;
+		struct nbd_dev_config cfg;
+		size_t n = a->n_fds;
+		int r = 0;
+
+		attachment_close_fds(a);
+		for (size_t i = 0; i < n && r == 0; i++) {
+			r = client_open_export(o, SUPERVISOR_CONNECT_TIMEOUT_MS,
+					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &a->fds[a->n_fds], &res,
+					       &message);
+			if (r < 0)
+				break;
+			a->n_fds++;
+			r = attachment_matches(o, a, res, why, sizeof(why));
+			if (r < 0 && asprintf(&message, "The server came back changed: %s", why) < 0)
+				message = NULL;
+			nbd_neg_result_free(res);
+		}
+		ioctl_publish(a, index, "reconnecting", attempt, 0, message);
+		if (r == 0) {
+			cfg = device_config(o, a, index);
+			r = nbd_ioctl_setup(dev, &cfg);
+			if (r == 0) {
+				log_notice("/dev/nbd%d reconnected to its server (attempt %u)", index,
+					   attempt);
+				return 0;
+			}
+			log_warning_errno(r, "Setting /dev/nbd%d up again failed: %m", index);
+		} else if (attempt == 1 || attempt % 10 == 0) {
+			log_warning("Reconnecting /dev/nbd%d (attempt %u): %s", index, attempt,
+				    message ? message : strerror(-r));
+		}
+		{
+			unsigned ms = backoff_next_ms(&b);
+			struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+			nanosleep(&pause, NULL);
+		}
+	}
+	return -ECANCELED;
+}
+
+static int attach_ioctl(const struct client_options *o, struct attachment *a, int index,
+			int *ready_fd)
 {
 	struct nbd_dev_config cfg;
 	_cleanup_close_ int dev = -1;
@@ -352,9 +479,30 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 					  "is too old for several connections; use -C 1", index);
 	if (r < 0)
 		return log_error_errno(r, "Configuring /dev/nbd%d failed: %m", index);
-	log_notice("Using the ioctl interface: /dev/nbd%d fails I/O if the connection breaks, and "
-		   "this process must stay until the device is detached", index);
-	if (!o->nofork) {
+	if (o->persist)
+		log_warning("Using the ioctl interface: /dev/nbd%d will be reconnected if the "
+			    "connection breaks, but its I/O fails until then (netlink keeps it waiting "
+			    "instead)", index);
+	else
+		log_notice("Using the ioctl interface: /dev/nbd%d fails I/O if the connection breaks, "
+			   "and this process must stay until the device is detached", index);
+	if (o->persist) {
+		struct sigaction sa = { .sa_handler = ioctl_stop_handler };
+
+		/* No SA_RESTART: the signal must end NBD_DO_IT. */
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sa.sa_handler = ioctl_reconnect_handler;
+		sigaction(SIGHUP, &sa, NULL);
+		printf("/dev/nbd%d\n", index);
+		fflush(stdout);
+		daemon_ready(*ready_fd, 0);
+		*ready_fd = -1;
+		if (!o->nofork && !notify_wanted())
+			daemon_detach_stdio();
+		(void)notify_send("READY=1");
+		supervisor_protect(o);
+	} else if (!o->nofork) {
 		pid_t pid = fork();
 
 		if (pid < 0)
@@ -365,11 +513,30 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		}
 		(void)setsid();
 	}
-	rescan_partitions_later(index);
-	r = nbd_ioctl_run(dev);
-	if (r < 0)
+	for (unsigned reconnects = 0;; reconnects += (unsigned)a->n_fds) {
+		if (o->persist)
+			ioctl_publish(a, index, "connected", 0, reconnects, NULL);
+		rescan_partitions_later(index);
+		r = nbd_ioctl_run(dev);
+		if (!o->persist || ioctl_stop)
+			break;
+		log_warning("/dev/nbd%d lost its connection (%s); its I/O fails until the server "
+			    "answers again", index, r < 0 ? strerror(-r) : "closed");
+		(void)notify_send("STATUS=Reconnecting");
+		r = ioctl_reconnect(o, a, dev, index);
+		if (r < 0)
+			break;
+		(void)notify_send("STATUS=Connected");
+	}
+	if (o->persist)
+		runstate_remove(index);
+	if (ioctl_stop) {
+		(void)nbd_ioctl_disconnect(dev);
+		r = 0;
+	} else if (r < 0) {
 		log_error_errno(r, "/dev/nbd%d stopped: %m", index);
-	if (!o->nofork)
+	}
+	if (!o->nofork && !o->persist)
 		_exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 	return r;
 }
@@ -377,14 +544,17 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 int cmd_attach(const struct client_options *o)
 {
 	struct attachment a = { 0 };
-	int index = -1, r;
+	int index = -1, ready_fd = -1, r;
 
 	if (o->target.tls)
 		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; remove "
 						   "the TLS options (or use nbd:// instead of nbds://)");
-	if (o->persist || o->swap || o->systemd_mark)
-		log_warning("-persist, -swap and -systemd-mark are accepted but not implemented yet: "
-			    "this device will not reconnect if the server goes away");
+	if (o->persist && o->target.kind == TARGET_FD)
+		return log_error_errno(EINVAL, "-p cannot reconnect sockets given with --fd: it needs "
+					       "a host or a socket path to connect to again");
+	if ((o->swap || o->systemd_mark) && !o->persist)
+		log_notice("-swap and -systemd-mark protect the supervisor that -persist starts; "
+			   "without -persist no process stays with the device");
 	if (geteuid() != 0)
 		return log_error_errno(EPERM, "Attaching a device needs root (CAP_SYS_ADMIN); run "
 					      "nbd-client as root");
@@ -408,6 +578,14 @@ int cmd_attach(const struct client_options *o)
 					  "by hand with modprobe nbd if that is intended");
 	if (r < 0)
 		return log_error_errno(r, "Cannot load the nbd kernel module: %m");
+	/* The supervisor attaches the device itself (the kernel records the attaching process in
+	 * /sys/block/nbdN/pid), so it goes into the background first; the caller still waits for,
+	 * and gets the exit status of, the attach. Under systemd (Type=notify) it stays in front. */
+	if (o->persist && !o->nofork && !notify_wanted()) {
+		r = daemon_start(&ready_fd);
+		if (r < 0)
+			return r;
+	}
 	r = open_connections(o, &a);
 	if (r < 0)
 		goto out;
@@ -418,12 +596,17 @@ int cmd_attach(const struct client_options *o)
 	}
 	if (!o->no_netlink) {
 		r = attach_netlink(o, &a, index);
+		if (r >= 0 && o->persist) {
+			r = supervise(o, &a, r, ready_fd);
+			ready_fd = -1;
+		}
 		if (r != -ENOENT)
 			goto out;
 		log_notice("The kernel has no nbd netlink interface; using ioctls");
 	}
-	r = attach_ioctl(o, &a, index);
+	r = attach_ioctl(o, &a, index, &ready_fd);
 out:
+	daemon_ready(ready_fd, r < 0 ? 1 : 0);
 	attachment_done(&a);
-	return r;
+	return r < 0 ? r : 0;
 }

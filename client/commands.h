@@ -12,5 +12,7 @@ int cmd_info(const struct client_options *o);
 int cmd_attach(const struct client_options *o);
 int cmd_detach(const struct client_options *o);
 int cmd_status(const struct client_options *o);
+/* Asks a device's supervisor to reconnect now (SIGHUP) and waits until it has. */
+int cmd_reconnect(const struct client_options *o);
 /* -c: prints the pid and returns 0 when connected, 1 when not; negative errno on failure. */
 int cmd_check(const struct client_options *o);

@@ -212,6 +212,42 @@ io_error:
 	return r;
 }
 
+int client_open_export(const struct client_options *o, int connect_timeout_ms, int negotiate_timeout_ms,
+		       int *ret_fd, struct nbd_neg_result **ret_res, char **ret_message)
+{
+	const struct nbd_neg_config cfg = {
+		.mode = NBD_NEG_ATTACH,
+		.export_name = o->target.export_name,
+		.no_opt_go = o->no_opt_go,
+		.block_size = true,
+	};
+	_cleanup_free_ char *reason = NULL;
+	_cleanup_close_ int fd = -1;
+	char where[512];
+	int r;
+
+	*ret_message = NULL;
+	*ret_res = NULL;
+	client_target_string(&o->target, where, sizeof(where));
+	fd = client_connect(&o->target, connect_timeout_ms);
+	if (fd < 0) {
+		if (asprintf(ret_message, "Cannot connect to %s: %s%s", where, strerror(-fd),
+			     fd == -ECONNREFUSED ? " (is an NBD server running there?)" : "") < 0)
+			*ret_message = NULL;
+		return fd;
+	}
+	if (!o->negotiated && !o->preinit) {
+		r = client_negotiate(fd, &cfg, negotiate_timeout_ms, ret_res, &reason);
+		if (r < 0) {
+			if (asprintf(ret_message, "%s: %s", where, reason ? reason : strerror(-r)) < 0)
+				*ret_message = NULL;
+			return r;
+		}
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 void client_log_exports(const struct client_target *t)
 {
 	const struct nbd_neg_config cfg = { .mode = NBD_NEG_LIST };

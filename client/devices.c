@@ -3,12 +3,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "client/commands.h"
+#include "client/runstate.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "netlink/nbd-dev.h"
@@ -22,6 +25,8 @@ struct device_state {
 	unsigned connections;
 	pid_t pid;
 	char *backend;
+	bool supervised;
+	struct supervisor_report supervisor;
 };
 
 /* The driver gives each connection a hardware queue of its own: /sys/block/nbdN/mq/0, 1, ... */
@@ -64,6 +69,34 @@ static void device_state_read(int index, struct device_state *d)
 	(void)nbd_sysfs_read(index, "backend", &d->backend);
 	d->connected = d->pid > 0;
 	d->connections = d->connected ? count_connections(index) : 0;
+	d->supervised = runstate_read(index, &d->supervisor) == 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A supervised device is detached by its supervisor (SIGTERM), which would otherwise see its
+ * connections die and bring them back. 1 when it did so within the time, 0 when there is none. */
+static int stop_supervisor(int index)
+{
+	struct supervisor_report r;
+
+	if (runstate_read(index, &r) < 0)
+		return 0;
+	if (kill(r.pid, SIGTERM) < 0)
+		return 0;
+	for (int i = 0; i < 100; i++) {
+		if (kill(r.pid, 0) < 0 && errno == ESRCH)
+			return 1;
+		sleep_ms(100);
+	}
+	log_warning("The supervisor of /dev/nbd%d (pid %d) did not stop within 10 s; detaching "
+		    "the device directly", index, (int)r.pid);
+	return 0;
 }
 
 /* The NBD devices the kernel has, in index order. */
@@ -123,6 +156,8 @@ static int detach_one(const struct client_options *o, int index)
 		return log_error_errno(EBUSY, "/dev/nbd%d belongs to backend '%s', not '%s'; add "
 					      "--force to detach it anyway",
 				       index, backend, o->identifier);
+	if (stop_supervisor(index) == 1 && !nbd_dev_in_use(index))
+		return 0;
 	if (!o->no_netlink && nbd_nl_open(&nl) == 0) {
 		r = nbd_nl_disconnect(nl, index);
 		if (r == 0)
@@ -186,6 +221,25 @@ static void print_json_string(const char *s)
 	putchar('"');
 }
 
+static void print_supervisor_line(const struct supervisor_report *r)
+{
+	char when[64] = "?";
+	time_t t = (time_t)r->since;
+	struct tm tm;
+
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (strcmp(r->state, "reconnecting") == 0)
+		printf("  supervisor %d: reconnecting since %s, %u of %u connection%s lost, %u "
+		       "attempt%s%s%s\n",
+		       (int)r->pid, when, r->dead, r->connections, r->connections == 1 ? "" : "s",
+		       r->attempts, r->attempts == 1 ? "" : "s", r->last_error[0] ? "; last error: " : "",
+		       r->last_error);
+	else
+		printf("  supervisor %d: %s since %s, %u connection%s replaced so far\n", (int)r->pid,
+		       r->state, when, r->reconnects, r->reconnects == 1 ? "" : "s");
+}
+
 int cmd_status(const struct client_options *o)
 {
 	_cleanup_free_ int *indexes = NULL;
@@ -233,15 +287,38 @@ int cmd_status(const struct client_options *o)
 				print_json_string(d.backend);
 			else
 				printf("null");
+			printf(", \"supervisor\": ");
+			if (d.supervised) {
+				printf("{\"pid\": %d, \"state\": ", (int)d.supervisor.pid);
+				print_json_string(d.supervisor.state);
+				printf(", \"since\": %lld, \"attempts\": %u, \"lost_connections\": %u, "
+				       "\"reconnects\": %u, \"last_error\": ",
+				       (long long)d.supervisor.since, d.supervisor.attempts,
+				       d.supervisor.dead, d.supervisor.reconnects);
+				if (d.supervisor.last_error[0])
+					print_json_string(d.supervisor.last_error);
+				else
+					printf("null");
+				printf("}");
+			} else {
+				printf("null");
+			}
 			printf("}");
 		} else {
 			char dev[24];
 
 			snprintf(dev, sizeof(dev), "/dev/nbd%d", d.index);
+			/* While the supervisor reconnects the kernel still calls the device
+			 * connected; the supervisor knows better. */
 			printf("%-12s %-12s %16llu %6u %3s %5u %8d  %s\n", dev,
-			       d.connected ? "connected" : "disconnected", (unsigned long long)d.size,
-			       d.block_size, d.read_only ? "yes" : "no", d.connections, (int)d.pid,
-			       d.backend ? d.backend : "-");
+			       d.supervised && strcmp(d.supervisor.state, "reconnecting") == 0
+				       ? "reconnecting"
+			       : d.connected ? "connected"
+					     : "disconnected",
+			       (unsigned long long)d.size, d.block_size, d.read_only ? "yes" : "no",
+			       d.connections, (int)d.pid, d.backend ? d.backend : "-");
+			if (d.supervised)
+				print_supervisor_line(&d.supervisor);
 		}
 		free(d.backend);
 	}
@@ -265,4 +342,38 @@ int cmd_check(const struct client_options *o)
 		return 1;
 	printf("%d\n", (int)pid);
 	return 0;
+}
+
+int cmd_reconnect(const struct client_options *o)
+{
+	struct supervisor_report before, now;
+	int index = nbd_dev_index(o->device), r;
+
+	if (index < 0)
+		return log_error_errno(EINVAL, "'%s' is not an NBD device name (/dev/nbdN)", o->device);
+	r = runstate_read(index, &before);
+	if (r == -ENOENT || r == -ESRCH)
+		return log_error_errno(ENOENT, "/dev/nbd%d has no supervisor to reconnect it; attach it "
+					       "with -persist to have one", index);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the state of /dev/nbd%d's supervisor: %m", index);
+	if (kill(before.pid, SIGHUP) < 0)
+		return log_error_errno(errno, "Cannot signal the supervisor of /dev/nbd%d (pid %d): %m",
+				       index, (int)before.pid);
+	/* Done once every connection has been replaced since the request. */
+	for (int i = 0; i < 600; i++) {
+		sleep_ms(100);
+		r = runstate_read(index, &now);
+		if (r < 0)
+			return log_error_errno(r, "The supervisor of /dev/nbd%d stopped while "
+						  "reconnecting; see its log", index);
+		if (strcmp(now.state, "connected") == 0 &&
+		    now.reconnects >= before.reconnects + now.connections) {
+			printf("/dev/nbd%d reconnected\n", index);
+			return 0;
+		}
+	}
+	return log_error_errno(ETIMEDOUT, "/dev/nbd%d is not reconnected after 60 s%s%s; its "
+					  "supervisor keeps trying (nbd-client status)", index,
+			       now.last_error[0] ? ": " : "", now.last_error);
 }

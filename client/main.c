@@ -25,6 +25,7 @@ int main(int argc, char **argv)
 		client_options_free(&o);
 		return EXIT_FAILURE;
 	}
+	o.argv0 = argv[0];
 	for (int i = 0; i < o.verbosity; i++)
 		log_increase_verbosity();
 
@@ -57,8 +58,7 @@ int main(int argc, char **argv)
 		client_options_free(&o);
 		return r < 0 ? 2 : r;
 	case CLIENT_RECONNECT:
-		r = log_error_errno(EOPNOTSUPP, "'reconnect' needs the supervisor, which this build does "
-						"not have yet");
+		r = cmd_reconnect(&o);
 		break;
 	default:
 		r = -EINVAL;

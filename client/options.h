@@ -67,6 +67,8 @@ struct client_options {
 	uint32_t dead_timeout;  /* -T seconds; 0: none given */
 	unsigned connections;   /* -C; default 1 */
 	bool persist;           /* -p */
+	unsigned retry_min_ms;  /* --retry-min-delay; 0: default */
+	unsigned retry_max_ms;  /* --retry-max-delay; 0: default */
 	bool swap;              /* -s */
 	bool systemd_mark;      /* -m */
 	bool read_only;         /* -R */
@@ -90,6 +92,7 @@ struct client_options {
 	unsigned max_part;      /* --max-part N (0 is a valid value: no partitions) */
 	bool max_part_given;
 	int verbosity;
+	char *argv0;            /* the program's argv[0], for -m's mark; set by main (not owned) */
 	const char *nbdtab_path; /* where nbdtab lookups read (default NBDTAB_PATH; --nbdtab). Not
 				  * owned; client_parse_args() starts from the caller's value and
 				  * client_options_free() keeps it. */

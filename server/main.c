@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "server/config.h"
@@ -71,64 +72,6 @@ static int drop_privileges(const char *user, const char *group)
 	return 0;
 }
 
-/* Forks; the parent waits until the child reports readiness on a pipe and exits with its status.
- * Returns the write end of the pipe in the child. */
-static int daemonize(int *ret_ready_fd)
-{
-	int pipefd[2];
-	pid_t pid;
-	char status = 1;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return log_error_errno(errno, "Cannot create a pipe: %m");
-	pid = fork();
-	if (pid < 0)
-		return log_error_errno(errno, "Cannot fork: %m");
-	if (pid > 0) {
-		close(pipefd[1]);
-		/* EOF without a byte means the child died during start-up; it has said why. */
-		if (read(pipefd[0], &status, 1) != 1)
-			status = 1;
-		_exit(status);
-	}
-	close(pipefd[0]);
-	if (setsid() < 0)
-		return log_error_errno(errno, "Cannot start a new session: %m");
-	/* A second fork so that the daemon can never reacquire a controlling terminal. */
-	pid = fork();
-	if (pid < 0)
-		return log_error_errno(errno, "Cannot fork: %m");
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		return log_error_errno(errno, "Cannot change to /: %m");
-	*ret_ready_fd = pipefd[1];
-	return 0;
-}
-
-static void report_ready(int ready_fd, char status)
-{
-	if (ready_fd < 0)
-		return;
-	(void)write_full(ready_fd, &status, 1, -1);
-	close(ready_fd);
-}
-
-/* Stdio goes to /dev/null once the terminal is no longer ours; logging moves to syslog/journal. */
-static void detach_stdio(void)
-{
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	(void)dup2(fd, STDIN_FILENO);
-	(void)dup2(fd, STDOUT_FILENO);
-	(void)dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-	log_open(NULL, LOG_TARGET_AUTO);
-}
-
 int main(int argc, char **argv)
 {
 	struct server_config cfg;
@@ -167,7 +110,7 @@ int main(int argc, char **argv)
 	daemon = !cfg.foreground && !cfg.stdio && !server_socket_activated(&srv) &&
 		 !getenv("NOTIFY_SOCKET");
 	if (daemon) {
-		r = daemonize(&ready_fd);
+		r = daemon_start(&ready_fd);
 		if (r < 0)
 			goto out;
 	}
@@ -185,13 +128,13 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	if (daemon) {
-		report_ready(ready_fd, 0);
+		daemon_ready(ready_fd, 0);
 		ready_fd = -1;
-		detach_stdio();
+		daemon_detach_stdio();
 	}
 	r = server_run(&srv);
 out:
-	report_ready(ready_fd, 1);
+	daemon_ready(ready_fd, 1);
 	server_free(&srv);
 	if (cfg.pidfile && r >= 0)
 		(void)unlink(cfg.pidfile);

@@ -12,6 +12,8 @@
 #                       skip without it)
 #   NBDM_VM_NBD_MONITOR the guest helper guest-tools/nbd-monitor.c, built (optional: the link-dead
 #                       test skips without it)
+#   NBDM_VM_TCP_RELAY   the guest helper guest-tools/tcp-relay.c, built (optional: the test that cuts
+#                       one connection of several skips without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -102,6 +104,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 [ -n "${NBD_CLIENT:-}" ] && args+=(--client "$NBD_CLIENT")
 [ -n "${NBDM_VM_FD_CONNECT:-}" ] && args+=(--fd-connect "$NBDM_VM_FD_CONNECT")
 [ -n "${NBDM_VM_NBD_MONITOR:-}" ] && args+=(--nbd-monitor "$NBDM_VM_NBD_MONITOR")
+[ -n "${NBDM_VM_TCP_RELAY:-}" ] && args+=(--tcp-relay "$NBDM_VM_TCP_RELAY")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

@@ -357,5 +357,63 @@ cleanup_all() {
 	done
 	while read -r p; do stop_pid "$p"; done <"$STATE/pids"
 	: >"$STATE/pids"
-	rm -f /tmp/*.img
+	rm -f /tmp/*.img /run/nbd-client/*
+}
+
+# ---------------------------------------------------------------- the supervisor (-persist)
+
+# server_up PORT ARGS...: start_server without its assertion, for restarts in a loop; the log is
+# appended to. Sets SERVER_PID; fails when the server does not listen within 10 s.
+server_up() {
+	local port=$1
+	shift
+	"$NBDM_SERVER" --foreground --bind 127.0.0.1 --port "$port" "$@" >>"/tmp/server-$port.log" 2>&1 &
+	SERVER_PID=$!
+	echo "$SERVER_PID" >>"$STATE/pids"
+	wait_until 10 listening "$port"
+}
+
+# server_kill: SIGKILL to the server started last, and waits for it to be gone.
+server_kill() {
+	kill -9 "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	return 0
+}
+
+# sup_field nbdX KEY: a value the device's supervisor publishes (/run/nbd-client/nbdX).
+sup_field() { sed -n "s/^$2=//p" "/run/nbd-client/$1" 2>/dev/null; }
+
+# sup_connected nbdX: the supervisor says every connection is up.
+sup_connected() { [ "$(sup_field "$1" state)" = connected ] && [ "$(sup_field "$1" dead)" = 0 ]; }
+
+# sup_reconnects_at_least nbdX N: the supervisor has replaced N connections or more, and is connected.
+sup_reconnects_at_least() {
+	sup_connected "$1" && [ "$(sup_field "$1" reconnects)" -ge "$2" ]
+}
+
+# start_supervisor NAME ARGS...: our nbd-client ARGS (an attach with -p -n) as a background job, its
+# stdout in /tmp/NAME.out and its log in /tmp/NAME.log; succeeds once it has printed the device and
+# the device is attached. Sets SUP_PID and DEV.
+start_supervisor() {
+	local name=$1
+	shift
+	DEV=
+	"$NBDM_CLIENT" "$@" >"/tmp/$name.out" 2>"/tmp/$name.log" &
+	SUP_PID=$!
+	echo "$SUP_PID" >>"$STATE/pids"
+	wait_until 30 grep -q '^/dev/nbd' "/tmp/$name.out" || { cat "/tmp/$name.log"; return 1; }
+	DEV=$(sed -n 's|^/dev/\(nbd[0-9][0-9]*\)$|\1|p' "/tmp/$name.out" | head -n 1)
+	wait_until 10 attached "$DEV" || { echo "/dev/$DEV not attached"; return 1; }
+}
+
+# nbd_io_errors nbdX: how many I/O errors the kernel logged for the device.
+nbd_io_errors() { dmesg | grep -c "I/O error, dev $1" ; }
+
+# write_verify WHAT nbdX MIB: writes MIB MiB of fresh random data at 1 MiB with O_DIRECT, reads it
+# back with O_DIRECT and compares: one assertion.
+write_verify() {
+	make_file "/tmp/wv-$2" "$3"
+	check "$1" sh -c "dd if=/tmp/wv-$2 of=/dev/$2 bs=1M seek=1 oflag=direct conv=fsync,notrunc 2>&1 &&
+		dd if=/dev/$2 of=/tmp/wv-$2.back bs=1M skip=1 count=$3 iflag=direct 2>&1 &&
+		cmp /tmp/wv-$2 /tmp/wv-$2.back"
 }

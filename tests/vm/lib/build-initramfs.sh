@@ -12,6 +12,7 @@
 #   --client FILE        our nbd-client (optional)
 #   --fd-connect FILE    the test helper fd-connect (optional)
 #   --nbd-monitor FILE   the test helper nbd-monitor (optional)
+#   --tcp-relay FILE     the test helper tcp-relay (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -30,7 +31,7 @@ guest=$(cd "$here/../guest" && pwd)
 # and the 8250 UART are built into Debian's cloud kernels.
 MODULES=(nbd)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--client) client=$2 ;;
 	--fd-connect) fd_connect=$2 ;;
 	--nbd-monitor) nbd_monitor=$2 ;;
+	--tcp-relay) tcp_relay=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -115,6 +117,11 @@ if [ -n "$nbd_monitor" ] && [ -x "$nbd_monitor" ]; then
 	add_program "$nbd_monitor" /opt/nbdm/nbd-monitor
 	env_nbd_monitor=/opt/nbdm/nbd-monitor
 fi
+env_tcp_relay=
+if [ -n "$tcp_relay" ] && [ -x "$tcp_relay" ]; then
+	add_program "$tcp_relay" /opt/nbdm/tcp-relay
+	env_tcp_relay=/opt/nbdm/tcp-relay
+fi
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
@@ -159,7 +166,8 @@ DEB_NBD_SERVER=/opt/debian/nbd-server
 UL_BLKDISCARD=/opt/util-linux/blkdiscard
 FD_CONNECT=$env_fd_connect
 NBD_MONITOR=$env_nbd_monitor
-export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR
+TCP_RELAY=$env_tcp_relay
+export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"

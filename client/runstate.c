@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/runstate.h"
+#include "common/macro.h"
+#include "common/parse.h"
+
+static const char *runstate_dir(void)
+{
+	const char *dir = getenv("NBDM_RUNTIME_DIR");
+
+	return dir && *dir ? dir : RUNSTATE_DIR;
+}
+
+/* Values are written on one line each: a newline in an error message or identifier would start a
+ * new key, so it becomes a space. */
+static void put(FILE *f, const char *key, const char *value)
+{
+	fprintf(f, "%s=", key);
+	for (; *value; value++)
+		fputc(*value == '\n' || *value == '\r' ? ' ' : *value, f);
+	fputc('\n', f);
+}
+
+int runstate_write(int index, const struct supervisor_report *r)
+{
+	char path[512], tmp[520];
+	FILE *f;
+	int fd;
+
+	if (mkdir(runstate_dir(), 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return negative_errno();
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fprintf(f, "pid=%d\n", (int)r->pid);
+	put(f, "state", r->state);
+	fprintf(f, "since=%" PRId64 "\nattempts=%u\nconnections=%u\ndead=%u\nreconnects=%u\n",
+		r->since, r->attempts, r->connections, r->dead, r->reconnects);
+	put(f, "last_error", r->last_error);
+	put(f, "backend", r->backend);
+	if (fflush(f) != 0 || ferror(f)) {
+		int e = errno ? -errno : -EIO;
+
+		fclose(f);
+		unlink(tmp);
+		return e;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		int e = negative_errno();
+
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+}
+
+static void copy_value(char *dst, size_t cap, const char *v)
+{
+	snprintf(dst, cap, "%s", v);
+}
+
+int runstate_read(int index, struct supervisor_report *r)
+{
+	char path[512], line[1024];
+	_cleanup_fclose_ FILE *f = NULL;
+	uint64_t v;
+
+	*r = (struct supervisor_report){ 0 };
+	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	f = fopen(path, "re");
+	if (!f)
+		return negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "state") == 0)
+			copy_value(r->state, sizeof(r->state), eq);
+		else if (strcmp(line, "last_error") == 0)
+			copy_value(r->last_error, sizeof(r->last_error), eq);
+		else if (strcmp(line, "backend") == 0)
+			copy_value(r->backend, sizeof(r->backend), eq);
+		else if (parse_u64(eq, &v) < 0 || v > INT64_MAX)
+			continue;
+		else if (strcmp(line, "pid") == 0 && v <= INT32_MAX)
+			r->pid = (pid_t)v;
+		else if (strcmp(line, "since") == 0)
+			r->since = (int64_t)v;
+		else if (strcmp(line, "attempts") == 0)
+			r->attempts = (unsigned)MIN(v, UINT32_MAX);
+		else if (strcmp(line, "connections") == 0)
+			r->connections = (unsigned)MIN(v, UINT32_MAX);
+		else if (strcmp(line, "dead") == 0)
+			r->dead = (unsigned)MIN(v, UINT32_MAX);
+		else if (strcmp(line, "reconnects") == 0)
+			r->reconnects = (unsigned)MIN(v, UINT32_MAX);
+	}
+	if (r->pid <= 0 || !r->state[0])
+		return -EBADMSG;
+	if (kill(r->pid, 0) < 0 && errno == ESRCH)
+		return -ESRCH;
+	return 0;
+}
+
+void runstate_remove(int index)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	(void)unlink(path);
+}

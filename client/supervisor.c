@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The supervisor of a persistent device.
+ *
+ * The kernel owns the device's sockets; the supervisor keeps its own reference to each (the same
+ * socket, not a copy) and one event loop over:
+ *   - those references, watched for hang-up and error only: the server closing, the kernel shutting a
+ *     socket it gave up on (a request timeout), or TCP giving up all show here, with no wake-up while
+ *     data flows;
+ *   - the nbd family's multicast group, where the kernel announces each dead connection (LINK_DEAD).
+ *     Multicast can be dropped, which is why it is only a second witness;
+ *   - a signalfd (SIGTERM and SIGINT detach, SIGHUP reconnects at once), a timerfd that paces the
+ *     attempts, and an eventfd through which a reconnection attempt reports.
+ * While every connection is healthy nothing wakes it: no timer is armed and nothing is polled.
+ *
+ * A connection that dies is shut down on our side too (so the kernel certainly counts it dead, which
+ * RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is), then
+ * replaced: connect and negotiate through the same function as attach, on a thread of its own so that
+ * signals are answered while a server takes its time; check that the export is unchanged; hand the new
+ * socket over with NBD_CMD_RECONFIGURE and the device's backend identifier. Attempts are spaced by an
+ * exponential backoff with jitter. Meanwhile the kernel holds I/O for the dead-connection timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/backoff.h"
+#include "client/connection.h"
+#include "client/runstate.h"
+#include "client/supervisor.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/notify.h"
+#include "netlink/nbd-dev.h"
+
+/* epoll tags: a connection slot is its index; the rest sit above any slot. */
+enum {
+	TAG_SIGNAL = 1000,
+	TAG_MONITOR,
+	TAG_TIMER,
+	TAG_ATTEMPT,
+};
+
+/* The getaddrinfo() and handshake of an attempt need little stack; with -s everything is locked in
+ * memory, so the default 8 MiB would all be resident. */
+#define ATTEMPT_STACK_SIZE (256 * 1024)
+
+enum supervisor_state {
+	STATE_CONNECTED,
+	STATE_RECONNECTING,
+	STATE_STOPPING,
+};
+
+static const char *const state_names[] = {
+	[STATE_CONNECTED] = "connected",
+	[STATE_RECONNECTING] = "reconnecting",
+	[STATE_STOPPING] = "stopping",
+};
+
+/* One reconnection attempt, run on its own thread. It lives on the heap: a supervisor that stops while
+ * an attempt runs leaves the thread to the process's exit, and the thread must not write to a stack
+ * frame that is gone. */
+struct attempt {
+	const struct client_options *o;
+	int done_fd;
+	size_t wanted;
+	int fds[ATTACH_MAX_CONNECTIONS];
+	struct nbd_neg_result *res[ATTACH_MAX_CONNECTIONS];
+	size_t got;
+	int error;
+	char *message;
+};
+
+struct supervisor {
+	const struct client_options *o;
+	struct attachment *a; /* a->fds[i] < 0: slot i is dead */
+	int index;
+	char where[512];
+	struct nbd_nl *nl;
+	struct nbd_nl *monitor;
+	int epfd, sigfd, timerfd, attempt_fd;
+	enum supervisor_state state;
+	size_t n_dead;
+	struct backoff backoff;
+	int64_t since;         /* CLOCK_REALTIME seconds, for status */
+	int64_t since_ms;      /* CLOCK_MONOTONIC, for durations */
+	unsigned attempts;     /* in this outage */
+	unsigned reconnects;   /* connections replaced since start */
+	char last_error[384];
+	char logged_error[384]; /* what the log last said, so that a long outage is not a flood */
+	bool warned_runstate;
+	struct attempt *attempt; /* non-NULL while a thread runs it */
+	pthread_t thread;
+};
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- state, published */
+
+static void publish(struct supervisor *s)
+{
+	struct supervisor_report r = {
+		.pid = getpid(),
+		.since = s->since,
+		.attempts = s->attempts,
+		.connections = (unsigned)s->a->n_fds,
+		.dead = (unsigned)s->n_dead,
+		.reconnects = s->reconnects,
+	};
+	int err;
+
+	snprintf(r.state, sizeof(r.state), "%s", state_names[s->state]);
+	snprintf(r.last_error, sizeof(r.last_error), "%s", s->last_error);
+	snprintf(r.backend, sizeof(r.backend), "%s", s->a->backend ? s->a->backend : "");
+	err = runstate_write(s->index, &r);
+	if (err < 0 && !s->warned_runstate) {
+		log_warning_errno(err, "Cannot publish the state of /dev/nbd%d in %s: %m; 'status' and "
+				       "'reconnect' will not find this supervisor", s->index,
+				  RUNSTATE_DIR);
+		s->warned_runstate = true;
+	}
+	if (s->state == STATE_CONNECTED)
+		(void)notify_sendf("STATUS=/dev/nbd%d connected to %s (%zu connection%s)", s->index,
+				   s->where, s->a->n_fds, s->a->n_fds == 1 ? "" : "s");
+	else if (s->state == STATE_RECONNECTING)
+		(void)notify_sendf("STATUS=/dev/nbd%d reconnecting to %s (%zu of %zu connections "
+				   "lost; attempt %u%s%s)",
+				   s->index, s->where, s->n_dead, s->a->n_fds, s->attempts,
+				   s->last_error[0] ? ": " : "", s->last_error);
+}
+
+/* Logs an attempt's failure when it says something new, so that an hour-long outage leaves a few
+ * lines, not thousands; the status always has the latest. */
+static void log_attempt_failure(struct supervisor *s)
+{
+	if (strcmp(s->logged_error, s->last_error) == 0 && s->attempts % 100 != 0)
+		return;
+	log_warning("/dev/nbd%d: reconnection attempt %u failed: %s", s->index, s->attempts,
+		    s->last_error);
+	snprintf(s->logged_error, sizeof(s->logged_error), "%s", s->last_error);
+}
+
+/* ---------------------------------------------------------------- timer */
+
+static void arm_timer(struct supervisor *s, unsigned ms)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L },
+	};
+
+	if (ms == 0)
+		its.it_value.tv_nsec = 1; /* zero would disarm it */
+	(void)timerfd_settime(s->timerfd, 0, &its, NULL);
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static int watch_slot(struct supervisor *s, size_t i)
+{
+	/* Hang-up and error only (EPOLLHUP and EPOLLERR are always reported): the kernel reads this
+	 * socket, and data waiting for it must not wake us. */
+	struct epoll_event ev = { .events = EPOLLRDHUP, .data.u64 = i };
+
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->a->fds[i], &ev) < 0)
+		return negative_errno();
+	return 0;
+}
+
+static void slot_dead(struct supervisor *s, size_t i, const char *why)
+{
+	int fd = s->a->fds[i], err = 0;
+	socklen_t len = sizeof(err);
+	char reason[128];
+
+	if (fd < 0)
+		return;
+	if (!why) {
+		(void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		snprintf(reason, sizeof(reason), "%s", err ? strerror(err) : "closed");
+		why = reason;
+	}
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	/* The same socket as the kernel's: shutting it makes the kernel count it dead now, if the
+	 * server's close has not already. */
+	(void)shutdown(fd, SHUT_RDWR);
+	close(fd);
+	s->a->fds[i] = -1;
+	s->n_dead++;
+	log_notice("/dev/nbd%d: connection %zu of %zu to %s lost (%s); reconnecting", s->index, i + 1,
+		   s->a->n_fds, s->where, why);
+	if (s->state == STATE_CONNECTED) {
+		s->state = STATE_RECONNECTING;
+		s->since = time(NULL);
+		s->since_ms = monotonic_ms();
+		s->attempts = 0;
+		s->last_error[0] = '\0';
+		s->logged_error[0] = '\0';
+		backoff_reset(&s->backoff);
+		if (!s->attempt)
+			arm_timer(s, 0);
+	}
+	publish(s);
+}
+
+/* After a LINK_DEAD event, or to be sure: every slot whose socket has hung up is dead. */
+static void scan_slots(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->a->n_fds; i++) {
+		struct pollfd p = { .fd = s->a->fds[i], .events = POLLRDHUP };
+
+		if (p.fd < 0)
+			continue;
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+			slot_dead(s, i, NULL);
+	}
+}
+
+static void on_link_dead(int index, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	if (index != s->index)
+		return;
+	log_debug("/dev/nbd%d: the kernel reports a dead connection", index);
+	scan_slots(s);
+}
+
+/* ---------------------------------------------------------------- attempts */
+
+static void *attempt_run(void *userdata)
+{
+	struct attempt *at = userdata;
+	const uint64_t one = 1;
+
+	for (; at->got < at->wanted; at->got++) {
+		int fd = -1;
+
+		at->error = client_open_export(at->o, SUPERVISOR_CONNECT_TIMEOUT_MS,
+					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &fd,
+					       &at->res[at->got], &at->message);
+		if (at->error < 0)
+			break;
+		at->fds[at->got] = fd;
+	}
+	(void)!write(at->done_fd, &one, sizeof(one));
+	return NULL;
+}
+
+static int start_attempt(struct supervisor *s)
+{
+	_cleanup_free_ struct attempt *at = calloc(1, sizeof(*at));
+	pthread_attr_t attr;
+	int r;
+
+	if (!at)
+		return -ENOMEM;
+	at->o = s->o;
+	at->done_fd = s->attempt_fd;
+	at->wanted = s->n_dead;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, ATTEMPT_STACK_SIZE);
+	r = -pthread_create(&s->thread, &attr, attempt_run, at);
+	pthread_attr_destroy(&attr);
+	if (r < 0)
+		return r;
+	s->attempt = TAKE_PTR(at);
+	return 0;
+}
+
+static void attempt_free(struct attempt *at, size_t keep_from)
+{
+	for (size_t i = keep_from; i < at->got; i++)
+		close(at->fds[i]);
+	for (size_t i = 0; i < at->wanted; i++)
+		nbd_neg_result_free(at->res[i]);
+	free(at->message);
+	free(at);
+}
+
+/* Whether the device is still the one this supervisor attached: gone when someone detached it (a
+ * netlink device's pid attribute goes with its configuration), or reused under another backend. */
+static bool device_still_ours(const struct supervisor *s)
+{
+	_cleanup_free_ char *backend = NULL;
+
+	if (!nbd_dev_in_use(s->index))
+		return false;
+	if (nbd_sysfs_read(s->index, "backend", &backend) == 0 && s->a->backend &&
+	    strcmp(backend, s->a->backend) != 0)
+		return false;
+	return true;
+}
+
+/* Hands the attempt's sockets to the kernel. 1 when the device turned out to be detached. */
+static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
+{
+	struct nbd_dev_config cfg = {
+		.index = s->index,
+		.backend = s->a->backend,
+		.fds = at->fds,
+		.n_fds = n,
+	};
+	size_t k = 0;
+	int r;
+
+	r = nbd_nl_reconfigure(s->nl, &cfg);
+	if (r < 0) {
+		if (!device_still_ours(s))
+			return 1;
+		snprintf(s->last_error, sizeof(s->last_error),
+			 "the kernel refused the new connection (RECONFIGURE: %s%s%s)", strerror(-r),
+			 nbd_nl_last_error(s->nl) ? ", " : "",
+			 nbd_nl_last_error(s->nl) ? nbd_nl_last_error(s->nl) : "");
+		return r;
+	}
+	/* Our references to the new sockets take the dead slots, to be watched like the first. */
+	for (size_t i = 0; i < s->a->n_fds && k < n; i++) {
+		if (s->a->fds[i] >= 0)
+			continue;
+		s->a->fds[i] = at->fds[k++];
+		s->n_dead--;
+		s->reconnects++;
+		if (watch_slot(s, i) < 0)
+			slot_dead(s, i, "cannot watch it");
+	}
+	return 0;
+}
+
+/* 1: the device was detached by someone else; 0: carry on. */
+static int on_attempt_done(struct supervisor *s)
+{
+	struct attempt *at = s->attempt;
+	uint64_t v;
+	size_t n;
+	char why[160];
+	int r = 0;
+
+	(void)!read(s->attempt_fd, &v, sizeof(v));
+	pthread_join(s->thread, NULL);
+	s->attempt = NULL;
+	s->attempts++;
+	n = at->got;
+	for (size_t i = 0; i < n; i++)
+		if (attachment_matches(s->o, s->a, at->res[i], why, sizeof(why)) < 0) {
+			snprintf(s->last_error, sizeof(s->last_error),
+				 "the server came back with a changed export: %s; not handing it to "
+				 "the device (detach and attach again to accept the change)", why);
+			n = 0;
+			break;
+		}
+	if (n > 0) {
+		r = hand_over(s, at, n);
+		if (r == 1) {
+			attempt_free(at, 0);
+			return 1;
+		}
+		if (r < 0)
+			n = 0;
+	}
+	if (n == 0 && at->error < 0)
+		snprintf(s->last_error, sizeof(s->last_error), "%s",
+			 at->message ? at->message : strerror(-at->error));
+	attempt_free(at, n);
+
+	if (s->n_dead == 0) {
+		log_notice("/dev/nbd%d: reconnected to %s after %.1f s (%u attempt%s)", s->index,
+			   s->where, (double)(monotonic_ms() - s->since_ms) / 1000.0, s->attempts,
+			   s->attempts == 1 ? "" : "s");
+		s->state = STATE_CONNECTED;
+		s->since = time(NULL);
+		s->attempts = 0;
+		s->last_error[0] = '\0';
+		backoff_reset(&s->backoff);
+		publish(s);
+		return 0;
+	}
+	if (n == 0)
+		log_attempt_failure(s);
+	publish(s);
+	/* Some connections came back: try the rest at once; none did: wait. */
+	arm_timer(s, n > 0 ? 0 : backoff_next_ms(&s->backoff));
+	return 0;
+}
+
+static void on_timer(struct supervisor *s)
+{
+	uint64_t v;
+	int r;
+
+	(void)!read(s->timerfd, &v, sizeof(v));
+	if (s->attempt || s->n_dead == 0)
+		return;
+	if (!device_still_ours(s)) {
+		s->state = STATE_STOPPING;
+		return;
+	}
+	r = start_attempt(s);
+	if (r < 0) {
+		log_warning_errno(r, "/dev/nbd%d: cannot start a reconnection attempt: %m", s->index);
+		arm_timer(s, backoff_next_ms(&s->backoff));
+	}
+}
+
+/* ---------------------------------------------------------------- signals */
+
+/* 1: stop. */
+static int on_signal(struct supervisor *s)
+{
+	struct signalfd_siginfo si;
+
+	if (read(s->sigfd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	switch (si.ssi_signo) {
+	case SIGHUP:
+		/* Planned maintenance: let go of every connection now and connect again. Shutting our
+		 * reference makes the kernel see each socket die; its I/O waits for the new ones. */
+		log_notice("/dev/nbd%d: reconnecting on request (SIGHUP)", s->index);
+		for (size_t i = 0; i < s->a->n_fds; i++)
+			slot_dead(s, i, "reconnect requested");
+		return 0;
+	default:
+		log_notice("/dev/nbd%d: detaching (%s)", s->index, strsignal((int)si.ssi_signo));
+		return 1;
+	}
+}
+
+/* ---------------------------------------------------------------- set-up and loop */
+
+static int add_watch(struct supervisor *s, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return negative_errno();
+	return 0;
+}
+
+static int setup(struct supervisor *s)
+{
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_error_errno(errno, "Cannot block signals: %m");
+	s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->attempt_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->sigfd < 0 || s->epfd < 0 || s->timerfd < 0 || s->attempt_fd < 0)
+		return log_error_errno(errno, "Cannot set up the supervisor's event loop: %m");
+	r = nbd_nl_open(&s->nl);
+	if (r < 0)
+		return log_error_errno(r, "Cannot open the nbd netlink interface: %m");
+	r = nbd_nl_monitor_open(&s->monitor);
+	if (r < 0)
+		log_warning_errno(r, "Cannot subscribe to the kernel's link-dead events (%m); dead "
+				     "connections are still noticed on the sockets themselves");
+	if ((r = add_watch(s, s->sigfd, TAG_SIGNAL)) < 0 ||
+	    (s->monitor && (r = add_watch(s, nbd_nl_fd(s->monitor), TAG_MONITOR)) < 0) ||
+	    (r = add_watch(s, s->timerfd, TAG_TIMER)) < 0 ||
+	    (r = add_watch(s, s->attempt_fd, TAG_ATTEMPT)) < 0)
+		return log_error_errno(r, "Cannot set up the supervisor's event loop: %m");
+	for (size_t i = 0; i < s->a->n_fds; i++) {
+		r = watch_slot(s, i);
+		if (r < 0)
+			return log_error_errno(r, "Cannot watch connection %zu: %m", i + 1);
+	}
+	return 0;
+}
+
+static void teardown(struct supervisor *s)
+{
+	if (s->attempt) {
+		/* A connect or handshake still running ends with the process. */
+		pthread_detach(s->thread);
+		s->attempt = NULL;
+	}
+	nbd_nl_close(s->monitor);
+	nbd_nl_close(s->nl);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	if (s->timerfd >= 0)
+		close(s->timerfd);
+	if (s->attempt_fd >= 0)
+		close(s->attempt_fd);
+	runstate_remove(s->index);
+}
+
+void supervisor_protect(const struct client_options *o)
+{
+	if (o->systemd_mark && o->argv0 && o->argv0[0])
+		o->argv0[0] = '@';
+	if (o->swap) {
+		_cleanup_close_ int fd = -1;
+
+		if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+			log_warning_errno(errno, "Cannot lock the supervisor in memory (-swap): %m; it "
+						 "may be paged out to the device it serves");
+		fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "-1000", 5) != 5)
+			log_warning_errno(errno, "Cannot protect the supervisor from the OOM killer "
+						 "(-swap): %m");
+	}
+}
+
+int supervise(const struct client_options *o, struct attachment *a, int index, int ready_fd)
+{
+	struct supervisor s = {
+		.o = o,
+		.a = a,
+		.index = index,
+		.epfd = -1,
+		.sigfd = -1,
+		.timerfd = -1,
+		.attempt_fd = -1,
+		.state = STATE_CONNECTED,
+		.since = time(NULL),
+	};
+	bool detached_by_other = false;
+	int r;
+
+	client_target_string(&o->target, s.where, sizeof(s.where));
+	backoff_init(&s.backoff, o->retry_min_ms ? o->retry_min_ms : SUPERVISOR_RETRY_MIN_MS,
+		     o->retry_max_ms ? o->retry_max_ms : SUPERVISOR_RETRY_MAX_MS,
+		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
+	r = setup(&s);
+	if (r < 0) {
+		/* Without its supervisor the device would not reconnect: do not leave it half-kept. */
+		if (s.nl)
+			(void)nbd_nl_disconnect(s.nl, index);
+		daemon_ready(ready_fd, 1);
+		teardown(&s);
+		return r;
+	}
+	publish(&s);
+	daemon_ready(ready_fd, 0);
+	if (ready_fd >= 0)
+		daemon_detach_stdio();
+	supervisor_protect(o);
+	(void)notify_send("READY=1");
+	log_info("/dev/nbd%d: supervising %zu connection%s to %s", index, a->n_fds,
+		 a->n_fds == 1 ? "" : "s", s.where);
+
+	while (s.state != STATE_STOPPING) {
+		struct epoll_event ev[8];
+		int n = epoll_wait(s.epfd, ev, (int)ELEMENTSOF(ev), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = log_error_errno(errno, "The supervisor's event loop failed: %m");
+			break;
+		}
+		for (int i = 0; i < n && s.state != STATE_STOPPING; i++) {
+			switch (ev[i].data.u64) {
+			case TAG_SIGNAL:
+				if (on_signal(&s) == 1)
+					s.state = STATE_STOPPING;
+				break;
+			case TAG_MONITOR:
+				if (nbd_nl_monitor_read(s.monitor, on_link_dead, &s) < 0)
+					scan_slots(&s);
+				break;
+			case TAG_TIMER:
+				on_timer(&s);
+				detached_by_other = s.state == STATE_STOPPING;
+				break;
+			case TAG_ATTEMPT:
+				if (on_attempt_done(&s) == 1) {
+					detached_by_other = true;
+					s.state = STATE_STOPPING;
+				}
+				break;
+			default:
+				slot_dead(&s, (size_t)ev[i].data.u64, NULL);
+				break;
+			}
+		}
+	}
+	if (s.state == STATE_STOPPING) {
+		(void)notify_send("STOPPING=1");
+		if (detached_by_other) {
+			log_notice("/dev/nbd%d was detached by someone else; the supervisor ends", index);
+		} else {
+			publish(&s);
+			r = nbd_nl_disconnect(s.nl, index);
+			if (r < 0)
+				log_error_errno(r, "Detaching /dev/nbd%d failed: %m", index);
+			else
+				log_notice("/dev/nbd%d detached", index);
+		}
+	}
+	teardown(&s);
+	return r;
+}

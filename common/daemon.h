@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Becoming a daemon whose start-up the caller can wait for: the parent stays until the daemon says it
+ * is ready (or failed), and exits with that status, so scripts and Type=forking units see the real
+ * outcome. Used by nbd-server and by nbd-client's supervisor.
+ */
+#pragma once
+
+/* Forks twice (with setsid between, so no controlling terminal can come back) and returns 0 in the
+ * daemon with *ret_ready_fd set. The original process never returns: it exits with the status the
+ * daemon reports through daemon_ready(), or 1 when the daemon dies first. A negative errno (logged)
+ * when a fork fails. */
+int daemon_start(int *ret_ready_fd);
+/* Tells the waiting parent the outcome (0: ready) and closes the fd; nothing when ready_fd < 0. */
+void daemon_ready(int ready_fd, int status);
+/* Points stdin, stdout and stderr at /dev/null and moves logging to the journal or syslog, for a
+ * daemon whose terminal is no longer its own. */
+void daemon_detach_stdio(void);
