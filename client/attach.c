@@ -402,8 +402,10 @@ static void ioctl_publish(const struct attachment *a, int index, const char *sta
 	(void)runstate_write(index, &r);
 }
 
-static int ioctl_reconnect(const struct client_options *o, struct attachment *a, int dev, int index)
+static int ioctl_reconnect(const struct client_options *o, struct attachment *a, int *dev, int index)
 {
+	/* As many connections as attach made, whatever an attempt left behind. */
+	const size_t n = a->n_fds;
 	struct backoff b;
 	char why[256];
 
@@ -414,7 +416,6 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 		_cleanup_free_ char *message = NULL;
 		struct nbd_neg_result *res = NULL;
 		struct nbd_dev_config cfg;
-		size_t n = a->n_fds;
 		int r = 0;
 
 		attachment_close_fds(a);
@@ -432,14 +433,24 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 		}
 		ioctl_publish(a, index, "reconnecting", attempt, 0, message);
 		if (r == 0) {
+			/* The kernel keeps a device's set-up, and refuses a new one, while it is open;
+			 * ours must be closed too, so each set-up opens the device afresh. */
+			if (*dev >= 0)
+				close(*dev);
+			*dev = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
 			cfg = device_config(o, a, index);
-			r = nbd_ioctl_setup(dev, &cfg);
+			r = *dev < 0 ? *dev : nbd_ioctl_setup(*dev, &cfg);
+			if (r == -EBUSY)
+				log_warning("/dev/nbd%d is still held by someone who has it open (a mount?); "
+					    "the ioctl interface cannot set it up again until it is closed",
+					    index);
 			if (r == 0) {
 				log_notice("/dev/nbd%d reconnected to its server (attempt %u)", index,
 					   attempt);
 				return 0;
 			}
-			log_warning_errno(r, "Setting /dev/nbd%d up again failed: %m", index);
+			else if (r != -EBUSY)
+				log_warning_errno(r, "Setting /dev/nbd%d up again failed: %m", index);
 		} else if (attempt == 1 || attempt % 10 == 0) {
 			log_warning("Reconnecting /dev/nbd%d (attempt %u): %s", index, attempt,
 				    message ? message : strerror(-r));
@@ -523,15 +534,19 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		log_warning("/dev/nbd%d lost its connection (%s); its I/O fails until the server "
 			    "answers again", index, r < 0 ? strerror(-r) : "closed");
 		(void)notify_send("STATUS=Reconnecting");
-		r = ioctl_reconnect(o, a, dev, index);
+		/* Our open descriptor would keep the old set-up alive: let it go. */
+		close(TAKE_FD(dev));
+		r = ioctl_reconnect(o, a, &dev, index);
 		if (r < 0)
 			break;
 		(void)notify_send("STATUS=Connected");
 	}
 	if (o->persist)
 		runstate_remove(index);
-	if (ioctl_stop) {
+	if (ioctl_stop && dev >= 0) {
 		(void)nbd_ioctl_disconnect(dev);
+		r = 0;
+	} else if (ioctl_stop) {
 		r = 0;
 	} else if (r < 0) {
 		log_error_errno(r, "/dev/nbd%d stopped: %m", index);

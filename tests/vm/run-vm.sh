@@ -18,7 +18,7 @@
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
 #   NBDM_VM_TESTS       comma-separated guest tests to run (file names in guest/tests without .sh)
-#   NBDM_VM_TIMEOUT     seconds before QEMU is killed (default 300)
+#   NBDM_VM_TIMEOUT     seconds before QEMU is killed (default 600)
 #   NBDM_VM_ACCEL       QEMU accelerator (default tcg)
 #   NBDM_VM_SHELL=1     interactive: the console on this terminal, a shell after the tests
 #   NBDM_VM_SCRIPT=FILE run this script in the guest instead of the tests (it can source
@@ -126,7 +126,7 @@ fi
 
 start=$(date +%s)
 status=0
-timeout -k 10 "${NBDM_VM_TIMEOUT:-300}" "${qemu[@]}" -append "$append" \
+timeout -k 10 "${NBDM_VM_TIMEOUT:-600}" "${qemu[@]}" -append "$append" \
 	</dev/null >"$work/console.log" 2>"$work/qemu.err" || status=$?
 seconds=$(($(date +%s) - start))
 

@@ -386,6 +386,12 @@ sup_field() { sed -n "s/^$2=//p" "/run/nbd-client/$1" 2>/dev/null; }
 # sup_connected nbdX: the supervisor says every connection is up.
 sup_connected() { [ "$(sup_field "$1" state)" = connected ] && [ "$(sup_field "$1" dead)" = 0 ]; }
 
+# sup_state_is nbdX STATE, sup_error_has nbdX PATTERN, sup_attempts_over nbdX N: what the supervisor
+# publishes (functions, for wait_until; `sh -c` would not see sup_field).
+sup_state_is() { [ "$(sup_field "$1" state)" = "$2" ]; }
+sup_error_has() { sup_field "$1" last_error | grep -q -- "$2"; }
+sup_attempts_over() { [ "$(sup_field "$1" attempts)" -gt "$2" ] 2>/dev/null; }
+
 # sup_reconnects_at_least nbdX N: the supervisor has replaced N connections or more, and is connected.
 sup_reconnects_at_least() {
 	sup_connected "$1" && [ "$(sup_field "$1" reconnects)" -ge "$2" ]

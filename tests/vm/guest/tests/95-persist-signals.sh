@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Signals and commands for a supervisor: SIGHUP and `nbd-client reconnect` replace the connections
+# with no I/O error; it wakes for nothing while healthy; -c names it; -m marks argv[0] with '@'; -s
+# locks it in memory with the OOM killer kept away.
+need_ours "persist: signals, reconnect, status"
+truncate -s 32M /tmp/disk.img
+start_server 10815 --export disk=/tmp/disk.img || exit 0
+errors_before=$(nbd_io_errors nbd5)
+check "persist signals: attach -p -n -s -m -t 3" \
+	start_supervisor sup5 attach -p -n -s -m -t 3 nbd://127.0.0.1:10815/disk /dev/nbd5
+[ "$DEV" = nbd5 ] || exit 0
+check_eq "persist signals: -c prints the supervisor's pid" "$SUP_PID" "$("$NBDM_CLIENT" -c /dev/nbd5)"
+check "persist signals: -m: argv[0] starts with '@'" sh -c "head -c 1 /proc/$SUP_PID/cmdline | grep -q @"
+check "persist signals: -s: memory locked (VmLck > 0)" \
+	sh -c "awk '/^VmLck/ { exit !(\$2 > 0) }' /proc/$SUP_PID/status"
+check_eq "persist signals: -s: oom_score_adj is -1000" -1000 "$(cat /proc/$SUP_PID/oom_score_adj)"
+# Idle means no wake-up at all: the context-switch counters of every thread stay put.
+switches() { cat /proc/"$SUP_PID"/task/*/status | awk '/ctxt_switches/ { n += $2 } END { print n }'; }
+before=$(switches)
+sleep 5
+check_eq "persist signals: no wake-up in 5 s while healthy" "$before" "$(switches)"
+make_file /tmp/sig-pattern 8
+(
+	for i in 1 2 3 4 5 6; do
+		dd if=/tmp/sig-pattern of=/dev/nbd5 bs=1M seek=4 oflag=direct conv=fsync,notrunc 2>&1 &&
+			dd if=/dev/nbd5 of=/tmp/sig-back bs=1M skip=4 count=8 iflag=direct 2>&1 &&
+			cmp /tmp/sig-pattern /tmp/sig-back || { echo FAIL; exit 1; }
+	done
+	echo DONE
+) >/tmp/sig-io.log 2>&1 &
+io=$!
+usleep 200000
+kill -HUP "$SUP_PID"
+check "persist signals: SIGHUP: reconnected" wait_until 30 sup_reconnects_at_least nbd5 1
+check "persist signals: nbd-client reconnect /dev/nbd5" ours reconnect /dev/nbd5
+check "persist signals: reconnect says so" grep -qx '/dev/nbd5 reconnected' "$STATE/cmd.out"
+check_eq "persist signals: two reconnects so far" 2 "$(sup_field nbd5 reconnects)"
+wait "$io"
+check_eq "persist signals: I/O across SIGHUP and reconnect completed and verified" DONE "$(tail -n 1 /tmp/sig-io.log)"
+check_eq "persist signals: the kernel logged no I/O error for nbd5" "$errors_before" "$(nbd_io_errors nbd5)"
+check "persist signals: status shows the supervisor" \
+	sh -c "'$NBDM_CLIENT' status | grep -q 'supervisor $SUP_PID: connected since .* 2 connections replaced'"
+refused "persist signals: reconnect without a supervisor" "has no supervisor" reconnect /dev/nbd6
+detach_ours "persist signals" nbd5 detach /dev/nbd5
+check "persist signals: detach ended the supervisor" wait_until 10 sh -c "! kill -0 $SUP_PID"
+wait "$SUP_PID"
+check_eq "persist signals: which exited with status 0" 0 "$?"
