@@ -486,6 +486,18 @@ static void test_client_flags(void **state _unused_)
 	assert_non_null(strstr(take_err(), "--disconnect-on-close"));
 }
 
+static void test_retry_delays(void **state _unused_)
+{
+	assert_int_equal(RUN("h", "nbd0"), 0);
+	assert_int_equal(o.retry_min_ms, 0);
+	assert_int_equal(o.retry_max_ms, 0);
+	assert_int_equal(RUN("attach", "h", "-p", "--retry-min-delay", "50", "--retry-max-delay=30000"), 0);
+	assert_true(o.persist);
+	assert_int_equal(o.retry_min_ms, 50);
+	assert_int_equal(o.retry_max_ms, 30000);
+	assert_string_equal(take_err(), "");
+}
+
 static void test_nbdtab_option(void **state _unused_)
 {
 	char other[1024], want[2048];
@@ -903,6 +915,12 @@ static const struct err_case err_cases[] = {
 	{ "status two", { "status", "nbd0", "nbd1" },
 	  "unexpected argument 'nbd1': expected status [DEVICE]" SEE_HELP },
 	{ "status bad device", { "status", "sda" }, BAD_DEVICE("sda") },
+	{ "retry delay zero", { "h", "-p", "--retry-min-delay", "0" },
+	  "invalid delay '0' for --retry-min-delay: expected milliseconds from 1 to 3600000" },
+	{ "retry delay word", { "h", "-p", "--retry-max-delay", "1s" },
+	  "invalid delay '1s' for --retry-max-delay: expected milliseconds from 1 to 3600000" },
+	{ "retry delay detach", { "detach", "nbd0", "--retry-max-delay", "5" },
+	  "--retry-max-delay does not apply to 'detach'; it is for attach" },
 	{ "reconnect alone", { "reconnect" }, "'reconnect' needs a DEVICE" SEE_HELP },
 	{ "version extra", { "version", "x" },
 	  "unexpected argument 'x': expected version alone" SEE_HELP },
@@ -993,6 +1011,8 @@ int main(void)
 		TEST(test_attach_subcommand),
 		TEST(test_negotiated),
 		TEST(test_client_flags),
+		TEST(test_retry_delays),
+	TEST(test_retry_delays),
 		TEST(test_nbdtab_option),
 		TEST(test_commands),
 		TEST(test_help_version),
