@@ -588,6 +588,10 @@ int cmd_attach(const struct client_options *o)
 					  "CONFIG_BLK_DEV_NBD",
 				       uname(&u) == 0 ? u.release : "running");
 	}
+	if (r == -ELIBACC || r == -ELIBBAD)
+		return log_error_errno(r, "Cannot load the nbd module: libkmod (libkmod.so.2) is %s; "
+					  "install libkmod2, or load the module with modprobe nbd first",
+				       r == -ELIBACC ? "not installed" : "too old");
 	if (r == -EPERM)
 		return log_error_errno(r, "The nbd module is blacklisted (see /etc/modprobe.d); load it "
 					  "by hand with modprobe nbd if that is intended");

@@ -150,8 +150,3 @@ int errno_from_gnutls(int gnutls_error)
 		return EPROTO;
 	}
 }
-
-const char *gnutls_error_message(int gnutls_error)
-{
-	return gnutls_strerror(gnutls_error);
-}

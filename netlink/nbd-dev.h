@@ -95,6 +95,7 @@ int nbd_dev_find_free(void);
 int nbd_dev_open_locked(int index, int timeout_ms);
 
 /* ---- module ---- */
-/* Loads nbd with libkmod when /sys/module/nbd is missing. nbds_max (0: default) and max_part (< 0:
+/* Loads nbd with libkmod (opened for the call only; -ELIBACC when it is not installed, -ELIBBAD when it
+ * lacks a function) when /sys/module/nbd is missing. nbds_max (0: default) and max_part (< 0:
  * default; 0 is a real setting, no partitions) become module parameters. */
 int nbd_module_load(unsigned nbds_max, int max_part);

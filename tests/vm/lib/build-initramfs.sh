@@ -102,6 +102,12 @@ add_program() {
 }
 
 add_program "$server" /opt/nbdm/nbd-server
+# nbd-client opens libkmod with dlopen() to load the module, so ldd does not list it.
+libkmod=$(ldconfig -p | awk '$1 == "libkmod.so.2" && /x86-64/ { print $NF; exit }')
+[ -n "$libkmod" ] || vm_die "libkmod.so.2 is not installed on this host (package libkmod2)"
+mkdir -p "$root${libkmod%/*}"
+cp -L "$libkmod" "$root$libkmod"
+copy_libs "$libkmod"
 env_client=
 if [ -n "$client" ] && [ -x "$client" ]; then
 	add_program "$client" /opt/nbdm/nbd-client
