@@ -343,10 +343,16 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 /* The kernel reads the partition table when the device is opened after it is up. */
 static void rescan_partitions_later(int index)
 {
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* Reap the children of earlier set-ups (a persistent device has one per reconnection). */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	pid = fork();
 	if (pid != 0)
 		return;
+	/* The device's lock and the sockets are the parent's business. */
+	close_range(3, ~0u, 0);
 	for (int i = 0; i < 100; i++) {
 		pid_t owner = 0;
 		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
@@ -364,6 +370,35 @@ static void rescan_partitions_later(int index)
 		nanosleep(&pause, NULL);
 	}
 	_exit(0);
+}
+
+static void change_supervisor_signals(int how)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(how, &mask, NULL);
+}
+
+static void block_supervisor_signals(void)
+{
+	change_supervisor_signals(SIG_BLOCK);
+}
+
+static void unblock_supervisor_signals(void)
+{
+	change_supervisor_signals(SIG_UNBLOCK);
+}
+
+/* Under systemd (Type=notify) the supervisor stays in front and notifies. $NOTIFY_SOCKET alone is not
+ * proof: a script run from a service inherits it, and must still get the attach's result and its
+ * prompt back; the service's own main process is started by the service manager. */
+static bool started_by_service_manager(void)
+{
+	return notify_wanted() && getppid() == 1;
 }
 
 /* -p with ioctls: the kernel has no way to swap a socket in, so each lost connection ends NBD_DO_IT,
@@ -386,15 +421,22 @@ static void ioctl_reconnect_handler(int sig)
 static void ioctl_publish(const struct attachment *a, int index, const char *state,
 			  unsigned attempts, unsigned reconnects, const char *error)
 {
+	static char last_state[16];
+	static time_t since;
 	struct supervisor_report r = {
 		.pid = getpid(),
-		.since = time(NULL),
 		.attempts = attempts,
 		.connections = (unsigned)a->n_fds,
 		.reconnects = reconnects,
 	};
 
+	if (strcmp(last_state, state) != 0) {
+		snprintf(last_state, sizeof(last_state), "%s", state);
+		since = time(NULL);
+	}
+	r.since = since;
 	snprintf(r.state, sizeof(r.state), "%s", state);
+	snprintf(r.interface, sizeof(r.interface), "ioctl");
 	snprintf(r.last_error, sizeof(r.last_error), "%s", error ? error : "");
 	snprintf(r.backend, sizeof(r.backend), "%s", a->backend ? a->backend : "");
 	if (strcmp(state, "reconnecting") == 0)
@@ -440,7 +482,7 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 			*dev = nbd_dev_open_locked(index, DEVICE_LOCK_TIMEOUT_MS);
 			cfg = device_config(o, a, index);
 			r = *dev < 0 ? *dev : nbd_ioctl_setup(*dev, &cfg);
-			if (r == -EBUSY)
+			if (r == -EBUSY && (attempt == 1 || attempt % 10 == 0))
 				log_warning("/dev/nbd%d is still held by someone who has it open (a mount?); "
 					    "the ioctl interface cannot set it up again until it is closed",
 					    index);
@@ -449,7 +491,7 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 					   attempt);
 				return 0;
 			}
-			else if (r != -EBUSY)
+			else if (r != -EBUSY && (attempt == 1 || attempt % 10 == 0))
 				log_warning_errno(r, "Setting /dev/nbd%d up again failed: %m", index);
 		} else if (attempt == 1 || attempt % 10 == 0) {
 			log_warning("Reconnecting /dev/nbd%d (attempt %u): %s", index, attempt,
@@ -505,11 +547,13 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		sigaction(SIGINT, &sa, NULL);
 		sa.sa_handler = ioctl_reconnect_handler;
 		sigaction(SIGHUP, &sa, NULL);
+		/* Blocked since attach began (see cmd_attach); one that came meanwhile arrives now. */
+		unblock_supervisor_signals();
 		printf("/dev/nbd%d\n", index);
 		fflush(stdout);
 		daemon_ready(*ready_fd, 0);
 		*ready_fd = -1;
-		if (!o->nofork && !notify_wanted())
+		if (!o->nofork && !started_by_service_manager())
 			daemon_detach_stdio();
 		(void)notify_send("READY=1");
 		supervisor_protect(o);
@@ -528,7 +572,8 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		if (o->persist)
 			ioctl_publish(a, index, "connected", 0, reconnects, NULL);
 		rescan_partitions_later(index);
-		r = nbd_ioctl_run(dev);
+		/* A stop asked for before NBD_DO_IT began would not interrupt it. */
+		r = ioctl_stop ? 0 : nbd_ioctl_run(dev);
 		if (!o->persist || ioctl_stop)
 			break;
 		log_warning("/dev/nbd%d lost its connection (%s); its I/O fails until the server "
@@ -542,7 +587,7 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		(void)notify_send("STATUS=Connected");
 	}
 	if (o->persist)
-		runstate_remove(index);
+		runstate_remove(index, getpid());
 	if (ioctl_stop && dev >= 0) {
 		(void)nbd_ioctl_disconnect(dev);
 		r = 0;
@@ -600,10 +645,15 @@ int cmd_attach(const struct client_options *o)
 	/* The supervisor attaches the device itself (the kernel records the attaching process in
 	 * /sys/block/nbdN/pid), so it goes into the background first; the caller still waits for,
 	 * and gets the exit status of, the attach. Under systemd (Type=notify) it stays in front. */
-	if (o->persist && !o->nofork && !notify_wanted()) {
-		r = daemon_start(&ready_fd);
-		if (r < 0)
-			return r;
+	if (o->persist) {
+		/* From here a stop request must end in a clean detach, not kill a half-attached device:
+		 * the supervisor's signalfd (or the ioctl loop's handlers) take the signals later. */
+		block_supervisor_signals();
+		if (!o->nofork && !started_by_service_manager()) {
+			r = daemon_start(&ready_fd);
+			if (r < 0)
+				return r;
+		}
 	}
 	r = open_connections(o, &a);
 	if (r < 0)

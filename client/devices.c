@@ -146,6 +146,10 @@ static int detach_one(const struct client_options *o, int index)
 	_cleanup_free_ char *backend = NULL;
 	int r;
 
+	/* A supervisor comes first: between two set-ups an ioctl device looks detached, and its
+	 * supervisor would set it up again once the server answers. */
+	if (stop_supervisor(index) == 1 && !nbd_dev_in_use(index))
+		return 0;
 	if (!nbd_dev_in_use(index)) {
 		log_info("/dev/nbd%d is not attached; nothing to do", index);
 		return 0;
@@ -156,8 +160,6 @@ static int detach_one(const struct client_options *o, int index)
 		return log_error_errno(EBUSY, "/dev/nbd%d belongs to backend '%s', not '%s'; add "
 					      "--force to detach it anyway",
 				       index, backend, o->identifier);
-	if (stop_supervisor(index) == 1 && !nbd_dev_in_use(index))
-		return 0;
 	if (!o->no_netlink && nbd_nl_open(&nl) == 0) {
 		r = nbd_nl_disconnect(nl, index);
 		if (r == 0)
@@ -357,6 +359,11 @@ int cmd_reconnect(const struct client_options *o)
 					       "with -persist to have one", index);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the state of /dev/nbd%d's supervisor: %m", index);
+	if (strcmp(before.interface, "ioctl") == 0)
+		return log_error_errno(EOPNOTSUPP, "/dev/nbd%d is attached through the ioctl interface, "
+						   "where a reconnection fails its I/O; detach it and "
+						   "attach it again instead (the kernel's netlink "
+						   "interface replaces connections without errors)", index);
 	if (kill(before.pid, SIGHUP) < 0)
 		return log_error_errno(errno, "Cannot signal the supervisor of /dev/nbd%d (pid %d): %m",
 				       index, (int)before.pid);

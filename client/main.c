@@ -6,6 +6,7 @@
  * is connected (its pid printed), 1 when it is not, 2 when its state cannot be read.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +19,9 @@ int main(int argc, char **argv)
 	struct client_options o;
 	int r;
 
+	/* A supervisor must outlive whoever reads its output (a parent waiting for the attach that was
+	 * interrupted, a closed pipe): a write there fails with EPIPE instead of killing it. */
+	signal(SIGPIPE, SIG_IGN);
 	log_open("nbd-client", getenv("JOURNAL_STREAM") ? LOG_TARGET_AUTO : LOG_TARGET_STDERR);
 	client_options_init(&o);
 	r = client_parse_args(&o, argc, argv);

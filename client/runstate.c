@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +32,19 @@ static void put(FILE *f, const char *key, const char *value)
 
 int runstate_write(int index, const struct supervisor_report *r)
 {
-	char path[512], tmp[520];
+	char path[512], tmp[540];
 	FILE *f;
 	int fd;
 
 	if (mkdir(runstate_dir(), 0755) < 0 && errno != EEXIST)
 		return negative_errno();
 	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* One temporary name per writer, so that two never interleave in one file. */
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)r->pid);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return negative_errno();
+	(void)fchmod(fd, 0644); /* status, run by anyone, reads it whatever the umask */
 	f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
@@ -50,6 +52,7 @@ int runstate_write(int index, const struct supervisor_report *r)
 	}
 	fprintf(f, "pid=%d\n", (int)r->pid);
 	put(f, "state", r->state);
+	put(f, "interface", r->interface);
 	fprintf(f, "since=%" PRId64 "\nattempts=%u\nconnections=%u\ndead=%u\nreconnects=%u\n",
 		r->since, r->attempts, r->connections, r->dead, r->reconnects);
 	put(f, "last_error", r->last_error);
@@ -76,6 +79,30 @@ static void copy_value(char *dst, size_t cap, const char *v)
 	snprintf(dst, cap, "%s", v);
 }
 
+static bool read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)len, f))
+		return false;
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+/* A pid from the file is only trusted while it names a running process of this same program (by
+ * command name, which -m's mark of argv[0] does not change): a supervisor killed without cleaning up
+ * leaves a file whose pid may since belong to anyone, and detach and reconnect send it signals. */
+static bool is_supervisor(pid_t pid)
+{
+	char theirs[32], ours[32];
+
+	return read_comm(pid, theirs, sizeof(theirs)) && read_comm(getpid(), ours, sizeof(ours)) &&
+	       strcmp(theirs, ours) == 0;
+}
+
 int runstate_read(int index, struct supervisor_report *r)
 {
 	char path[512], line[1024];
@@ -97,6 +124,8 @@ int runstate_read(int index, struct supervisor_report *r)
 		*eq++ = '\0';
 		if (strcmp(line, "state") == 0)
 			copy_value(r->state, sizeof(r->state), eq);
+		else if (strcmp(line, "interface") == 0)
+			copy_value(r->interface, sizeof(r->interface), eq);
 		else if (strcmp(line, "last_error") == 0)
 			copy_value(r->last_error, sizeof(r->last_error), eq);
 		else if (strcmp(line, "backend") == 0)
@@ -118,15 +147,18 @@ int runstate_read(int index, struct supervisor_report *r)
 	}
 	if (r->pid <= 0 || !r->state[0])
 		return -EBADMSG;
-	if (kill(r->pid, 0) < 0 && errno == ESRCH)
+	if (!is_supervisor(r->pid))
 		return -ESRCH;
 	return 0;
 }
 
-void runstate_remove(int index)
+void runstate_remove(int index, pid_t pid)
 {
+	struct supervisor_report r;
 	char path[512];
 
+	if (runstate_read(index, &r) != -ENOENT && r.pid != pid)
+		return;
 	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
 	(void)unlink(path);
 }

@@ -14,6 +14,7 @@
 struct supervisor_report {
 	pid_t pid;
 	char state[16];          /* "connected", "reconnecting" or "stopping" */
+	char interface[16];      /* "netlink" or "ioctl" */
 	int64_t since;           /* when that state began (seconds since the epoch) */
 	unsigned attempts;       /* reconnection attempts in this state */
 	unsigned connections;    /* connections the device has */
@@ -26,7 +27,8 @@ struct supervisor_report {
 /* 0, or a negative errno (the directory or file cannot be written). */
 int runstate_write(int index, const struct supervisor_report *r);
 /* 0 with *r filled; -ENOENT when the device has no supervisor; -ESRCH when the file names a process
- * that is gone (a supervisor that was killed: the file is stale); -EBADMSG for a file that is not one
- * of ours. */
+ * that is gone or is not an nbd-client (a supervisor that was killed, its pid since reused: the file
+ * is stale); -EBADMSG for a file that is not one of ours. */
 int runstate_read(int index, struct supervisor_report *r);
-void runstate_remove(int index);
+/* Removes the device's file if process pid wrote it (a newer supervisor's stays). */
+void runstate_remove(int index, pid_t pid);

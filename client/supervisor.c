@@ -46,7 +46,14 @@
 #include "common/notify.h"
 #include "netlink/nbd-dev.h"
 
-/* epoll tags: a connection slot is its index; the rest sit above any slot. */
+/* A connection must stay up this long before the next loss starts again from the shortest delay: a
+ * server that accepts and then drops every connection is otherwise hammered. */
+#define STABLE_CONNECTION_MS 10000
+/* How soon to try again when the kernel did not take a new socket (its old one was not dead yet). */
+#define NOT_ADOPTED_RETRY_MS 100
+
+/* epoll tags: a connection slot is its index (with the slot's generation in the upper half, so that a
+ * stale event for a replaced socket is recognised); the rest sit above any slot. */
 enum {
 	TAG_SIGNAL = 1000,
 	TAG_MONITOR,
@@ -54,9 +61,9 @@ enum {
 	TAG_ATTEMPT,
 };
 
-/* The getaddrinfo() and handshake of an attempt need little stack; with -s everything is locked in
- * memory, so the default 8 MiB would all be resident. */
-#define ATTEMPT_STACK_SIZE (256 * 1024)
+/* The getaddrinfo() and handshake of an attempt need little stack (NSS modules and sanitizers a bit
+ * more); with -s everything is locked in memory, so the default 8 MiB would all be resident. */
+#define ATTEMPT_STACK_SIZE (512 * 1024)
 
 enum supervisor_state {
 	STATE_CONNECTED,
@@ -99,6 +106,8 @@ struct supervisor {
 	int64_t since_ms;      /* CLOCK_MONOTONIC, for durations */
 	unsigned attempts;     /* in this outage */
 	unsigned reconnects;   /* connections replaced since start */
+	int64_t connected_ms;  /* CLOCK_MONOTONIC when every connection was last up */
+	uint32_t generation[ATTACH_MAX_CONNECTIONS]; /* bumped whenever a slot gets a socket */
 	char last_error[384];
 	char logged_error[384]; /* what the log last said, so that a long outage is not a flood */
 	bool warned_runstate;
@@ -129,6 +138,7 @@ static void publish(struct supervisor *s)
 	int err;
 
 	snprintf(r.state, sizeof(r.state), "%s", state_names[s->state]);
+	snprintf(r.interface, sizeof(r.interface), "netlink");
 	snprintf(r.last_error, sizeof(r.last_error), "%s", s->last_error);
 	snprintf(r.backend, sizeof(r.backend), "%s", s->a->backend ? s->a->backend : "");
 	err = runstate_write(s->index, &r);
@@ -148,10 +158,20 @@ static void publish(struct supervisor *s)
 				   s->last_error[0] ? ": " : "", s->last_error);
 }
 
+/* Server-sent text reaches the log, the status line and sd_notify: control characters there could
+ * forge lines or notification fields. */
+static void sanitize(char *text)
+{
+	for (unsigned char *p = (unsigned char *)text; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
 /* Logs an attempt's failure when it says something new, so that an hour-long outage leaves a few
  * lines, not thousands; the status always has the latest. */
 static void log_attempt_failure(struct supervisor *s)
 {
+	sanitize(s->last_error);
 	if (strcmp(s->logged_error, s->last_error) == 0 && s->attempts % 100 != 0)
 		return;
 	log_warning("/dev/nbd%d: reconnection attempt %u failed: %s", s->index, s->attempts,
@@ -178,7 +198,10 @@ static int watch_slot(struct supervisor *s, size_t i)
 {
 	/* Hang-up and error only (EPOLLHUP and EPOLLERR are always reported): the kernel reads this
 	 * socket, and data waiting for it must not wake us. */
-	struct epoll_event ev = { .events = EPOLLRDHUP, .data.u64 = i };
+	struct epoll_event ev = {
+		.events = EPOLLRDHUP,
+		.data.u64 = (uint64_t)++s->generation[i] << 32 | i,
+	};
 
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->a->fds[i], &ev) < 0)
 		return negative_errno();
@@ -208,15 +231,18 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 	log_notice("/dev/nbd%d: connection %zu of %zu to %s lost (%s); reconnecting", s->index, i + 1,
 		   s->a->n_fds, s->where, why);
 	if (s->state == STATE_CONNECTED) {
+		bool stable = monotonic_ms() - s->connected_ms >= STABLE_CONNECTION_MS;
+
 		s->state = STATE_RECONNECTING;
 		s->since = time(NULL);
 		s->since_ms = monotonic_ms();
 		s->attempts = 0;
 		s->last_error[0] = '\0';
 		s->logged_error[0] = '\0';
-		backoff_reset(&s->backoff);
+		if (stable)
+			backoff_reset(&s->backoff);
 		if (!s->attempt)
-			arm_timer(s, 0);
+			arm_timer(s, stable ? 0 : backoff_next_ms(&s->backoff));
 	}
 	publish(s);
 }
@@ -286,10 +312,12 @@ static int start_attempt(struct supervisor *s)
 	return 0;
 }
 
-static void attempt_free(struct attempt *at, size_t keep_from)
+/* Closes the sockets no slot took (those still in at->fds). */
+static void attempt_free(struct attempt *at)
 {
-	for (size_t i = keep_from; i < at->got; i++)
-		close(at->fds[i]);
+	for (size_t i = 0; i < at->got; i++)
+		if (at->fds[i] >= 0)
+			close(at->fds[i]);
 	for (size_t i = 0; i < at->wanted; i++)
 		nbd_neg_result_free(at->res[i]);
 	free(at->message);
@@ -301,8 +329,13 @@ static void attempt_free(struct attempt *at, size_t keep_from)
 static bool device_still_ours(const struct supervisor *s)
 {
 	_cleanup_free_ char *backend = NULL;
+	pid_t pid = 0;
 
 	if (!nbd_dev_in_use(s->index))
+		return false;
+	/* The kernel records the process that connected the device: this one. Someone who detached
+	 * and attached it again (even to the same export) is recorded instead. */
+	if (nbd_dev_pid(s->index, &pid) == 0 && pid > 0 && pid != getpid())
 		return false;
 	if (nbd_sysfs_read(s->index, "backend", &backend) == 0 && s->a->backend &&
 	    strcmp(backend, s->a->backend) != 0)
@@ -310,7 +343,20 @@ static bool device_still_ours(const struct supervisor *s)
 	return true;
 }
 
-/* Hands the attempt's sockets to the kernel. 1 when the device turned out to be detached. */
+/* Whether the kernel took the socket: RECONFIGURE answers success even when it found no dead slot
+ * for it (the old socket not yet counted dead) and dropped it. A socket it takes gets the device's
+ * request timeout as its send timeout, which ours never set, and the supervisor always has one. */
+static bool adopted(int fd)
+{
+	struct timeval tv = { 0 };
+	socklen_t len = sizeof(tv);
+
+	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec);
+}
+
+/* Hands the attempt's sockets to the kernel: the number it took (the rest are closed), 0 when the
+ * kernel took none, a negative errno when it refused, or -ESHUTDOWN when the device is no longer
+ * this supervisor's. */
 static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 {
 	struct nbd_dev_config cfg = {
@@ -323,26 +369,39 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	int r;
 
 	r = nbd_nl_reconfigure(s->nl, &cfg);
+	/* EINVAL: the device is no longer bound (someone detached it; a mounted file system keeps its
+	 * sysfs files) or carries another backend: either way not ours to reconnect. */
+	if (r == -EINVAL || (r < 0 && !device_still_ours(s)))
+		return -ESHUTDOWN;
 	if (r < 0) {
-		if (!device_still_ours(s))
-			return 1;
 		snprintf(s->last_error, sizeof(s->last_error),
 			 "the kernel refused the new connection (RECONFIGURE: %s%s%s)", strerror(-r),
 			 nbd_nl_last_error(s->nl) ? ", " : "",
 			 nbd_nl_last_error(s->nl) ? nbd_nl_last_error(s->nl) : "");
 		return r;
 	}
-	/* Our references to the new sockets take the dead slots, to be watched like the first. */
-	for (size_t i = 0; i < s->a->n_fds && k < n; i++) {
-		if (s->a->fds[i] >= 0)
+	/* Our references to the sockets the kernel took fill the dead slots, watched like the first;
+	 * the others are closed (after the loop) and tried again. */
+	for (size_t j = 0; j < n; j++) {
+		if (!adopted(at->fds[j])) {
+			log_debug("/dev/nbd%d: the kernel did not take new connection %zu yet", s->index,
+				  j + 1);
 			continue;
-		s->a->fds[i] = at->fds[k++];
-		s->n_dead--;
-		s->reconnects++;
-		if (watch_slot(s, i) < 0)
-			slot_dead(s, i, "cannot watch it");
+		}
+		for (size_t i = 0; i < s->a->n_fds; i++) {
+			if (s->a->fds[i] >= 0)
+				continue;
+			s->a->fds[i] = at->fds[j];
+			at->fds[j] = -1;
+			s->n_dead--;
+			s->reconnects++;
+			k++;
+			if (watch_slot(s, i) < 0)
+				slot_dead(s, i, "cannot watch it");
+			break;
+		}
 	}
-	return 0;
+	return (int)k;
 }
 
 /* 1: the device was detached by someone else; 0: carry on. */
@@ -369,23 +428,31 @@ static int on_attempt_done(struct supervisor *s)
 		}
 	if (n > 0) {
 		r = hand_over(s, at, n);
-		if (r == 1) {
-			attempt_free(at, 0);
+		if (r == -ESHUTDOWN) {
+			attempt_free(at);
 			return 1;
 		}
-		if (r < 0)
-			n = 0;
+		if (r == 0) {
+			/* The kernel has not counted the old socket dead yet: soon it will. */
+			attempt_free(at);
+			publish(s);
+			arm_timer(s, NOT_ADOPTED_RETRY_MS);
+			return 0;
+		}
+		n = r < 0 ? 0 : (size_t)r;
 	}
 	if (n == 0 && at->error < 0)
 		snprintf(s->last_error, sizeof(s->last_error), "%s",
 			 at->message ? at->message : strerror(-at->error));
-	attempt_free(at, n);
+	sanitize(s->last_error);
+	attempt_free(at);
 
 	if (s->n_dead == 0) {
 		log_notice("/dev/nbd%d: reconnected to %s after %.1f s (%u attempt%s)", s->index,
 			   s->where, (double)(monotonic_ms() - s->since_ms) / 1000.0, s->attempts,
 			   s->attempts == 1 ? "" : "s");
 		s->state = STATE_CONNECTED;
+		s->connected_ms = monotonic_ms();
 		s->since = time(NULL);
 		s->attempts = 0;
 		s->last_error[0] = '\0';
@@ -494,8 +561,11 @@ static int setup(struct supervisor *s)
 static void teardown(struct supervisor *s)
 {
 	if (s->attempt) {
-		/* A connect or handshake still running ends with the process. */
-		pthread_detach(s->thread);
+		/* A connect or handshake still running would go on reading the caller's options after
+		 * they are freed: end it (it waits only in system calls, which are cancellation points). */
+		pthread_cancel(s->thread);
+		pthread_join(s->thread, NULL);
+		attempt_free(s->attempt);
 		s->attempt = NULL;
 	}
 	nbd_nl_close(s->monitor);
@@ -508,7 +578,7 @@ static void teardown(struct supervisor *s)
 		close(s->timerfd);
 	if (s->attempt_fd >= 0)
 		close(s->attempt_fd);
-	runstate_remove(s->index);
+	runstate_remove(s->index, getpid());
 }
 
 void supervisor_protect(const struct client_options *o)
@@ -540,6 +610,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		.attempt_fd = -1,
 		.state = STATE_CONNECTED,
 		.since = time(NULL),
+		.connected_ms = monotonic_ms(),
 	};
 	bool detached_by_other = false;
 	int r;
@@ -596,9 +667,15 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 					s.state = STATE_STOPPING;
 				}
 				break;
-			default:
-				slot_dead(&s, (size_t)ev[i].data.u64, NULL);
+			default: {
+				size_t slot = (size_t)(ev[i].data.u64 & 0xffffffffu);
+
+				/* An event queued for a socket already replaced in this batch is old. */
+				if (slot < a->n_fds &&
+				    (uint32_t)(ev[i].data.u64 >> 32) == s.generation[slot])
+					slot_dead(&s, slot, NULL);
 				break;
+			}
 			}
 		}
 	}
@@ -606,6 +683,8 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		(void)notify_send("STOPPING=1");
 		if (detached_by_other) {
 			log_notice("/dev/nbd%d was detached by someone else; the supervisor ends", index);
+		} else if (!device_still_ours(&s)) {
+			log_notice("/dev/nbd%d is no longer this supervisor's; leaving it alone", index);
 		} else {
 			publish(&s);
 			r = nbd_nl_disconnect(s.nl, index);

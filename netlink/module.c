@@ -91,7 +91,9 @@ static int load(const struct kmod_api *k, unsigned nbds_max, int max_part)
 				 "%smax_part=%d", nbds_max ? " " : "", max_part);
 		r = k->module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, options, NULL,
 						  NULL, NULL);
-		if (r > 0)
+		if (r == -EPERM)
+			r = -EACCES; /* not allowed to load modules: -EPERM means blacklisted */
+		else if (r > 0)
 			r = -EPERM; /* blacklisted */
 		k->module_unref(mod);
 	}

@@ -93,6 +93,7 @@ static int remove_dir(void **state _unused_)
 
 static void test_runstate_round_trip(void **state _unused_)
 {
+	mode_t old = umask(077);
 	struct supervisor_report w = {
 		.pid = getpid(),
 		.since = 1763700000,
@@ -105,6 +106,7 @@ static void test_runstate_round_trip(void **state _unused_)
 	struct stat st;
 
 	snprintf(w.state, sizeof(w.state), "reconnecting");
+	snprintf(w.interface, sizeof(w.interface), "netlink");
 	/* A newline in a value must not start a key of its own. */
 	snprintf(w.last_error, sizeof(w.last_error), "Cannot connect\nstate=connected");
 	snprintf(w.backend, sizeof(w.backend), "nbd://h:10809/e");
@@ -112,6 +114,7 @@ static void test_runstate_round_trip(void **state _unused_)
 	assert_int_equal(runstate_read(3, &r), 0);
 	assert_int_equal(r.pid, getpid());
 	assert_string_equal(r.state, "reconnecting");
+	assert_string_equal(r.interface, "netlink");
 	assert_true(r.since == 1763700000);
 	assert_int_equal(r.attempts, 7);
 	assert_int_equal(r.connections, 4);
@@ -120,10 +123,18 @@ static void test_runstate_round_trip(void **state _unused_)
 	assert_string_equal(r.last_error, "Cannot connect state=connected");
 	assert_string_equal(r.backend, "nbd://h:10809/e");
 	/* Replaced atomically: no temporary file stays behind. */
-	snprintf(path, sizeof(path), "%s/nbd3.tmp", dir);
+	snprintf(path, sizeof(path), "%s/nbd3.%d.tmp", dir, (int)getpid());
 	assert_int_equal(stat(path, &st), -1);
-	runstate_remove(3);
+	/* Readable by anyone, whatever the umask. */
+	snprintf(path, sizeof(path), "%s/nbd3", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	/* Only its writer removes it: a newer supervisor's file stays. */
+	runstate_remove(3, getpid() + 1);
+	assert_int_equal(runstate_read(3, &r), 0);
+	runstate_remove(3, getpid());
 	assert_int_equal(runstate_read(3, &r), -ENOENT);
+	umask(old);
 }
 
 static void test_runstate_stale_and_foreign(void **state _unused_)
@@ -135,6 +146,10 @@ static void test_runstate_stale_and_foreign(void **state _unused_)
 	snprintf(w.state, sizeof(w.state), "connected");
 	/* A supervisor that died without removing its file (pid 2^22 + 1 cannot exist). */
 	w.pid = (1 << 22) + 1;
+	assert_int_equal(runstate_write(5, &w), 0);
+	assert_int_equal(runstate_read(5, &r), -ESRCH);
+	/* A live process of another program under the pid (init): the pid was reused. */
+	w.pid = 1;
 	assert_int_equal(runstate_write(5, &w), 0);
 	assert_int_equal(runstate_read(5, &r), -ESRCH);
 	/* Something else in its place. */
