@@ -14,6 +14,8 @@
 #                       test skips without it)
 #   NBDM_VM_TCP_RELAY   the guest helper guest-tools/tcp-relay.c, built (optional: the test that cuts
 #                       one connection of several skips without it)
+#   NBDM_VM_NOTIFY_LISTEN the guest helper guest-tools/notify-listen.c, built (optional: the sd_notify
+#                       checks skip without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -105,6 +107,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 [ -n "${NBDM_VM_FD_CONNECT:-}" ] && args+=(--fd-connect "$NBDM_VM_FD_CONNECT")
 [ -n "${NBDM_VM_NBD_MONITOR:-}" ] && args+=(--nbd-monitor "$NBDM_VM_NBD_MONITOR")
 [ -n "${NBDM_VM_TCP_RELAY:-}" ] && args+=(--tcp-relay "$NBDM_VM_TCP_RELAY")
+[ -n "${NBDM_VM_NOTIFY_LISTEN:-}" ] && args+=(--notify-listen "$NBDM_VM_NOTIFY_LISTEN")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

@@ -13,6 +13,7 @@
 #   --fd-connect FILE    the test helper fd-connect (optional)
 #   --nbd-monitor FILE   the test helper nbd-monitor (optional)
 #   --tcp-relay FILE     the test helper tcp-relay (optional)
+#   --notify-listen FILE the test helper notify-listen (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -31,7 +32,7 @@ guest=$(cd "$here/../guest" && pwd)
 # and the 8250 UART are built into Debian's cloud kernels.
 MODULES=(nbd)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -43,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--fd-connect) fd_connect=$2 ;;
 	--nbd-monitor) nbd_monitor=$2 ;;
 	--tcp-relay) tcp_relay=$2 ;;
+	--notify-listen) notify_listen=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -128,6 +130,11 @@ if [ -n "$tcp_relay" ] && [ -x "$tcp_relay" ]; then
 	add_program "$tcp_relay" /opt/nbdm/tcp-relay
 	env_tcp_relay=/opt/nbdm/tcp-relay
 fi
+env_notify_listen=
+if [ -n "$notify_listen" ] && [ -x "$notify_listen" ]; then
+	add_program "$notify_listen" /opt/nbdm/notify-listen
+	env_notify_listen=/opt/nbdm/notify-listen
+fi
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
@@ -173,7 +180,9 @@ UL_BLKDISCARD=/opt/util-linux/blkdiscard
 FD_CONNECT=$env_fd_connect
 NBD_MONITOR=$env_nbd_monitor
 TCP_RELAY=$env_tcp_relay
+NOTIFY_LISTEN=$env_notify_listen
 export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
+export NOTIFY_LISTEN
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"

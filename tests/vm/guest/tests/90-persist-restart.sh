@@ -8,6 +8,10 @@ need_ours "persist: the device survives 20 server restarts"
 truncate -s 64M /tmp/disk.img
 start_server 10809 --export disk=/tmp/disk.img || exit 0
 errors_before=$(nbd_io_errors nbd0)
+# A daemon logs to syslog (there is no journal here): busybox's syslogd keeps the lines.
+syslogd -n -O /tmp/messages &
+echo "$!" >>"$STATE/pids"
+wait_until 5 test -S /dev/log
 check "persist: attach -p -t 3 nbd://127.0.0.1/disk /dev/nbd0 (daemon)" \
 	attach_ours attach -p -t 3 nbd://127.0.0.1/disk /dev/nbd0
 [ "$DEV" = nbd0 ] || exit 0
@@ -67,6 +71,8 @@ grep '^FAIL' /tmp/workload.log | head -n 5 | while IFS= read -r line; do diag "$
 diag "workload steps: $(grep -c '^ok' /tmp/workload.log)"
 check "persist: the workload ran on throughout (more than 20 verified steps)" \
 	[ "$(grep -c '^ok' /tmp/workload.log)" -gt 20 ]
+check "persist: the daemon logged its reconnections to syslog" \
+	grep -q 'nbd-client.*/dev/nbd0: reconnected to 127.0.0.1:10809' /tmp/messages
 check_eq "persist: the kernel logged no I/O error for nbd0" "$errors_before" "$(nbd_io_errors nbd0)"
 check_eq "persist: ext2 reported no error" 0 "$(dmesg | grep -c 'EXT2-fs error')"
 check "persist: umount" to umount /mnt
