@@ -220,6 +220,7 @@ int backend_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
 		if (errno != EOPNOTSUPP)
 			r = negative_errno();
 	}
+	atomic_store(&b->dense, false);
 	if (r == 0 && (fua || b->sync))
 		r = backend_flush(b);
 	return r;
@@ -257,6 +258,7 @@ int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punc
 		return -EPERM;
 	if (len == 0)
 		return 0;
+	atomic_store(&b->dense, false);
 	if (b->block_device) {
 		uint64_t range[2] = { offset, len };
 
@@ -302,7 +304,10 @@ static bool fully_allocated(struct backend *b)
 
 	if (b->block_device || fstat(b->fd, &st) < 0)
 		return false;
-	return (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
+	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+		return false;
+	atomic_store(&b->dense, true);
+	return true;
 }
 
 int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
@@ -340,4 +345,15 @@ int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_h
 	if (*ret_len == 0)
 		*ret_len = len; /* past the file's end but inside the export: treat as data */
 	return 0;
+}
+
+int backend_read_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
+			uint64_t *ret_len)
+{
+	if (!b->cow && atomic_load(&b->dense)) {
+		*ret_hole = false;
+		*ret_len = len;
+		return 0;
+	}
+	return backend_extent(b, offset, len, ret_hole, ret_len);
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ struct backend {
 	bool can_extents;   /* SEEK_DATA/SEEK_HOLE report real holes */
 	bool rotational;
 	bool may_block;     /* I/O can wait for a device: run it off the event loop */
+	atomic_bool dense;  /* seen without holes, and none punched by us since (a hint for READ) */
 	uint32_t alignment; /* minimum I/O granularity (1, or the device's logical block size) */
 	char *description;  /* what this is, for logs: the path or "memory" */
 	struct cow *cow;    /* a copy-on-write view: I/O goes through the overlay, fd is -1 */
@@ -66,3 +68,8 @@ int backend_cache(struct backend *b, uint64_t offset, uint64_t len);
  * offset is and *ret_len how long it is (at most len). Without hole support everything is data. */
 int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
 		   uint64_t *ret_len);
+/* The same for a READ's chunks, where a hole described as data only costs sending its zeros: a file
+ * once seen without holes is taken to stay so until this server punches one, which spares a system
+ * call per READ (another process punching holes makes them read as zeros in data chunks). */
+int backend_read_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
+			uint64_t *ret_len);

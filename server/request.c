@@ -297,7 +297,7 @@ static int read_structured(const struct xmit *x, const struct nbd_request *req, 
 
 		/* DF asks for one contiguous data chunk; otherwise holes are sent as holes. */
 		if (!df) {
-			r = backend_extent(b, offset, run, &hole, &run);
+			r = backend_read_extent(b, offset, run, &hole, &run);
 			if (r < 0)
 				return push_error_chunk(x, req, nbd_error(r), "extent lookup failed",
 							true, offset, true, q);
