@@ -273,8 +273,9 @@ int cmd_status(const struct client_options *o)
 		struct device_state d;
 
 		device_state_read(indexes[i], &d);
-		/* Unattached devices clutter the listing of all of them; name one to see it. */
-		if (!o->device && !d.connected && !o->json) {
+		/* Unattached devices clutter the listing of all of them; name one to see it. One with a
+		 * supervisor is shown: it is between two set-ups (ioctl) and will be back. */
+		if (!o->device && !d.connected && !d.supervised && !o->json) {
 			free(d.backend);
 			continue;
 		}
