@@ -163,8 +163,8 @@ static int open_connections(const struct client_options *o, struct attachment *a
 				}
 			}
 		} else {
-			r = client_open_export(o, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
-					       &fd, &res, &message);
+			r = client_open_export(o, NBD_NEG_ATTACH, CLIENT_CONNECT_TIMEOUT_MS,
+					       CLIENT_NEGOTIATE_TIMEOUT_MS, &fd, &res, &message);
 			if (r < 0) {
 				log_error_errno(r, "%s", message ? message : strerror(-r));
 				if (r == -ENOENT)
@@ -376,10 +376,7 @@ static void change_supervisor_signals(int how)
 {
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	daemon_signal_mask(&mask);
 	sigprocmask(how, &mask, NULL);
 }
 
@@ -462,7 +459,7 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 
 		attachment_close_fds(a);
 		for (size_t i = 0; i < n && r == 0; i++) {
-			r = client_open_export(o, SUPERVISOR_CONNECT_TIMEOUT_MS,
+			r = client_open_export(o, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
 					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &a->fds[a->n_fds], &res,
 					       &message);
 			if (r < 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * An attached export: what attach negotiated and handed to the kernel, which the supervisor keeps so
- * that every later connection is checked against it.
+ * An attached export: what attach negotiated and handed to the kernel, which the supervisor keeps
+ * so that every later connection is checked against it.
  */
 #pragma once
 
@@ -27,8 +27,9 @@ struct attachment {
 void attachment_close_fds(struct attachment *a);
 void attachment_done(struct attachment *a);
 
-/* Whether a connection opened after the first (another of -C N, or a reconnection) serves the export
- * the kernel has: the same size and transmission flags, and a block-size minimum the device's block
- * size still meets (the kernel takes none of these again). 0, or -EPROTO with a sentence in why. */
+/* Whether a connection opened after the first (another of -C N, or a reconnection) serves the
+ * export the kernel has: the same size and transmission flags, and a block-size minimum the
+ * device's block size still meets (the kernel takes none of these again). 0, or -EPROTO with a
+ * sentence in why. */
 int attachment_matches(const struct client_options *o, const struct attachment *a,
 		       const struct nbd_neg_result *res, char *why, size_t len);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Delays between reconnection attempts: exponential from a minimum to a maximum, with jitter so that
- * many clients of one restarted server do not knock in lockstep.
+ * Delays between reconnection attempts: exponential from a minimum to a maximum, with jitter so
+ * that many clients of one restarted server do not knock in lockstep.
  */
 #pragma once
 

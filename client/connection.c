@@ -212,11 +212,12 @@ io_error:
 	return r;
 }
 
-int client_open_export(const struct client_options *o, int connect_timeout_ms, int negotiate_timeout_ms,
-		       int *ret_fd, struct nbd_neg_result **ret_res, char **ret_message)
+int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
+		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
+		       struct nbd_neg_result **ret_res, char **ret_message)
 {
 	const struct nbd_neg_config cfg = {
-		.mode = NBD_NEG_ATTACH,
+		.mode = mode,
 		.export_name = o->target.export_name,
 		.no_opt_go = o->no_opt_go,
 		.block_size = true,
@@ -236,7 +237,7 @@ int client_open_export(const struct client_options *o, int connect_timeout_ms, i
 			*ret_message = NULL;
 		return fd;
 	}
-	if (!o->negotiated && !o->preinit) {
+	if (mode != NBD_NEG_ATTACH || (!o->negotiated && !o->preinit)) {
 		r = client_negotiate(fd, &cfg, negotiate_timeout_ms, ret_res, &reason);
 		if (r < 0) {
 			if (asprintf(ret_message, "%s: %s", where, reason ? reason : strerror(-r)) < 0)

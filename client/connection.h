@@ -13,21 +13,23 @@
  * nothing and returns a negative errno; the caller names the target. */
 int client_connect(const struct client_target *t, int timeout_ms);
 
-/* Runs the handshake on fd. On failure, *ret_message (when not NULL) gets a malloc'd sentence saying
- * what went wrong, with the server's own words when it sent any. */
+/* Runs the handshake on fd. On failure, *ret_message (when not NULL) gets a malloc'd sentence
+ * saying what went wrong, with the server's own words when it sent any. */
 int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
 		     struct nbd_neg_result **ret, char **ret_message);
 
 /*
- * Opens one connection to o's target for attaching: connects within connect_timeout_ms and, unless o
- * says the handshake is done elsewhere (--negotiated, -P), negotiates the export within
- * negotiate_timeout_ms, asking for block sizes (the kernel will honour them). Attach and reconnection
- * both come here, so every connection of a device is set up alike. On success *ret_res is the
- * handshake's result (NULL without a handshake). On failure nothing is logged: *ret_message gets a
- * malloc'd sentence naming the target and the reason (NULL if out of memory).
+ * Opens one connection to o's target: connects within connect_timeout_ms and negotiates in mode
+ * (attach: the export, asking for block sizes, which the kernel will honour; info; list) within
+ * negotiate_timeout_ms. For attach, o can say that the handshake is done elsewhere (--negotiated,
+ * -P). Attach, reconnection, list and info all come here, so every connection is set up alike. On
+ * success *ret_res is the handshake's result (NULL without a handshake). On failure nothing is
+ * logged: *ret_message gets a malloc'd sentence naming the target and the reason (NULL if out of
+ * memory).
  */
-int client_open_export(const struct client_options *o, int connect_timeout_ms, int negotiate_timeout_ms,
-		       int *ret_fd, struct nbd_neg_result **ret_res, char **ret_message);
+int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
+		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
+		       struct nbd_neg_result **ret_res, char **ret_message);
 
 /* After an unknown export: logs the exports the server does have (or that it will not say). */
 void client_log_exports(const struct client_target *t);

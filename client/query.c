@@ -29,28 +29,17 @@ static void json_string(FILE *f, const char *s)
 static int query(const struct client_options *o, enum nbd_neg_mode mode,
 		 struct nbd_neg_result **ret)
 {
-	struct nbd_neg_config cfg = {
-		.mode = mode,
-		.export_name = o->target.export_name,
-		.no_opt_go = o->no_opt_go,
-		.block_size = true,
-	};
 	_cleanup_free_ char *message = NULL;
 	_cleanup_close_ int fd = -1;
-	char where[512];
 	int r;
 
-	client_target_string(&o->target, where, sizeof(where));
 	if (o->target.tls)
 		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; "
 						   "connect without TLS (nbd:// instead of nbds://)");
-	fd = client_connect(&o->target, CLIENT_CONNECT_TIMEOUT_MS);
-	if (fd < 0)
-		return log_error_errno(fd, "Cannot connect to %s: %m%s", where,
-				       fd == -ECONNREFUSED ? " (is an NBD server running there?)" : "");
-	r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, ret, &message);
+	r = client_open_export(o, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd,
+			       ret, &message);
 	if (r < 0) {
-		log_error_errno(r, "%s: %s", where, message ? message : strerror(-r));
+		log_error_errno(r, "%s", message ? message : strerror(-r));
 		if (r == -ENOENT && mode != NBD_NEG_LIST)
 			client_log_exports(&o->target);
 		return r;

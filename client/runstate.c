@@ -93,8 +93,9 @@ static bool read_comm(pid_t pid, char *buf, size_t len)
 }
 
 /* A pid from the file is only trusted while it names a running process of this same program (by
- * command name, which -m's mark of argv[0] does not change): a supervisor killed without cleaning up
- * leaves a file whose pid may since belong to anyone, and detach and reconnect send it signals. */
+ * command name, which -m's mark of argv[0] does not change): a supervisor killed without cleaning
+ * up leaves a file whose pid may since belong to anyone, and detach and reconnect send it signals.
+ */
 static bool is_supervisor(pid_t pid)
 {
 	char theirs[32], ours[32];

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What a device's supervisor publishes about itself, for `status`, `reconnect` and `detach`: one small
- * file per device, /run/nbd-client/nbdN (NBDM_RUNTIME_DIR overrides the directory, for tests), of
- * "key=value" lines, replaced atomically on every change of state.
+ * What a device's supervisor publishes about itself, for `status`, `reconnect` and `detach`: one
+ * small file per device, /run/nbd-client/nbdN (NBDM_RUNTIME_DIR overrides the directory, for
+ * tests), of "key=value" lines, replaced atomically on every change of state.
  */
 #pragma once
 
@@ -27,8 +27,8 @@ struct supervisor_report {
 /* 0, or a negative errno (the directory or file cannot be written). */
 int runstate_write(int index, const struct supervisor_report *r);
 /* 0 with *r filled; -ENOENT when the device has no supervisor; -ESRCH when the file names a process
- * that is gone or is not an nbd-client (a supervisor that was killed, its pid since reused: the file
- * is stale); -EBADMSG for a file that is not one of ours. */
+ * that is gone or is not an nbd-client (a supervisor that was killed, its pid since reused: the
+ * file is stale); -EBADMSG for a file that is not one of ours. */
 int runstate_read(int index, struct supervisor_report *r);
 /* Removes the device's file if process pid wrote it (a newer supervisor's stays). */
 void runstate_remove(int index, pid_t pid);

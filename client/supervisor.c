@@ -3,22 +3,22 @@
  * The supervisor of a persistent device.
  *
  * The kernel owns the device's sockets; the supervisor keeps its own reference to each (the same
- * socket, not a copy) and one event loop over:
- *   - those references, watched for hang-up and error only: the server closing, the kernel shutting a
- *     socket it gave up on (a request timeout), or TCP giving up all show here, with no wake-up while
- *     data flows;
- *   - the nbd family's multicast group, where the kernel announces each dead connection (LINK_DEAD).
- *     Multicast can be dropped, which is why it is only a second witness;
- *   - a signalfd (SIGTERM and SIGINT detach, SIGHUP reconnects at once), a timerfd that paces the
- *     attempts, and an eventfd through which a reconnection attempt reports.
- * While every connection is healthy nothing wakes it: no timer is armed and nothing is polled.
+ * socket, not a copy) and one event loop over those references, watched for hang-up and error only:
+ * the server closing, the kernel shutting a socket it gave up on (a request timeout), or TCP giving
+ * up all show there, with no wake-up while data flows. A second witness is the nbd family's
+ * multicast group, where the kernel announces each dead connection (LINK_DEAD); multicast can be
+ * dropped, so it is not the only one. The loop also has a signalfd (SIGTERM and SIGINT detach,
+ * SIGHUP reconnects at once), a timerfd that paces the attempts, and an eventfd through which an
+ * attempt reports. While every connection is healthy nothing wakes it: no timer is armed and
+ * nothing is polled.
  *
- * A connection that dies is shut down on our side too (so the kernel certainly counts it dead, which
- * RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is), then
- * replaced: connect and negotiate through the same function as attach, on a thread of its own so that
- * signals are answered while a server takes its time; check that the export is unchanged; hand the new
- * socket over with NBD_CMD_RECONFIGURE and the device's backend identifier. Attempts are spaced by an
- * exponential backoff with jitter. Meanwhile the kernel holds I/O for the dead-connection timeout.
+ * A connection that dies is shut down on our side too (so the kernel certainly counts it dead,
+ * which RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is),
+ * then replaced: connect and negotiate through the same function as attach, on a thread of its own
+ * so that signals are answered while a server takes its time; check that the export is unchanged;
+ * hand the new socket over with NBD_CMD_RECONFIGURE and the device's backend identifier, and check
+ * that the kernel took it. Attempts are spaced by an exponential backoff with jitter. Meanwhile the
+ * kernel holds I/O for the dead-connection timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,11 +49,11 @@
 /* A connection must stay up this long before the next loss starts again from the shortest delay: a
  * server that accepts and then drops every connection is otherwise hammered. */
 #define STABLE_CONNECTION_MS 10000
-/* How soon to try again when the kernel did not take a new socket (its old one was not dead yet). */
+/* How soon to try again when the kernel did not take a new socket (the old one not yet dead). */
 #define NOT_ADOPTED_RETRY_MS 100
 
-/* epoll tags: a connection slot is its index (with the slot's generation in the upper half, so that a
- * stale event for a replaced socket is recognised); the rest sit above any slot. */
+/* epoll tags: a connection slot is its index (with the slot's generation in the upper half, so that
+ * a stale event for a replaced socket is recognised); the rest sit above any slot. */
 enum {
 	TAG_SIGNAL = 1000,
 	TAG_MONITOR,
@@ -77,9 +77,8 @@ static const char *const state_names[] = {
 	[STATE_STOPPING] = "stopping",
 };
 
-/* One reconnection attempt, run on its own thread. It lives on the heap: a supervisor that stops while
- * an attempt runs leaves the thread to the process's exit, and the thread must not write to a stack
- * frame that is gone. */
+/* One reconnection attempt, run on its own thread, on the heap (a supervisor that stops while it
+ * runs cancels the thread, then frees it). */
 struct attempt {
 	const struct client_options *o;
 	int done_fd;
@@ -280,7 +279,7 @@ static void *attempt_run(void *userdata)
 	for (; at->got < at->wanted; at->got++) {
 		int fd = -1;
 
-		at->error = client_open_export(at->o, SUPERVISOR_CONNECT_TIMEOUT_MS,
+		at->error = client_open_export(at->o, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
 					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &fd,
 					       &at->res[at->got], &at->message);
 		if (at->error < 0)
@@ -369,8 +368,8 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	int r;
 
 	r = nbd_nl_reconfigure(s->nl, &cfg);
-	/* EINVAL: the device is no longer bound (someone detached it; a mounted file system keeps its
-	 * sysfs files) or carries another backend: either way not ours to reconnect. */
+	/* EINVAL: the device is no longer bound (someone detached it; a mounted file system keeps
+	 * its sysfs files) or carries another backend: either way not ours to reconnect. */
 	if (r == -EINVAL || (r < 0 && !device_still_ours(s)))
 		return -ESHUTDOWN;
 	if (r < 0) {
@@ -380,8 +379,8 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 			 nbd_nl_last_error(s->nl) ? nbd_nl_last_error(s->nl) : "");
 		return r;
 	}
-	/* Our references to the sockets the kernel took fill the dead slots, watched like the first;
-	 * the others are closed (after the loop) and tried again. */
+	/* Our references to the sockets the kernel took fill the dead slots, watched like the
+	 * first; the others are closed (after the loop) and tried again. */
 	for (size_t j = 0; j < n; j++) {
 		if (!adopted(at->fds[j])) {
 			log_debug("/dev/nbd%d: the kernel did not take new connection %zu yet", s->index,
@@ -498,8 +497,9 @@ static int on_signal(struct supervisor *s)
 		return 0;
 	switch (si.ssi_signo) {
 	case SIGHUP:
-		/* Planned maintenance: let go of every connection now and connect again. Shutting our
-		 * reference makes the kernel see each socket die; its I/O waits for the new ones. */
+		/* Planned maintenance: let go of every connection now and connect again. Shutting
+		 * our reference makes the kernel see each socket die; its I/O waits for the new
+		 * ones. */
 		log_notice("/dev/nbd%d: reconnecting on request (SIGHUP)", s->index);
 		for (size_t i = 0; i < s->a->n_fds; i++)
 			slot_dead(s, i, "reconnect requested");
@@ -526,10 +526,7 @@ static int setup(struct supervisor *s)
 	sigset_t mask;
 	int r;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	daemon_signal_mask(&mask);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return log_error_errno(errno, "Cannot block signals: %m");
 	s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -561,8 +558,9 @@ static int setup(struct supervisor *s)
 static void teardown(struct supervisor *s)
 {
 	if (s->attempt) {
-		/* A connect or handshake still running would go on reading the caller's options after
-		 * they are freed: end it (it waits only in system calls, which are cancellation points). */
+		/* A connect or handshake still running would go on reading the caller's options
+		 * after they are freed: end it (it waits only in system calls, which are
+		 * cancellation points). */
 		pthread_cancel(s->thread);
 		pthread_join(s->thread, NULL);
 		attempt_free(s->attempt);
@@ -621,7 +619,8 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
 	r = setup(&s);
 	if (r < 0) {
-		/* Without its supervisor the device would not reconnect: do not leave it half-kept. */
+		/* Without its supervisor the device would not reconnect: do not leave it half-kept.
+		 */
 		if (s.nl)
 			(void)nbd_nl_disconnect(s.nl, index);
 		daemon_ready(ready_fd, 1);
@@ -670,7 +669,8 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 			default: {
 				size_t slot = (size_t)(ev[i].data.u64 & 0xffffffffu);
 
-				/* An event queued for a socket already replaced in this batch is old. */
+				/* An event queued for a socket already replaced in this batch is
+				 * old. */
 				if (slot < a->n_fds &&
 				    (uint32_t)(ev[i].data.u64 >> 32) == s.generation[slot])
 					slot_dead(&s, slot, NULL);

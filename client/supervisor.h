@@ -19,13 +19,13 @@
 
 /*
  * Supervises /dev/nbd<index>, which attach connected over netlink with a's sockets (a keeps its
- * references to them: the supervisor watches those). ready_fd is the daemon's readiness pipe, or -1.
- * Returns 0 once the device is detached (SIGTERM or SIGINT, which detach it; or someone else detached
- * it), or a negative errno, logged, when it cannot go on.
+ * references to them: the supervisor watches those). ready_fd is the daemon's readiness pipe, or
+ * -1. Returns 0 once the device is detached (SIGTERM or SIGINT, which detach it; or someone else
+ * detached it), or a negative errno, logged, when it cannot go on.
  */
 int supervise(const struct client_options *o, struct attachment *a, int index, int ready_fd);
 
-/* Marks the process for systemd (-m): argv[0] starting with '@' tells its shutdown and switch_root not
- * to kill it. Locks memory and shields it from the OOM killer (-s), since swap on the device means
- * the kernel may need this process to free memory. Failures are logged as warnings. */
+/* Marks the process for systemd (-m): argv[0] starting with '@' tells its shutdown and switch_root
+ * not to kill it. Locks memory and shields it from the OOM killer (-s), since swap on the device
+ * means the kernel may need this process to free memory. Failures are logged as warnings. */
 void supervisor_protect(const struct client_options *o);

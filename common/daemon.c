@@ -62,3 +62,11 @@ void daemon_detach_stdio(void)
 		close(fd);
 	log_open(NULL, LOG_TARGET_AUTO);
 }
+
+void daemon_signal_mask(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Becoming a daemon whose start-up the caller can wait for: the parent stays until the daemon says it
- * is ready (or failed), and exits with that status, so scripts and Type=forking units see the real
- * outcome. Used by nbd-server and by nbd-client's supervisor.
+ * Becoming a daemon whose start-up the caller can wait for: the parent stays until the daemon says
+ * it is ready (or failed), and exits with that status, so scripts and Type=forking units see the
+ * real outcome. Used by nbd-server and by nbd-client's supervisor.
  */
 #pragma once
+
+#include <signal.h>
 
 /* Forks twice (with setsid between, so no controlling terminal can come back) and returns 0 in the
  * daemon with *ret_ready_fd set. The original process never returns: it exits with the status the
@@ -16,3 +18,6 @@ void daemon_ready(int ready_fd, int status);
 /* Points stdin, stdout and stderr at /dev/null and moves logging to the journal or syslog, for a
  * daemon whose terminal is no longer its own. */
 void daemon_detach_stdio(void);
+/* The signals a daemon of this project handles through its event loop: SIGTERM and SIGINT (stop) and
+ * SIGHUP. Blocked early, so that one arriving before the loop waits for it instead of killing. */
+void daemon_signal_mask(sigset_t *mask);

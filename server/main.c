@@ -82,10 +82,7 @@ int main(int argc, char **argv)
 
 	/* Stop signals wait for the event loop's signalfd from the very start, so a SIGTERM during
 	 * start-up still ends the server cleanly (socket and pid file removed) instead of killing it. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	daemon_signal_mask(&mask);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	/* Start-up errors belong on stderr even when it is not a terminal (a script, a unit without

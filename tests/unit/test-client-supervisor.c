@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The supervisor's pieces that need no kernel: the backoff between attempts, the state file that
- * status, reconnect and detach read, and the service manager notification. The supervisor itself runs
- * against real kernels in the VM suite (tests/vm/guest/tests/9*-persist-*.sh).
+ * status, reconnect and detach read, and the service manager notification. The supervisor itself
+ * runs against real kernels in the VM suite (tests/vm/guest/tests/9*-persist-*.sh).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -59,7 +59,8 @@ static void test_backoff_degenerate_bounds(void **state _unused_)
 {
 	struct backoff b;
 
-	/* A maximum below the minimum is the minimum; a zero minimum is 1 ms; seed 0 still works. */
+	/* A maximum below the minimum is the minimum; a zero minimum is 1 ms; seed 0 still works.
+	 */
 	backoff_init(&b, 500, 10, 0);
 	for (int i = 0; i < 10; i++)
 		assert_in_range(backoff_next_ms(&b), 250, 500);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * notify-listen PATH SECONDS: a guest helper standing in for the service manager's notification socket
- * (sd_notify): binds a Unix datagram socket at PATH, prints "ready", then prints every message it
- * receives, one line per field, for up to SECONDS seconds.
+ * notify-listen PATH SECONDS: a guest helper standing in for the service manager's notification
+ * socket (sd_notify): binds a Unix datagram socket at PATH, prints "ready", then prints every
+ * message it receives, one line per field, for up to SECONDS seconds.
  */
 #include <poll.h>
 #include <stdio.h>

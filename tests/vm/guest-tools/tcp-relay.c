@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * tcp-relay LISTEN_PORT TARGET_PORT: a guest helper that relays every TCP connection made to
- * 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT, so that a test can cut one connection of several as a
- * server would: SIGUSR1 closes the oldest live one (both sides). Prints "ready" once listening, then
- * "accept N" for the N-th connection and "cut N" for each one cut, on stdout, line-buffered.
+ * 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT, so that a test can cut one connection of several
+ * as a server would: SIGUSR1 closes the oldest live one (both sides). Prints "ready" once
+ * listening, then "accept N" for the N-th connection and "cut N" for each one cut, on stdout,
+ * line-buffered.
  */
 #include <errno.h>
 #include <netinet/in.h>

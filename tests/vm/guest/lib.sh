@@ -423,3 +423,32 @@ write_verify() {
 		dd if=/dev/$2 of=/tmp/wv-$2.back bs=1M skip=1 count=$3 iflag=direct 2>&1 &&
 		cmp /tmp/wv-$2 /tmp/wv-$2.back"
 }
+
+# need_helper WHAT VAR: ends the test (its subshell) with one skipped assertion unless the guest helper
+# whose path is in the variable named VAR (TCP_RELAY, NBD_MONITOR, ...) is in the image.
+need_helper() {
+	local path
+	eval "path=\${$2:-}"
+	[ -n "$path" ] && [ -x "$path" ] && return 0
+	ok "$1 # SKIP \$$2: the helper is not in the image"
+	exit 0
+}
+
+# io_rounds nbdX PATTERN OFFSET_MIB ROUNDS LOG: starts in the background ROUNDS rounds of writing the
+# file PATTERN at OFFSET_MIB MiB with O_DIRECT and fsync, reading it back with O_DIRECT and comparing;
+# LOG's last line is then DONE when every round verified, FAIL when one did not. Sets IO_PID.
+io_rounds() {
+	local dev=$1 pattern=$2 offset=$3 rounds=$4 log=$5
+	local mib=$(($(wc -c <"$pattern") / 1048576))
+	(
+		i=0
+		while [ "$i" -lt "$rounds" ]; do
+			i=$((i + 1))
+			dd if="$pattern" of="/dev/$dev" bs=1M seek="$offset" oflag=direct conv=fsync,notrunc 2>&1 &&
+				dd if="/dev/$dev" of="$log.back" bs=1M skip="$offset" count="$mib" iflag=direct 2>&1 &&
+				cmp "$pattern" "$log.back" || { echo FAIL; exit 1; }
+		done
+		echo DONE
+	) >"$log" 2>&1 &
+	IO_PID=$!
+}

@@ -110,31 +110,21 @@ libkmod=$(ldconfig -p | awk '$1 == "libkmod.so.2" && /x86-64/ { print $NF; exit 
 mkdir -p "$root${libkmod%/*}"
 cp -L "$libkmod" "$root$libkmod"
 copy_libs "$libkmod"
-env_client=
-if [ -n "$client" ] && [ -x "$client" ]; then
-	add_program "$client" /opt/nbdm/nbd-client
-	env_client=/opt/nbdm/nbd-client
-fi
-env_fd_connect=
-if [ -n "$fd_connect" ] && [ -x "$fd_connect" ]; then
-	add_program "$fd_connect" /opt/nbdm/fd-connect
-	env_fd_connect=/opt/nbdm/fd-connect
-fi
-env_nbd_monitor=
-if [ -n "$nbd_monitor" ] && [ -x "$nbd_monitor" ]; then
-	add_program "$nbd_monitor" /opt/nbdm/nbd-monitor
-	env_nbd_monitor=/opt/nbdm/nbd-monitor
-fi
-env_tcp_relay=
-if [ -n "$tcp_relay" ] && [ -x "$tcp_relay" ]; then
-	add_program "$tcp_relay" /opt/nbdm/tcp-relay
-	env_tcp_relay=/opt/nbdm/tcp-relay
-fi
-env_notify_listen=
-if [ -n "$notify_listen" ] && [ -x "$notify_listen" ]; then
-	add_program "$notify_listen" /opt/nbdm/notify-listen
-	env_notify_listen=/opt/nbdm/notify-listen
-fi
+# add_optional VAR FILE NAME: our program or a test helper, when built, as /opt/nbdm/NAME; VAR (for
+# /etc/nbdm-vm.env) is set to its path in the guest, or left empty so that the tests needing it skip.
+add_optional() {
+	local -n var=$1
+	var=
+	if [ -n "$2" ] && [ -x "$2" ]; then
+		add_program "$2" "/opt/nbdm/$3"
+		var=/opt/nbdm/$3
+	fi
+}
+add_optional env_client "$client" nbd-client
+add_optional env_fd_connect "$fd_connect" fd-connect
+add_optional env_nbd_monitor "$nbd_monitor" nbd-monitor
+add_optional env_tcp_relay "$tcp_relay" tcp-relay
+add_optional env_notify_listen "$notify_listen" notify-listen
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range

@@ -3,10 +3,7 @@
 # only, and I/O running meanwhile sees no error. The connections go through tcp-relay, which cuts the
 # oldest on SIGUSR1 as a server closing it would, and counts the connections made.
 need_ours "persist -C 4: only the cut connection is replaced"
-if [ -z "$TCP_RELAY" ] || [ ! -x "$TCP_RELAY" ]; then
-	ok "persist -C 4: only the cut connection is replaced # SKIP tcp-relay is not in the image"
-	exit 0
-fi
+need_helper "persist -C 4: only the cut connection is replaced" TCP_RELAY
 truncate -s 64M /tmp/disk.img
 start_server 10810 --export disk=/tmp/disk.img || exit 0
 "$TCP_RELAY" 10811 10810 >/tmp/relay.out 2>/tmp/relay.log &
@@ -19,15 +16,8 @@ check "persist -C 4: attach -p -n -C 4 -t 3 through the relay" \
 [ "$DEV" = nbd1 ] || exit 0
 check_eq "persist -C 4: four connections made" 4 "$(grep -c '^accept' /tmp/relay.out)"
 make_file /tmp/mc-pattern 8
-(
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		dd if=/tmp/mc-pattern of=/dev/nbd1 bs=1M seek=8 oflag=direct conv=fsync,notrunc 2>&1 &&
-			dd if=/dev/nbd1 of=/tmp/mc-back bs=1M skip=8 count=8 iflag=direct 2>&1 &&
-			cmp /tmp/mc-pattern /tmp/mc-back || { echo FAIL; exit 1; }
-	done
-	echo DONE
-) >/tmp/mc-workload.log 2>&1 &
-workload=$!
+io_rounds nbd1 /tmp/mc-pattern 8 10 /tmp/mc-workload.log
+workload=$IO_PID
 usleep 300000
 kill -USR1 "$relay"
 check "persist -C 4: the relay cut one connection" wait_until 10 grep -q '^cut' /tmp/relay.out

@@ -36,15 +36,8 @@ before=$(switches)
 sleep 5
 check_eq "persist signals: no wake-up in 5 s while healthy" "$before" "$(switches)"
 make_file /tmp/sig-pattern 8
-(
-	for i in 1 2 3 4 5 6; do
-		dd if=/tmp/sig-pattern of=/dev/nbd5 bs=1M seek=4 oflag=direct conv=fsync,notrunc 2>&1 &&
-			dd if=/dev/nbd5 of=/tmp/sig-back bs=1M skip=4 count=8 iflag=direct 2>&1 &&
-			cmp /tmp/sig-pattern /tmp/sig-back || { echo FAIL; exit 1; }
-	done
-	echo DONE
-) >/tmp/sig-io.log 2>&1 &
-io=$!
+io_rounds nbd5 /tmp/sig-pattern 4 6 /tmp/sig-io.log
+io=$IO_PID
 usleep 200000
 kill -HUP "$SUP_PID"
 check "persist signals: SIGHUP: reconnected" wait_until 30 sup_reconnects_at_least nbd5 1
