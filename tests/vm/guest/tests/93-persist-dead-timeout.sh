@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # A server away for longer than the dead-connection timeout (-T): I/O then fails, the supervisor keeps
-# trying, and the device works again once the server is back.
+# trying, and the device works again once the server is back. The device is attached from an nbdtab
+# line whose options ask for the supervisor (persist) and the timeouts.
 need_ours "persist: I/O fails after -T, and the device recovers"
 truncate -s 32M /tmp/disk.img
 start_server 10813 --export disk=/tmp/disk.img || exit 0
-check "persist -T: attach -p -n -T 3 -t 3" \
-	start_supervisor sup3 attach -p -n -T 3 -t 3 nbd://127.0.0.1:10813/disk /dev/nbd3
+# From nbdtab, as boot scripts attach: the persist flag and the timeouts come from the line.
+cat >/tmp/nbdtab.persist <<TAB
+nbd3 127.0.0.1 disk port=10813,persist,timeout=3,dead-timeout=3
+TAB
+check "persist -T: nbd-client nbd3 -n from an nbdtab line with persist,timeout=3,dead-timeout=3" \
+	start_supervisor sup3 --nbdtab /tmp/nbdtab.persist nbd3 -n
 [ "$DEV" = nbd3 ] || exit 0
 server_kill
 check_fails "persist -T: a read fails once the 3 s dead-connection timeout has passed" \
