@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The demo itself, run either on the host (when its kernel has the nbd driver) or inside the test VM
 # (tests/vm, NBDM_VM_SCRIPT): serve a disk image with nbd-server, attach it with nbd-client, put a file
-# system on it, write a file, detach, attach again and read the file back.
+# system on it, write a file, detach, attach again and read the file back; then attach with -persist,
+# kill the server, start it again, and write through the restart.
 #
 # Needs NBDM_SERVER and NBDM_CLIENT (the VM's image sets them). Prints one "ok - ..." line per step.
 # shellcheck shell=sh
@@ -62,6 +63,26 @@ demo() {
 	step "the file survived the round trip" grep -q "written over NBD" "$mnt/hello.txt"
 	umount "$mnt"
 	step "detach" "$NBDM_CLIENT" detach "$dev"
+
+	# The supervisor: with -persist the device survives a server crash.
+	dev=$("$NBDM_CLIENT" attach -persist nbd://127.0.0.1/disk 2>"$work/attach.err")
+	step "attach -persist ($dev, a supervisor stays with it)" test -b "$dev" || return 1
+	step "mount it" mount "$dev" "$mnt" || return 1
+	kill -9 "$server"
+	wait "$server" 2>/dev/null
+	diag "  nbd-server killed with SIGKILL; the file system's I/O waits"
+	sleep 2
+	"$NBDM_SERVER" --foreground --bind 127.0.0.1 --port 10809 \
+		--export disk="$work/disk.img" --description "nbdm demo disk" >>"$work/server.log" 2>&1 &
+	server=$!
+	diag "  nbd-server started again"
+	step "write and sync a file after the restart (no I/O error)" \
+		sh -c "echo 'written across a server restart' >'$mnt/after.txt' && sync"
+	"$NBDM_CLIENT" status | while IFS= read -r line; do diag "  $line"; done
+	step "umount" umount "$mnt" || return 1
+	step "mount again and read both files" sh -c "mount '$dev' '$mnt' && cat '$mnt/hello.txt' '$mnt/after.txt'"
+	umount "$mnt"
+	step "detach (ends the supervisor)" "$NBDM_CLIENT" detach "$dev"
 	kill "$server"
 	wait "$server" 2>/dev/null
 }
