@@ -643,7 +643,9 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			r = log_error_errno(errno, "The supervisor's event loop failed: %m");
+			r = log_error_errno(errno, "The supervisor's event loop failed: %m; /dev/nbd%d "
+						   "stays attached without a supervisor (attach it "
+						   "again with -persist to have one)", index);
 			break;
 		}
 		for (int i = 0; i < n && s.state != STATE_STOPPING; i++) {
