@@ -29,13 +29,12 @@ unsigned backoff_next_ms(struct backoff *b)
 {
 	uint64_t d = b->min_ms;
 
-	/* Doubling past the cap is pointless, and stopping there keeps the shift from overflowing.
-	 */
+	/* Doubling past the cap is pointless, and stopping there keeps d from overflowing. */
 	for (unsigned i = 0; i < b->step && d < b->max_ms; i++)
 		d *= 2;
 	if (d > b->max_ms)
 		d = b->max_ms;
 	if (b->step < 64)
 		b->step++;
-	return (unsigned)(d - d / 2 + next_random(b) % (d / 2 + 1)) ;
+	return (unsigned)(d - d / 2 + next_random(b) % (d / 2 + 1));
 }

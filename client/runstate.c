@@ -92,7 +92,8 @@ static bool read_comm(pid_t pid, char *buf, size_t len)
 	return true;
 }
 
-/* A pid from the file is only trusted while it names a running process of this same program (by
+/*
+ * A pid from the file is only trusted while it names a running process of this same program (by
  * command name, which -m's mark of argv[0] does not change): a supervisor killed without cleaning
  * up leaves a file whose pid may since belong to anyone, and detach and reconnect send it signals.
  */

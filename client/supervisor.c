@@ -619,8 +619,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
 	r = setup(&s);
 	if (r < 0) {
-		/* Without its supervisor the device would not reconnect: do not leave it half-kept.
-		 */
+		/* Without its supervisor the device would not reconnect: do not leave it so. */
 		if (s.nl)
 			(void)nbd_nl_disconnect(s.nl, index);
 		daemon_ready(ready_fd, 1);
