@@ -255,8 +255,13 @@ int client_parse_block_size(const char *s, uint32_t *ret)
 {
 	uint32_t v;
 
+	/* Only the server knows its preferred size; attach asks for it in the handshake. */
+	if (strcmp(s, "preferred") == 0) {
+		*ret = CLIENT_BLOCK_SIZE_PREFERRED;
+		return 0;
+	}
 	/* The kernel takes powers of two from 512 up to the page size. 65536 is the largest page
-	 * size Linux has; a value that the running kernel cannot take is refused by the kernel. */
+	 * size Linux has; a value that the running kernel cannot take is refused when attaching. */
 	if (parse_u32(s, &v) < 0 || v < CLIENT_BLOCK_SIZE_MIN || v > CLIENT_BLOCK_SIZE_MAX ||
 	    (v & (v - 1)) != 0)
 		return -EINVAL;
@@ -400,7 +405,9 @@ void client_print_help(void)
 	       "                             (needs --size)\n"
 	       "\n"
 	       "Device:\n"
-	       "  -b, --block-size BYTES     block size: a power of two from 512 to 65536\n"
+	       "  -b, --block-size BYTES     block size: a power of two from 512 to 65536, or\n"
+	       "                             'preferred' (the server's preferred size); default\n"
+	       "                             512, or the export's minimum when larger\n"
 	       "  -B, --size BYTES           device size (default: the export's); K, M, G...\n"
 	       "  -R, --readonly             attach read-only\n"
 	       "  -t, --timeout SECONDS      fail a request the server has not answered by then\n"
@@ -1277,7 +1284,11 @@ static int finish_target(struct args *a)
 static int check_attach(struct args *a)
 {
 	struct client_options *o = a->o;
-	uint32_t bs = o->block_size ? o->block_size : CLIENT_BLOCK_SIZE_MIN;
+	/* The default and -b preferred are known only after the handshake, which checks the size
+	 * against them; both are multiples of the smallest. */
+	uint32_t bs = o->block_size && o->block_size != CLIENT_BLOCK_SIZE_PREFERRED
+			      ? o->block_size
+			      : CLIENT_BLOCK_SIZE_MIN;
 
 	if (o->n_fds > 0) {
 		if (a->spelled['C'] && o->connections != o->n_fds) {
@@ -1377,6 +1388,7 @@ static int parse_all(struct args *a, int argc, char **argv)
 			return -EINVAL;
 		}
 		a->subcommand = true;
+		o->subcommand = true;
 		o->command = (enum client_command)c;
 	} else if (a->mode >= 0) {
 		o->command = (enum client_command)a->mode;

@@ -59,9 +59,11 @@ struct client_options {
 	char *device;           /* "/dev/nbdN" as given, normalised to start with /dev/; NULL: any */
 	bool all;               /* detach --all */
 	bool json;              /* status/list/info --json */
+	bool subcommand;        /* given as a subcommand (attach ...), not the reference's form */
 
 	/* attach */
-	uint32_t block_size;    /* -b; 0: negotiate (server's preferred, within kernel limits) */
+	uint32_t block_size;    /* -b; 0: the reference's default (512, or the export's minimum
+				 * when larger); CLIENT_BLOCK_SIZE_PREFERRED: the server's choice */
 	uint64_t size;          /* -B / --size; 0: from the server */
 	uint32_t timeout;       /* -t seconds; 0: none given */
 	uint32_t dead_timeout;  /* -T seconds; 0: none given */
@@ -140,7 +142,13 @@ int client_parse_device(const char *arg, char **ret, uint32_t *ret_index,
 			const char **ret_expected);
 #define CLIENT_BLOCK_SIZE_MIN 512u
 #define CLIENT_BLOCK_SIZE_MAX 65536u
-#define CLIENT_BLOCK_SIZE_EXPECTED "expected a power of two from 512 to 65536"
+/* -b preferred: the export's preferred block size (NBD_INFO_BLOCK_SIZE), within kernel limits. */
+#define CLIENT_BLOCK_SIZE_PREFERRED UINT32_MAX
+/* The range as --help, nbd-client(8) and every error state it, in the same words. */
+#define CLIENT_BLOCK_SIZE_RANGE "a power of two from 512 to 65536, or 'preferred'"
+#define CLIENT_BLOCK_SIZE_EXPECTED "expected " CLIENT_BLOCK_SIZE_RANGE
+/* A power of two from CLIENT_BLOCK_SIZE_MIN to CLIENT_BLOCK_SIZE_MAX, or "preferred" for
+ * CLIENT_BLOCK_SIZE_PREFERRED. */
 int client_parse_block_size(const char *s, uint32_t *ret);
 #define CLIENT_CONNECTIONS_MAX 64u
 #define CLIENT_CONNECTIONS_EXPECTED "expected a number from 1 to 64"

@@ -285,6 +285,19 @@ static const struct attach_case attach_cases[] = {
 	{ "empty export name", { "-N", "", "h" }, .host = "h", .export_name = "" },
 	{ "-v -v", { "-v", "-verbose", "h", "--verbose" }, .host = "h", .verbosity = 3 },
 	{ "-vv", { "-vv", "h" }, .host = "h", .verbosity = 2 },
+	/* -b preferred: the server's preferred block size, in every spelling of -b. */
+	{ "-b preferred", { "-b", "preferred", "h" }, .host = "h",
+	  .block_size = CLIENT_BLOCK_SIZE_PREFERRED },
+	{ "--block-size=preferred", { "--block-size=preferred", "h" }, .host = "h",
+	  .block_size = CLIENT_BLOCK_SIZE_PREFERRED },
+	{ "bs=preferred", { "h", "bs=preferred" }, .host = "h",
+	  .block_size = CLIENT_BLOCK_SIZE_PREFERRED, .err = OLD_BS("preferred") },
+	{ "-b preferred with -B a multiple of 512", { "-b", "preferred", "-B", "1536", "h" },
+	  .host = "h", .block_size = CLIENT_BLOCK_SIZE_PREFERRED, .size = 1536 },
+	{ "-b preferred over nbdtab's bs", { "nbd0", "-b", "preferred" }, .host = "tabhost",
+	  .port = "2000", .export_name = "tabexp", .device = "/dev/nbd0", .persist = true,
+	  .block_size = CLIENT_BLOCK_SIZE_PREFERRED, .timeout = 30, .certfile = "/c.pem",
+	  .tls = true },
 	{ "last value wins", { "-b", "512", "-b", "4096", "-N", "a", "-N", "b", "h" }, .host = "h",
 	  .block_size = 4096, .export_name = "b" },
 	{ "timeout 0", { "-t", "0", "h" }, .host = "h" },
@@ -665,6 +678,21 @@ static void test_help_text(void **state _unused_)
 	assert_true(dup2(cap.saved_stdout, STDOUT_FILENO) >= 0);
 	out = take_out();
 	assert_true(strncmp(out, "Usage: nbd-client", 17) == 0);
+	/* -b's range in the words of its error message and nbd-client(8), however it wraps. */
+	{
+		char flat[8192];
+		size_t n = 0;
+
+		for (const char *p = out; *p && n < sizeof(flat) - 1; p++)
+			if (*p != ' ' && *p != '\n')
+				flat[n++] = *p;
+			else if (n > 0 && flat[n - 1] != ' ')
+				flat[n++] = ' ';
+		flat[n] = '\0';
+		if (!strstr(flat, "block size: " CLIENT_BLOCK_SIZE_RANGE))
+			fail_msg("the help text does not state -b as '%s'",
+				 CLIENT_BLOCK_SIZE_RANGE);
+	}
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!strstr(out, names[i]))
 			fail_msg("'%s' is not in the help text", names[i]);
@@ -688,7 +716,7 @@ struct err_case {
 };
 
 #define SEE_HELP "; see 'nbd-client --help'"
-#define BS_EXPECTED "expected a power of two from 512 to 65536"
+#define BS_EXPECTED "expected a power of two from 512 to 65536, or 'preferred'"
 #define SIZE_EXPECTED                                                                              \
 	"expected a size in bytes greater than 0, optionally with a suffix such as K, M or G"
 #define NOTHING_TO_DO                                                                              \
@@ -700,7 +728,12 @@ struct err_case {
 static const struct err_case err_cases[] = {
 	/* Values. */
 	{ "block size", { "-b", "1000", "h" },
-	  "invalid block size '1000' for -b: expected a power of two from 512 to 65536" },
+	  "invalid block size '1000' for -b: expected a power of two from 512 to 65536, or "
+	  "'preferred'" },
+	{ "block size misspelt preferred", { "-b", "prefered", "h" },
+	  "invalid block size 'prefered' for -b: " BS_EXPECTED },
+	{ "block size Preferred", { "-b", "Preferred", "h" },
+	  "invalid block size 'Preferred' for -b: " BS_EXPECTED },
 	{ "block size long", { "h", "-block-size", "1000" },
 	  "invalid block size '1000' for --block-size: " BS_EXPECTED },
 	{ "block size too big", { "--block-size=131072", "h" },
@@ -1012,7 +1045,6 @@ int main(void)
 		TEST(test_negotiated),
 		TEST(test_client_flags),
 		TEST(test_retry_delays),
-	TEST(test_retry_delays),
 		TEST(test_nbdtab_option),
 		TEST(test_commands),
 		TEST(test_help_version),

@@ -244,6 +244,19 @@ static void test_multiple_lines(void **state _unused_)
 	assert_string_equal(take_err(), "");
 }
 
+/* bs=preferred goes through the command line's parser: the server's preferred size. */
+static void test_bs_preferred(void **state _unused_)
+{
+	const char *tab = write_tab("nbd0 h e bs=preferred\nnbd1 h e bs=512\n");
+
+	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
+	assert_int_equal(o.block_size, CLIENT_BLOCK_SIZE_PREFERRED);
+	assert_string_equal(take_err(), "");
+	reset();
+	assert_int_equal(nbdtab_apply(tab, "nbd1", &o), 0);
+	assert_int_equal(o.block_size, 512);
+}
+
 /* What the line sets replaces what o had; what it does not set stays. */
 static void test_apply_over_options(void **state _unused_)
 {
@@ -320,7 +333,9 @@ struct bad_case {
 #define TOO_MANY                                                                                   \
 	"1: too many fields: " LINE_FORM " (options are separated by commas, without spaces)"
 #define BAD_DEVICE(d) "invalid device '" d "': expected /dev/nbdN or nbdN"
-#define BAD_BS(v) "1: invalid block size '" v "' for bs: expected a power of two from 512 to 65536"
+#define BAD_BS(v)                                                                                  \
+	"1: invalid block size '" v "' for bs: expected a power of two from 512 to 65536, or "     \
+	"'preferred'"
 #define BAD_CONNS(v)                                                                               \
 	"1: invalid number of connections '" v "' for conns: expected a number from 1 to 64"
 #define BAD_PORT(v)                                                                                \
@@ -350,6 +365,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bs not a power of two", "nbd0 h e bs=1000\n", "nbd0", BAD_BS("1000") },
 	{ "bs too big", "nbd0 h e bs=131072\n", "nbd0", BAD_BS("131072") },
 	{ "bs not a number", "nbd0 h e bs=4k\n", "nbd0", BAD_BS("4k") },
+	{ "bs preferred misspelt", "nbd0 h e bs=prefered\n", "nbd0", BAD_BS("prefered") },
 	{ "timeout", "nbd0 h e timeout=30s\n", "nbd0",
 	  "1: invalid timeout '30s' for timeout: expected a number of seconds" },
 	{ "dead-timeout", "nbd0 h e dead-timeout=-1\n", "nbd0",
@@ -595,6 +611,16 @@ static void test_value_checks(void **state _unused_)
 	assert_int_equal(client_parse_block_size("0", &u), -EINVAL);
 	assert_int_equal(client_parse_block_size("", &u), -EINVAL);
 	assert_int_equal(client_parse_block_size("4096 ", &u), -EINVAL);
+	/* The server's preferred size, by name only. */
+	u = 0;
+	assert_int_equal(client_parse_block_size("preferred", &u), 0);
+	assert_int_equal(u, CLIENT_BLOCK_SIZE_PREFERRED);
+	u = 7;
+	assert_int_equal(client_parse_block_size("Preferred", &u), -EINVAL);
+	assert_int_equal(client_parse_block_size("prefer", &u), -EINVAL);
+	assert_int_equal(client_parse_block_size("preferred ", &u), -EINVAL);
+	assert_int_equal(client_parse_block_size(" preferred", &u), -EINVAL);
+	assert_int_equal(u, 7);
 
 	assert_int_equal(client_parse_connections("1", &conns), 0);
 	assert_int_equal(client_parse_connections("64", &conns), 0);
@@ -648,6 +674,7 @@ int main(void)
 		TEST(test_ipv6_hosts),
 		TEST(test_comments_and_layout),
 		TEST(test_multiple_lines),
+		TEST(test_bs_preferred),
 		TEST(test_apply_over_options),
 		TEST(test_duplicates),
 		TEST(test_unknown_and_reserved),
