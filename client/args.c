@@ -28,6 +28,7 @@
  * Everything is parsed into a fresh struct client_options that replaces the caller's only on
  * success, and every error is one line that names the option or argument and what is expected.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -99,6 +100,9 @@ static const struct option options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ "enable-tls", no_argument, NULL, 'x' },
 	{ "priority", required_argument, NULL, 'y' },
+	/* Gone from the reference long ago, but still in its manual and in old scripts. Like the
+	 * reference's table, this makes "-sd" a prefix of -sdp rather than -s -d. */
+	{ "sdp", no_argument, NULL, 'S' },
 	/* Ours. */
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "fd", required_argument, NULL, OPT_FD },
@@ -122,7 +126,7 @@ static const struct option options[] = {
  * a subcommand; ':': a missing argument comes back as ':' and getopt prints nothing, so that every
  * message has one style.
  */
-static const char short_options[] = "-:A:b:B:c:C:d:F:gH:hi:K:lLmnN:pPRst:T:uvVxy:";
+static const char short_options[] = "-:A:b:B:c:C:d:F:gH:hi:K:lLmnN:pPRsSt:T:uvVxy:";
 
 /* Which commands an option applies to; options not listed apply to all. */
 #define ON(c) (1u << (c))
@@ -552,6 +556,144 @@ static const char *long_word(int argc, char **argv, int val, size_t *ret_n)
 	return word;
 }
 
+/* ------------------------------------------------------------------ mistyped long options */
+
+#define DISTANCE_FAR 1000u
+#define DISTANCE_WORD_MAX 64
+
+/*
+ * The edit distance of a[0..n) and b, ignoring case: letters inserted, deleted, replaced, or two
+ * neighbours swapped ("mrak" for "mark"), each one edit. Words longer than any option are far.
+ */
+static unsigned edit_distance(const char *a, size_t n, const char *b)
+{
+	unsigned rows[3][DISTANCE_WORD_MAX + 1];
+	unsigned *before = rows[0], *prev = rows[1], *cur = rows[2], *t;
+	size_t m = strlen(b);
+
+	if (n > DISTANCE_WORD_MAX || m > DISTANCE_WORD_MAX)
+		return DISTANCE_FAR;
+	for (size_t j = 0; j <= m; j++)
+		prev[j] = (unsigned)j;
+	for (size_t i = 1; i <= n; i++) {
+		int x = tolower((unsigned char)a[i - 1]);
+
+		cur[0] = (unsigned)i;
+		for (size_t j = 1; j <= m; j++) {
+			int y = tolower((unsigned char)b[j - 1]);
+			unsigned d = MIN(prev[j], cur[j - 1]) + 1;
+
+			d = MIN(d, prev[j - 1] + (x != y));
+			if (i > 1 && j > 1 && x == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == y)
+				d = MIN(d, before[j - 2] + 1);
+			cur[j] = d;
+		}
+		t = before;
+		before = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[m];
+}
+
+/*
+ * The long option that word[0..n) was probably meant to be: the one nearest to it, if it is one
+ * edit away (two for words of six letters or more, where two slips are as likely as one in a
+ * short word) and no other option is as near. NULL otherwise: a guess between two names would
+ * mislead as often as help.
+ */
+static const char *closest_option(const char *word, size_t n)
+{
+	unsigned best = DISTANCE_FAR, limit = n >= 6 ? 2 : 1;
+	const char *found = NULL;
+	bool tie = false;
+
+	for (const struct option *opt = options; opt->name; opt++) {
+		unsigned d;
+
+		if (opt->val == 'S')
+			continue; /* obsolete: never worth suggesting */
+		d = edit_distance(word, n, opt->name);
+		if (d < best) {
+			best = d;
+			found = opt->name;
+			tie = false;
+		} else if (d == best) {
+			tie = true;
+		}
+	}
+	return best <= limit && !tie ? found : NULL;
+}
+
+/* "unknown option '-word'", with the option it was probably meant to be, dashed alike. */
+static int unknown_option(const char *arg)
+{
+	size_t dashes = arg[1] == '-' ? 2 : 1, n = strcspn(arg + dashes, "=");
+	const char *near = closest_option(arg + dashes, n);
+
+	if (near)
+		log_error("unknown option '%.*s'; did you mean '%.*s%s'?", (int)(dashes + n), arg,
+			  (int)dashes, "--", near);
+	else
+		log_error("unknown option '%.*s'; see 'nbd-client --help'", (int)(dashes + n), arg);
+	return -EINVAL;
+}
+
+/* Whether getopt reads word (after its dash) as short options that all exist; *ret_upper: whether
+ * one of them is an upper-case letter. */
+static bool short_bundle(const char *word, bool *ret_upper)
+{
+	*ret_upper = false;
+	for (const char *p = word; *p; p++) {
+		/* Past "-:", the flags of the string itself. */
+		const char *s = *p == ':' ? NULL : strchr(short_options + 2, *p);
+
+		if (!s)
+			return false;
+		if (*p >= 'A' && *p <= 'Z')
+			*ret_upper = true;
+		if (s[1] == ':')
+			return true; /* the rest of the word, or the next argument, is its value */
+	}
+	return true;
+}
+
+/*
+ * A single-dash word that getopt has begun to read as a bundle of short options, because it is no
+ * long option nor a prefix of one. getopt_long_only() does this for the reference too, so that a
+ * mistyped long option turns into short ones: "-systemd-mrak" is -s plus -y (TLS priority)
+ * "stemd-mrak", "-blocksize" is -b "locksize", "-persit" fails on an "-e" nobody typed. The rule:
+ *
+ *  - A word that is no valid bundle (one of its letters is no short option) is reported whole, as
+ *    an unknown option, when it has 4 letters or more or is near a long option's name; a shorter
+ *    one ("-pz") is left to getopt, which names the letter that is wrong.
+ *  - A valid bundle is reported only when it has 4 letters or more (before any '='), uses no
+ *    upper-case short option and is near a long option's name (see closest_option()). Long names
+ *    are all lower case, so a bundle with -N, -C, -R... ("-Nname", "-C4", "-RnmgL") is meant as
+ *    one; bundles that scripts write are short ("-sp", "-vv") or far from every name ("-b4096",
+ *    "-t30", "-dnbd0"). What is reported here would have run with nonsense values: "-timout" as
+ *    -t "imout", "-iname" as an identifier "name".
+ *
+ * Everything else is a bundle, as in the reference.
+ */
+static int check_bundle(const char *arg)
+{
+	const char *word = arg + 1;
+	size_t n = strcspn(word, "=");
+	bool upper;
+
+	if (arg[0] != '-' || arg[1] == '-' || n < 2)
+		return 0;
+	if (short_bundle(word, &upper)) {
+		if (n >= 4 && !upper && closest_option(word, n))
+			return unknown_option(arg);
+	} else if (n >= 4 || closest_option(word, n)) {
+		return unknown_option(arg);
+	}
+	return 0;
+}
+
 static int bad_option(int argc, char **argv)
 {
 	const char *word;
@@ -574,9 +716,10 @@ static int bad_option(int argc, char **argv)
 	for (const struct option *o = options; o->name; o++)
 		if (strncmp(o->name, word, n) == 0)
 			matches++;
-	log_error("%s option '%.*s'; see 'nbd-client --help'",
-		  matches > 1 ? "ambiguous" : "unknown", (int)(word + n - argv[optind - 1]),
-		  argv[optind - 1]);
+	if (matches <= 1)
+		return unknown_option(argv[optind - 1]);
+	log_error("ambiguous option '%.*s'; see 'nbd-client --help'",
+		  (int)(word + n - argv[optind - 1]), argv[optind - 1]);
 	return -EINVAL;
 }
 
@@ -736,6 +879,12 @@ static int apply_option(struct args *a, int c, const char *arg)
 		return 0;
 	case 's':
 		o->swap = true;
+		return 0;
+	case 'S':
+		/* Boot scripts written for old releases may still pass it: failing them would
+		 * make a machine unbootable for an option that changes nothing today. */
+		log_warning("%s is obsolete and ignored: SDP (the Sockets Direct Protocol) is no "
+			    "longer supported; remove it", name);
 		return 0;
 	case 't':
 	case 'T':
@@ -1350,13 +1499,16 @@ static int check_attach(struct args *a)
 static int parse_all(struct args *a, int argc, char **argv)
 {
 	struct client_options *o = a->o;
-	int c, r, longindex;
+	int c, r, longindex, before;
+	bool word_start = true;
 
 	/* 0, not 1: resets getopt's state completely, as each call (and each test) needs. */
 	optind = 0;
 	opterr = 0;
 	for (;;) {
 		longindex = -1;
+		/* getopt starts at 1 after a reset, and leaves optind alone within a bundle. */
+		before = optind > 0 ? optind : 1;
 		c = getopt_long_only(argc, argv, short_options, options, &longindex);
 		if (c == -1)
 			break;
@@ -1364,6 +1516,12 @@ static int parse_all(struct args *a, int argc, char **argv)
 			return bad_option(argc, argv);
 		if (c == ':')
 			return missing_argument(argc, argv);
+		if (word_start && c != 1 && longindex < 0) {
+			r = check_bundle(argv[before]);
+			if (r < 0)
+				return r;
+		}
+		word_start = optind != before;
 		if (c == 1) {
 			r = add_positional(a, optarg);
 		} else {

@@ -140,6 +140,10 @@ struct attach_case {
 #define OLD_TIMEOUT(v)                                                                             \
 	"nbd-client: the old-style argument 'timeout=" v "' is deprecated; use -t " v "\n"
 
+#define SDP_IGNORED(opt)                                                                           \
+	"nbd-client: " opt " is obsolete and ignored: SDP (the Sockets Direct Protocol) is no "    \
+	"longer supported; remove it\n"
+
 /* What initramfs-tools passes after HOST -N NAME [PORT] DEVICE. */
 #define INITRAMFS_FLAGS .swap = true, .persist = true, .systemd_mark = true, .block_size = 512
 
@@ -285,6 +289,32 @@ static const struct attach_case attach_cases[] = {
 	{ "empty export name", { "-N", "", "h" }, .host = "h", .export_name = "" },
 	{ "-v -v", { "-v", "-verbose", "h", "--verbose" }, .host = "h", .verbosity = 3 },
 	{ "-vv", { "-vv", "h" }, .host = "h", .verbosity = 2 },
+	/* Bundles stay bundles, as in the reference: short, with an upper-case option (no long name
+	 * has one), or far from every long name. */
+	{ "bundle -Nname", { "-Nname", "h" }, .host = "h", .export_name = "name" },
+	{ "bundles -Nroot -b512 -t30", { "-Nroot", "-b512", "-t30", "h" }, .host = "h",
+	  .export_name = "root", .block_size = 512, .timeout = 30 },
+	{ "bundle -psmn", { "-psmn", "h" }, .host = "h", .persist = true, .swap = true,
+	  .systemd_mark = true, .nofork = true },
+	{ "bundle -pNexp", { "-pNexp", "h" }, .host = "h", .persist = true, .export_name = "exp" },
+	{ "bundle -sN, value after", { "-sN", "exp", "h" }, .host = "h", .swap = true,
+	  .export_name = "exp" },
+	{ "bundle -RC4", { "-RC4", "h" }, .host = "h", .read_only = true, .connections = 4 },
+	{ "bundle -iid-1", { "-iid-1", "h" }, .host = "h", .identifier = "id-1" },
+	{ "bundle -Htls.example", { "-Htls.example", "h" }, .host = "h", .tls = true,
+	  .tlshostname = "tls.example" },
+	{ "bundle -pnb4096", { "-pnb4096", "h" }, .host = "h", .persist = true, .nofork = true,
+	  .block_size = 4096 },
+	{ "bundle -NAME", { "-NAME", "h" }, .host = "h", .export_name = "AME" },
+	/* The reference's obsolete SDP option: a warning, and nothing else. */
+	{ "-S", { "-S", "h" }, .host = "h", .err = SDP_IGNORED("-S") },
+	{ "-sdp", { "h", "-sdp", "/dev/nbd0" }, .host = "h", .device = "/dev/nbd0",
+	  .err = SDP_IGNORED("--sdp") },
+	{ "--sdp", { "--sdp", "h" }, .host = "h", .err = SDP_IGNORED("--sdp") },
+	{ "-S in a bundle", { "-pS", "h" }, .host = "h", .persist = true,
+	  .err = SDP_IGNORED("-S") },
+	/* A prefix of -sdp, as in the reference's table. */
+	{ "-sd", { "-sd", "h" }, .host = "h", .err = SDP_IGNORED("--sdp") },
 	/* -b preferred: the server's preferred block size, in every spelling of -b. */
 	{ "-b preferred", { "-b", "preferred", "h" }, .host = "h",
 	  .block_size = CLIENT_BLOCK_SIZE_PREFERRED },
@@ -553,6 +583,8 @@ struct command_case {
 
 static const struct command_case command_cases[] = {
 	{ "-d", { "-d", "/dev/nbd0" }, CLIENT_DETACH, "/dev/nbd0" },
+	{ "-dnbd0", { "-dnbd0" }, CLIENT_DETACH, "/dev/nbd0" },
+	{ "-Lc/dev/nbd1", { "-Lc/dev/nbd1" }, CLIENT_CHECK, "/dev/nbd1", .no_netlink = true },
 	{ "-d nbdN", { "-d", "nbd3" }, CLIENT_DETACH, "/dev/nbd3" },
 	{ "-disconnect", { "-disconnect", "nbd0" }, CLIENT_DETACH, "/dev/nbd0" },
 	{ "--disconnect=", { "--disconnect=/dev/nbd0" }, CLIENT_DETACH, "/dev/nbd0" },
@@ -802,7 +834,41 @@ static const struct err_case err_cases[] = {
 	{ "unknown single-dash long", { "-frobnicate", "h" },
 	  "unknown option '-frobnicate'" SEE_HELP },
 	{ "unknown long", { "--frobnicate=1", "h" }, "unknown option '--frobnicate'" SEE_HELP },
-	{ "the reference's removed -S (SDP)", { "-S", "h" }, "unknown option '-S'" SEE_HELP },
+	{ "unknown 4-letter cluster", { "-pzqx", "h" }, "unknown option '-pzqx'" SEE_HELP },
+
+	/* Mistyped long options: the whole word is named, with the option meant, dashed alike. */
+	{ "-systemd-mrak", { "h", "/dev/nbd0", "-systemd-mrak" },
+	  "unknown option '-systemd-mrak'; did you mean '-systemd-mark'?" },
+	{ "--systemd-mrak", { "--systemd-mrak", "h" },
+	  "unknown option '--systemd-mrak'; did you mean '--systemd-mark'?" },
+	{ "-blocksize", { "-blocksize", "4096", "h" },
+	  "unknown option '-blocksize'; did you mean '-block-size'?" },
+	{ "--blocksize=", { "--blocksize=4096", "h" },
+	  "unknown option '--blocksize'; did you mean '--block-size'?" },
+	{ "-timout", { "-timout", "30", "h" },
+	  "unknown option '-timout'; did you mean '-timeout'?" },
+	{ "-timout=", { "-timout=30", "h" }, "unknown option '-timout'; did you mean '-timeout'?" },
+	{ "-persit", { "h", "-persit" }, "unknown option '-persit'; did you mean '-persist'?" },
+	{ "--persit", { "h", "--persit" }, "unknown option '--persit'; did you mean '--persist'?" },
+	{ "-Persist", { "-Persist", "h" }, "unknown option '-Persist'; did you mean '-persist'?" },
+	{ "-conections", { "-conections", "4", "h" },
+	  "unknown option '-conections'; did you mean '-connections'?" },
+	{ "-dead-timout", { "-dead-timout", "4", "h" },
+	  "unknown option '-dead-timout'; did you mean '-dead-timeout'?" },
+	{ "-readonyl", { "-readonyl", "h" },
+	  "unknown option '-readonyl'; did you mean '-readonly'?" },
+	{ "-iname: a bundle, but near -name", { "-iname", "e", "h" },
+	  "unknown option '-iname'; did you mean '-name'?" },
+	{ "-unixx: a bundle, but near -unix", { "-unixx", "/s" },
+	  "unknown option '-unixx'; did you mean '-unix'?" },
+	{ "-zwap: not even its first letter", { "-zwap", "h" },
+	  "unknown option '-zwap'; did you mean '-swap'?" },
+	{ "-sze: 3 letters, near -size", { "-sze", "1G", "h" },
+	  "unknown option '-sze'; did you mean '-size'?" },
+	{ "--retry-man-delay: as near to two", { "h", "-p", "--retry-man-delay", "5" },
+	  "unknown option '--retry-man-delay'" SEE_HELP },
+	{ "typo after a subcommand", { "status", "-jsno" },
+	  "unknown option '-jsno'; did you mean '-json'?" },
 	{ "ambiguous", { "-no", "h" }, "ambiguous option '-no'" SEE_HELP },
 	{ "ambiguous long", { "--ver", "h" }, "ambiguous option '--ver'" SEE_HELP },
 	{ "flag with a value", { "--persist=1", "h" }, "option '--persist' takes no argument" },
