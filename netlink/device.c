@@ -92,6 +92,33 @@ int nbd_dev_index(const char *path)
 	return (int)index;
 }
 
+int nbd_dev_disk_index(const char *path)
+{
+	const char *name = strncmp(path, "/dev/", 5) == 0 ? path + 5 : path;
+	char disk[32];
+	size_t digits;
+
+	if (strncmp(name, "nbd", 3) != 0)
+		return -EINVAL;
+	digits = strspn(name + 3, "0123456789");
+	/* Partitions are nbdNpK; the kernel names no other children. */
+	if (name[3 + digits] == 'p' && name[4 + digits] &&
+	    strspn(name + 4 + digits, "0123456789") == strlen(name + 4 + digits) && digits > 0 &&
+	    digits < 16) {
+		snprintf(disk, sizeof(disk), "nbd%.*s", (int)digits, name + 3);
+		return nbd_dev_index(disk);
+	}
+	return nbd_dev_index(name);
+}
+
+bool nbd_dev_exists(int index)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/block/nbd%d", sysfs_root(), index);
+	return access(path, F_OK) == 0;
+}
+
 int nbd_dev_find_free(void)
 {
 	char path[256];

@@ -88,6 +88,17 @@ int nbd_dev_pid(int index, pid_t *ret);
 bool nbd_dev_in_use(int index);
 /* Parses "/dev/nbdN" or "nbdN" into N. */
 int nbd_dev_index(const char *path);
+/* Parses "/dev/nbdN", "nbdN" or a partition of one ("nbdNpK") into N. */
+int nbd_dev_disk_index(const char *path);
+/* Whether /dev/nbdN exists (the module is loaded and has that many devices). */
+bool nbd_dev_exists(int index);
+/*
+ * Who uses the device or one of its partitions: mounts, swap areas, holders (device-mapper, md)
+ * and processes with it open, except the pids in except[] (the process the kernel serves it for,
+ * its supervisor) and the caller. Fills buf with a "; "-separated description and returns how
+ * many uses it found (0: nobody), or a negative errno (-ENOENT: no such device).
+ */
+int nbd_dev_users(int index, const pid_t *except, size_t n_except, char *buf, size_t len);
 /* The first device that is not in use, or -ENODEV. */
 int nbd_dev_find_free(void);
 /* Opens /dev/nbdN and takes flock(LOCK_EX | LOCK_NB), retrying for up to timeout_ms while udev or

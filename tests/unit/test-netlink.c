@@ -158,6 +158,18 @@ static void test_device_index(void **state)
 	assert_int_equal(nbd_dev_index("/dev/nbd99999999999"), -EINVAL);
 }
 
+/* -c names a partition for its disk, as the reference does; nothing else passes for one. */
+static void test_disk_index(void **state)
+{
+	assert_int_equal(nbd_dev_disk_index("/dev/nbd0p1"), 0);
+	assert_int_equal(nbd_dev_disk_index("nbd12p15"), 12);
+	assert_int_equal(nbd_dev_disk_index("/dev/nbd3"), 3);
+	assert_int_equal(nbd_dev_disk_index("/dev/nbd3p"), -EINVAL);
+	assert_int_equal(nbd_dev_disk_index("/dev/nbdp1"), -EINVAL);
+	assert_int_equal(nbd_dev_disk_index("/dev/nbd1p1x"), -EINVAL);
+	assert_int_equal(nbd_dev_disk_index("/dev/sda1"), -EINVAL);
+}
+
 static void write_file(const char *dir, const char *name, const char *content)
 {
 	char path[512];
@@ -230,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_reconfigure_encoding),
 		cmocka_unit_test(test_link_dead_parsing),
 		cmocka_unit_test(test_device_index),
+		cmocka_unit_test(test_disk_index),
 		cmocka_unit_test(test_sysfs),
 	};
 
