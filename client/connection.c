@@ -91,15 +91,19 @@ static int connect_unix(const char *path, int64_t deadline)
 	return TAKE_FD(fd);
 }
 
-static int connect_tcp(const char *host, const char *port, int64_t deadline)
+/* *ret_gai (may be NULL): getaddrinfo()'s error when the name did not resolve, for the message. */
+static int connect_tcp(const char *host, const char *port, int64_t deadline, int *ret_gai)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
 	struct addrinfo *res = NULL;
 	int r, last = -EHOSTUNREACH;
 
 	r = getaddrinfo(host, port ? port : "10809", &hints, &res);
-	if (r != 0)
+	if (r != 0) {
+		if (ret_gai)
+			*ret_gai = r;
 		return r == EAI_SYSTEM ? negative_errno() : (r == EAI_NONAME ? -ENXIO : -EHOSTUNREACH);
+	}
 	/* Every address in turn: a host with an unreachable IPv6 address may answer on IPv4. */
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		_cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
@@ -126,7 +130,7 @@ static int connect_tcp(const char *host, const char *port, int64_t deadline)
 	return last;
 }
 
-int client_connect(const struct client_target *t, int timeout_ms)
+static int connect_target(const struct client_target *t, int timeout_ms, int *ret_gai)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 
@@ -134,10 +138,27 @@ int client_connect(const struct client_target *t, int timeout_ms)
 	case TARGET_UNIX:
 		return connect_unix(t->socket_path, deadline);
 	case TARGET_TCP:
-		return connect_tcp(t->host, t->port, deadline);
+		return connect_tcp(t->host, t->port, deadline, ret_gai);
 	default:
 		return -EINVAL;
 	}
+}
+
+int client_connect(const struct client_target *t, int timeout_ms)
+{
+	return connect_target(t, timeout_ms, NULL);
+}
+
+/* A name that does not resolve is the user's to fix, not a network fault: say which name. */
+static int resolve_message(const struct client_target *t, int gai, int r, char **ret)
+{
+	const char *why = gai == EAI_SYSTEM ? strerror(-r) : gai_strerror(gai);
+
+	if (gai == EAI_SERVICE)
+		return asprintf(ret, "Cannot resolve port '%s' of host '%s': %s; use a port number "
+			       "or a service name from /etc/services", t->port, t->host, why);
+	return asprintf(ret, "Cannot resolve host '%s': %s; check the name or use an address",
+			t->host, why);
 }
 
 int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
@@ -225,15 +246,21 @@ int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
 	_cleanup_free_ char *reason = NULL;
 	_cleanup_close_ int fd = -1;
 	char where[512];
-	int r;
+	int r, gai = 0;
 
 	*ret_message = NULL;
 	*ret_res = NULL;
 	client_target_string(&o->target, where, sizeof(where));
-	fd = client_connect(&o->target, connect_timeout_ms);
+	fd = connect_target(&o->target, connect_timeout_ms, &gai);
 	if (fd < 0) {
-		if (asprintf(ret_message, "Cannot connect to %s: %s%s", where, strerror(-fd),
-			     fd == -ECONNREFUSED ? " (is an NBD server running there?)" : "") < 0)
+		if (gai != 0)
+			r = resolve_message(&o->target, gai, fd, ret_message);
+		else
+			r = asprintf(ret_message, "Cannot connect to %s: %s%s", where,
+				     strerror(-fd),
+				     fd == -ECONNREFUSED ? " (is an NBD server running there?)"
+							 : "");
+		if (r < 0)
 			*ret_message = NULL;
 		return fd;
 	}

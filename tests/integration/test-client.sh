@@ -46,6 +46,35 @@ check_fails "nothing listening: fails" "${CLIENT[@]}" info "127.0.0.1:$DEAD"
 check_grep "nothing listening: says so" "Connection refused" "$SCRATCH/out"
 check_fails "nbds:// is refused until TLS exists" "${CLIENT[@]}" info "nbds://127.0.0.1:$DEAD/"
 check_grep "nbds://: the message says TLS" "TLS" "$SCRATCH/out"
+# The .invalid top-level domain never resolves (RFC 6761), whatever the resolver.
+BADHOST=nbdm-test.invalid
+RESOLVE="Cannot resolve host '$BADHOST': .+; check the name or use an address"
+check_fails "an unresolvable host: info fails" "${CLIENT[@]}" info "$BADHOST"
+check_grep "an unresolvable host: info says the name does not resolve" "$RESOLVE" "$SCRATCH/out"
+check_fails "an unresolvable host: -l fails" "${CLIENT[@]}" -l "$BADHOST" 10809
+check_grep "an unresolvable host: -l says the name does not resolve" "$RESOLVE" "$SCRATCH/out"
+check_fails "an unresolvable host in a URI: list fails" "${CLIENT[@]}" list "nbd://$BADHOST:2000"
+check_grep "an unresolvable host in a URI: list says so" "$RESOLVE" "$SCRATCH/out"
+
+# ---------------------------------------------------------------- the command line, end to end
+check_fails "a mistyped single-dash option is refused" "${CLIENT[@]}" -l "$BADHOST" -systemd-mrak
+check_grep "a mistyped option: the option meant is named" \
+	"unknown option '-systemd-mrak'; did you mean '-systemd-mark'\\?" "$SCRATCH/out"
+check_fails "-sdp is ignored with a warning (and the lookup still fails)" \
+	"${CLIENT[@]}" info "$BADHOST" -sdp
+check_grep "-sdp: the warning" "--sdp is obsolete and ignored" "$SCRATCH/out"
+check_grep "-sdp: the lookup ran" "$RESOLVE" "$SCRATCH/out"
+# -b's range in the same words in --help, nbd-client(8) and the error, however each one wraps and
+# marks up the words.
+flat() { tr -d "*'" | tr -s ' \t\n' '   '; }
+RANGE="a power of two from 512 to 65536, or preferred"
+check "--help" "${CLIENT[@]}" --help
+check_eq "--help states -b's range" 1 "$(flat <"$SCRATCH/out" | grep -cF "block size: $RANGE")"
+check_fails "-b 1000 is refused" "${CLIENT[@]}" -b 1000 "$BADHOST"
+check_eq "the error states -b's range" 1 "$(flat <"$SCRATCH/out" | grep -cF "expected $RANGE")"
+MAN=$(dirname "$0")/../../man/nbd-client.8.scd
+check_eq "nbd-client(8) states -b's range" 1 \
+	"$(flat <"$MAN" | grep -cF "Block size of the device: $RANGE")"
 
 # ---------------------------------------------------------------- nbdkit
 if command -v nbdkit >/dev/null; then
