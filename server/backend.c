@@ -14,6 +14,7 @@
 #include "common/io.h"
 #include "server/backend.h"
 #include "server/cow.h"
+#include "server/multifile.h"
 
 /* Writing zeros by hand goes through a buffer of this size. */
 #define ZERO_CHUNK (1u << 20)
@@ -52,17 +53,62 @@ static bool in_memory(int fd)
 		/* RAMFS_MAGIC */;
 }
 
+static int open_multi(const struct backend_open_args *args, struct backend *b)
+{
+	int r = multifile_open(args->path, args->read_only, args->direct, &b->multi, &b->size);
+
+	if (r < 0)
+		return r;
+	b->may_block = true;
+	b->can_trim = true;
+	if (args->direct)
+		b->alignment = 4096;
+	if (asprintf(&b->description, "%s.0 ... .%zu", args->path,
+		     multifile_parts(b->multi) - 1) < 0) {
+		b->description = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The reference's temporary export: a new file next to the path given, gone once closed. */
+static int open_temporary(const struct backend_open_args *args, int flags)
+{
+	_cleanup_free_ char *tmpl = NULL;
+	int fd;
+
+	if (asprintf(&tmpl, "%s-XXXXXX", args->path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmpl, flags & (O_CLOEXEC | O_DIRECT));
+	if (fd < 0)
+		return negative_errno();
+	(void)unlink(tmpl);
+	return fd;
+}
+
 static int open_file(const struct backend_open_args *args, struct backend *b)
 {
 	int flags = O_CLOEXEC | (args->read_only ? O_RDONLY : O_RDWR);
 	struct stat st;
 	uint64_t size;
 
+	if (args->multifile)
+		return open_multi(args, b);
 	if (args->direct)
 		flags |= O_DIRECT;
 	if (args->size && !args->read_only)
 		flags |= O_CREAT;
-	b->fd = open(args->path, flags, 0600);
+	if (args->temporary) {
+		if (args->size == 0)
+			return -EINVAL;
+		b->fd = open_temporary(args, flags);
+		if (b->fd < 0)
+			return b->fd;
+		if (ftruncate(b->fd, (off_t)args->size) < 0)
+			return negative_errno();
+	} else {
+		b->fd = open(args->path, flags, 0600);
+	}
 	if (b->fd < 0)
 		return negative_errno();
 	if (fstat(b->fd, &st) < 0)
@@ -96,7 +142,12 @@ static int open_file(const struct backend_open_args *args, struct backend *b)
 	}
 	b->size = size;
 	b->may_block = !in_memory(b->fd);
-	b->description = strdup(args->path);
+	if (args->temporary) {
+		if (asprintf(&b->description, "a temporary file made from %s", args->path) < 0)
+			b->description = NULL;
+	} else {
+		b->description = strdup(args->path);
+	}
 	return b->description ? 0 : -ENOMEM;
 }
 
@@ -119,7 +170,21 @@ int backend_open(const struct backend_open_args *args, struct backend **ret)
 	return 0;
 }
 
+static int open_cow(struct backend *base, const char *overlay_path, const char *dir,
+		    struct backend **ret);
+
 int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret)
+{
+	return open_cow(base, overlay_path, NULL, ret);
+}
+
+int backend_open_cow_in(struct backend *base, const char *dir, struct backend **ret)
+{
+	return open_cow(base, NULL, dir, ret);
+}
+
+static int open_cow(struct backend *base, const char *overlay_path, const char *dir,
+		    struct backend **ret)
 {
 	_cleanup_(backend_closep) struct backend *b = calloc(1, sizeof(*b));
 	int r;
@@ -133,14 +198,14 @@ int backend_open_cow(struct backend *base, const char *overlay_path, struct back
 		.can_trim = true, /* the overlay can always zero what it is asked to drop */
 		.can_extents = true,
 		.rotational = base->rotational,
-		.may_block = base->may_block || overlay_path,
+		.may_block = base->may_block || overlay_path || dir,
 		.alignment = base->alignment,
 		.base = base,
 	};
 	b->description = strdup(base->description);
 	if (!b->description)
 		return -ENOMEM;
-	r = cow_open(base, overlay_path, &b->cow);
+	r = dir ? cow_open_private(base, dir, &b->cow) : cow_open(base, overlay_path, &b->cow);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(b);
@@ -152,6 +217,7 @@ struct backend *backend_close(struct backend *b)
 	if (!b)
 		return NULL;
 	cow_close(b->cow);
+	multifile_close(b->multi);
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->description);
@@ -165,6 +231,8 @@ int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 
 	if (b->cow)
 		return cow_pread(b->cow, buf, len, offset);
+	if (b->multi)
+		return multifile_pread(b->multi, buf, len, offset);
 	n = pread_full(b->fd, buf, len, offset);
 	if (n < 0)
 		return (int)n;
@@ -182,7 +250,8 @@ int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offs
 		return cow_pwrite(b->cow, buf, len, offset, fua);
 	if (b->read_only)
 		return -EPERM;
-	r = pwrite_full(b->fd, buf, len, offset);
+	r = b->multi ? multifile_pwrite(b->multi, buf, len, offset)
+		     : pwrite_full(b->fd, buf, len, offset);
 	if (r < 0)
 		return r;
 	if (fua || b->sync)
@@ -196,6 +265,8 @@ int backend_flush(struct backend *b)
 		return cow_flush(b->cow);
 	if (b->read_only)
 		return 0;
+	if (b->multi)
+		return multifile_flush(b->multi);
 	return fdatasync(b->fd) < 0 ? negative_errno() : 0;
 }
 
@@ -209,7 +280,11 @@ int backend_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
 		return -EPERM;
 	if (len == 0 || !b->can_trim)
 		return 0;
-	if (b->block_device) {
+	if (b->multi) {
+		r = multifile_zero(b->multi, offset, len, true, true);
+		if (r == -ENOTSUP)
+			r = 0; /* advisory, as below */
+	} else if (b->block_device) {
 		uint64_t range[2] = { offset, len };
 
 		if (ioctl(b->fd, BLKDISCARD, range) < 0 && errno != EOPNOTSUPP && errno != EINVAL)
@@ -259,6 +334,12 @@ int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punc
 	if (len == 0)
 		return 0;
 	atomic_store(&b->dense, false);
+	if (b->multi) {
+		r = multifile_zero(b->multi, offset, len, may_punch, fast_only);
+		if (r < 0)
+			return r;
+		goto done;
+	}
 	if (b->block_device) {
 		uint64_t range[2] = { offset, len };
 
@@ -291,6 +372,8 @@ int backend_cache(struct backend *b, uint64_t offset, uint64_t len)
 {
 	if (b->base)
 		b = b->base;
+	if (b->fd < 0)
+		return 0;
 	/* Only advice: its failure changes nothing the client can observe. */
 	(void)posix_fadvise(b->fd, (off_t)offset, (off_t)len, POSIX_FADV_WILLNEED);
 	return 0;
@@ -318,7 +401,7 @@ int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_h
 
 	if (b->cow)
 		return cow_extent(b->cow, offset, len, ret_hole, ret_len);
-	if (!b->can_extents || fully_allocated(b)) {
+	if (!b->can_extents || b->multi || fully_allocated(b)) {
 		*ret_hole = false;
 		*ret_len = len;
 		return 0;

@@ -30,6 +30,7 @@ struct backend {
 	uint32_t alignment; /* minimum I/O granularity (1, or the device's logical block size) */
 	char *description;  /* what this is, for logs: the path or "memory" */
 	struct cow *cow;    /* a copy-on-write view: I/O goes through the overlay, fd is -1 */
+	struct multifile *multi; /* several files one after another: fd is -1 */
 	struct backend *base; /* the view's base, owned by its export */
 };
 
@@ -41,6 +42,8 @@ struct backend_open_args {
 	bool read_only;
 	bool direct;
 	bool sync;
+	bool multifile;     /* path is PATH.0, PATH.1, ... (multifile.h) */
+	bool temporary;     /* serve a new file made from path (PATH-XXXXXX), removed at once */
 };
 
 int backend_open(const struct backend_open_args *args, struct backend **ret);
@@ -48,6 +51,8 @@ int backend_open(const struct backend_open_args *args, struct backend **ret);
  * NULL: the overlay lives in memory and is discarded when the view is closed; otherwise it is kept in
  * that file (and PATH.map) and reused by the next run. */
 int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret);
+/* A private overlay kept in an unnamed file in dir rather than in memory (cowdir). */
+int backend_open_cow_in(struct backend *base, const char *dir, struct backend **ret);
 struct backend *backend_close(struct backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
 

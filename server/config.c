@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +66,43 @@ int strv_push(char ***l, const char *s)
 	return 0;
 }
 
+bool strv_equal(char *const *a, char *const *b)
+{
+	size_t n = strv_length(a);
+
+	if (!a || !b)
+		return a == b;
+	if (n != strv_length(b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static int strv_copy(char ***dst, char *const *src)
+{
+	char **l;
+	size_t n = strv_length(src);
+
+	if (!src) {
+		*dst = NULL;
+		return 0;
+	}
+	l = calloc(n + 1, sizeof(char *));
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		l[i] = strdup(src[i]);
+		if (!l[i]) {
+			strv_free(l);
+			return -ENOMEM;
+		}
+	}
+	*dst = l;
+	return 0;
+}
+
 void strv_free(char **l)
 {
 	if (!l)
@@ -111,8 +149,75 @@ void export_config_free(struct export_config *e)
 	free(e->cow_path);
 	free(e->authfile);
 	strv_free(e->allow);
+	free(e->cowdir);
+	free(e->prerun);
+	free(e->postrun);
+	free(e->transactionlog);
 	free(e->origin);
 	*e = (struct export_config){ 0 };
+}
+
+static int dup_or_null(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+int export_config_copy(struct export_config *dst, const struct export_config *src)
+{
+	struct export_config c = *src;
+	int r = 0;
+
+	/* Every pointer is replaced before anything can fail, so that freeing c is always safe. */
+	c.name = c.description = c.path = c.cow_path = c.authfile = NULL;
+	c.cowdir = c.prerun = c.postrun = c.transactionlog = c.origin = NULL;
+	c.allow = NULL;
+	if (dup_or_null(&c.name, src->name) < 0 || dup_or_null(&c.description, src->description) < 0 ||
+	    dup_or_null(&c.path, src->path) < 0 || dup_or_null(&c.cow_path, src->cow_path) < 0 ||
+	    dup_or_null(&c.authfile, src->authfile) < 0 || dup_or_null(&c.cowdir, src->cowdir) < 0 ||
+	    dup_or_null(&c.prerun, src->prerun) < 0 || dup_or_null(&c.postrun, src->postrun) < 0 ||
+	    dup_or_null(&c.transactionlog, src->transactionlog) < 0 ||
+	    dup_or_null(&c.origin, src->origin) < 0 || strv_copy(&c.allow, src->allow) < 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		export_config_free(&c);
+		return r;
+	}
+	*dst = c;
+	return 0;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+bool export_config_equal(const struct export_config *a, const struct export_config *b)
+{
+	return str_equal(a->name, b->name) && str_equal(a->description, b->description) &&
+	       a->backend == b->backend && str_equal(a->path, b->path) && a->size == b->size &&
+	       a->read_only == b->read_only && a->copy_on_write == b->copy_on_write &&
+	       str_equal(a->cow_path, b->cow_path) && a->direct_io == b->direct_io &&
+	       a->sync == b->sync && a->flush == b->flush && a->fua == b->fua &&
+	       a->trim == b->trim && a->rotational == b->rotational &&
+	       str_equal(a->authfile, b->authfile) && strv_equal(a->allow, b->allow) &&
+	       a->max_connections == b->max_connections && a->multifile == b->multifile &&
+	       a->temporary == b->temporary && str_equal(a->cowdir, b->cowdir) &&
+	       str_equal(a->prerun, b->prerun) && str_equal(a->postrun, b->postrun) &&
+	       str_equal(a->transactionlog, b->transactionlog) && a->virtstyle == b->virtstyle &&
+	       a->virt_cidr == b->virt_cidr;
+}
+
+bool export_config_per_client(const struct export_config *e)
+{
+	return e->virtstyle != VIRT_NONE && e->path && strstr(e->path, "%s");
+}
+
+const char *server_config_default_path(void)
+{
+	const char *env = getenv("NBD_SERVER_CONFIG");
+
+	return env && *env ? env : "/etc/nbd-server/config";
 }
 
 void server_config_free(struct server_config *cfg)
@@ -210,6 +315,59 @@ static bool address_family_is(const char *s, int family)
 	return inet_pton(family, s, addr) == 1;
 }
 
+int port_parse(const char *s, uint16_t *ret)
+{
+	struct servent *se;
+	uint16_t port;
+
+	if (parse_u16(s, &port) == 0) {
+		if (port == 0)
+			return -ERANGE;
+		*ret = port;
+		return 0;
+	}
+	if (*s == '\0' || strspn(s, "0123456789") == strlen(s))
+		return -EINVAL;
+	se = getservbyname(s, "tcp");
+	if (!se || ntohs((uint16_t)se->s_port) == 0)
+		return -ENOENT;
+	*ret = ntohs((uint16_t)se->s_port);
+	return 0;
+}
+
+int virtstyle_parse(const char *s, enum virtstyle *ret, unsigned *ret_cidr)
+{
+	const char *n;
+	uint32_t bits;
+
+	if (strcasecmp(s, "none") == 0) {
+		*ret = VIRT_NONE;
+		return 0;
+	}
+	if (strcasecmp(s, "ipliteral") == 0) {
+		*ret = VIRT_IPLITERAL;
+		return 0;
+	}
+	if (strcasecmp(s, "iphash") == 0) {
+		*ret = VIRT_IPHASH;
+		return 0;
+	}
+	/* "cidrhash 16" as the reference documents it; "cidrhash16" and "cidr16" are taken too. */
+	if (strncasecmp(s, "cidrhash", 8) == 0)
+		n = s + 8;
+	else if (strncasecmp(s, "cidr", 4) == 0)
+		n = s + 4;
+	else
+		return -EINVAL;
+	n += strspn(n, " \t");
+	if (*n == '\0' || strspn(n, "0123456789") != strlen(n) || parse_u32(n, &bits) < 0 ||
+	    bits > 128)
+		return -EINVAL;
+	*ret = VIRT_CIDRHASH;
+	*ret_cidr = bits;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ checks */
 
 /* How messages name an export: where its section starts, or the option that made it. */
@@ -270,6 +428,30 @@ static int export_check(const struct export_config *e)
 	}
 	if (e->size > INT64_MAX) {
 		log_error("%s: size %" PRIu64 " is larger than a file can be", where, e->size);
+		return -EINVAL;
+	}
+	if (e->backend == EXPORT_MEMORY && (e->multifile || e->temporary || e->virtstyle)) {
+		log_error("%s: %s does not apply to a memory export; remove it", where,
+			  e->multifile ? "multifile" : e->temporary ? "temporary" : "virtstyle");
+		return -EINVAL;
+	}
+	if (e->multifile && e->temporary) {
+		log_error("%s: multifile and temporary exclude each other (as in the reference "
+			  "nbd-server); keep one", where);
+		return -EINVAL;
+	}
+	if (e->temporary && !e->copy_on_write && e->size == 0) {
+		log_error("%s: a temporary export needs its size: set filesize", where);
+		return -EINVAL;
+	}
+	if (e->temporary && e->cow_path) {
+		log_error("%s: temporary removes the copy-on-write data at the end, cowfile keeps it; "
+			  "keep one", where);
+		return -EINVAL;
+	}
+	if (e->cowdir && e->cow_path) {
+		log_error("%s: cowdir (an overlay per connection) and cowfile (one shared overlay) "
+			  "exclude each other; keep one", where);
 		return -EINVAL;
 	}
 	if (e->cow_path && !e->copy_on_write) {
@@ -444,17 +626,19 @@ enum key_type {
 	KEY_STRING,     /* free text; empty means none */
 	KEY_NAME,       /* a user or group name: not empty */
 	KEY_PATH,       /* an absolute path */
+	KEY_OPT_PATH,   /* an absolute path, or empty: none */
 	KEY_BOOL,
-	KEY_PORT,
+	KEY_PORT,       /* a number or a service name (nbd) */
 	KEY_UNSIGNED,   /* 0 .. max */
 	KEY_SIZE,       /* filesize */
 	KEY_ADDRESSES,  /* listenaddr */
 	KEY_MEMORY,     /* memory = SIZE: a memory export */
 	KEY_INCLUDEDIR,
-	KEY_VIRTSTYLE,  /* only "none" */
+	KEY_VIRTSTYLE,  /* none, ipliteral, iphash, cidrhash N */
 	KEY_OFF_BOOL,   /* a feature this server lacks: fine while false */
 	KEY_OFF_STRING, /* a feature this server lacks: fine while empty */
 	KEY_IGNORED,    /* accepted with a warning: it never did anything */
+	KEY_NOTE_BOOL,  /* a true/false tuning knob this server does not need: a note in the log */
 };
 
 struct key {
@@ -494,6 +678,9 @@ static const struct key keys[] = {
 	{ "keyfile", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
 	{ "cacertfile", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
 	{ "tlsprio", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
+	{ "tlsonly", GX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
+	{ "splice", GX, .type = KEY_NOTE_BOOL,
+	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
 
 	{ "exportname", E(path), .type = KEY_PATH },
 	{ "readonly", E(read_only), .type = KEY_BOOL },
@@ -510,30 +697,26 @@ static const struct key keys[] = {
 	{ "authfile", E(authfile), .type = KEY_PATH },
 	{ "maxconnections", E(max_connections), .type = KEY_UNSIGNED, .max = UINT32_MAX },
 	{ "description", E(description), .type = KEY_STRING },
-	{ "virtstyle", EX, .type = KEY_VIRTSTYLE,
-	  .why = "per-client exports (virtstyle) are not supported by this nbd-server; remove it "
-		 "or set it to none" },
-	{ "prerun", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("running commands (prerun)") },
-	{ "postrun", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("running commands (postrun)") },
-	{ "transactionlog", EX, .type = KEY_OFF_STRING, .why = WHY_NOT("a transaction log") },
-	{ "datalog", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("a transaction log") },
-	{ "multifile", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("an export of several files") },
+	{ "virtstyle", EX, .type = KEY_VIRTSTYLE },
+	{ "prerun", E(prerun), .type = KEY_STRING },
+	{ "postrun", E(postrun), .type = KEY_STRING },
+	{ "transactionlog", E(transactionlog), .type = KEY_OPT_PATH },
+	{ "datalog", EX, .type = KEY_OFF_BOOL,
+	  .why = WHY_NOT("logging WRITE data in the transaction log (datalog)") },
+	{ "multifile", E(multifile), .type = KEY_BOOL },
 	{ "treefiles", EX, .type = KEY_OFF_BOOL,
-	  .why = WHY_NOT("an export of one file per block") },
+	  .why = WHY_NOT("an export of one file per block (treefiles)") },
 	{ "waitfile", EX, .type = KEY_OFF_BOOL,
-	  .why = WHY_NOT("waiting for the export file to appear") },
-	{ "sparse_cow", EX, .type = KEY_OFF_BOOL,
-	  .why = "a sparse copy-on-write file is not supported by this nbd-server; remove it "
-		 "(cowfile = PATH keeps the overlay in a file)" },
-	{ "cowdir", EX, .type = KEY_OFF_STRING,
-	  .why = "a directory for copy-on-write files is not supported by this nbd-server; remove "
-		 "it (cowfile = PATH keeps the overlay in a file)" },
-	{ "temporary", EX, .type = KEY_OFF_BOOL,
-	  .why = "a temporary file export is not supported by this nbd-server; remove it "
-		 "(memory = SIZE serves a scratch disk from memory)" },
-	{ "splice", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("splice") },
+	  .why = WHY_NOT("waiting for the export file to appear (waitfile)") },
+	{ "sparse_cow", EX, .type = KEY_NOTE_BOOL,
+	  .why = "copy-on-write overlays of this nbd-server are always sparse" },
+	{ "cowdir", E(cowdir), .type = KEY_OPT_PATH },
+	{ "temporary", E(temporary), .type = KEY_BOOL },
+	{ "splice", EX, .type = KEY_NOTE_BOOL,
+	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
 	{ "sdp", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("SDP (the Sockets Direct Protocol)") },
 	{ "force_tls", EX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
+	{ "tlsonly", EX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
 	{ "timeout", EX, .type = KEY_IGNORED,
 	  .why = "the reference nbd-server documents it but never used it; a client sets its own "
 		 "timeout" },
@@ -613,7 +796,8 @@ static const struct key *key_suggest(const char *name, enum section_kind kind)
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
 		unsigned d;
 
-		if (keys[i].section != kind || keys[i].type == KEY_IGNORED)
+		if (keys[i].section != kind || keys[i].type == KEY_IGNORED ||
+		    keys[i].type == KEY_NOTE_BOOL)
 			continue;
 		d = strcasecmp(keys[i].name, name) == 0 ? 0 : edit_distance(name, keys[i].name);
 		if (d < best_d && d < strlen(name)) {
@@ -684,6 +868,7 @@ static int finish_section(struct parser *p)
 	const struct key *memory = key_find("memory", SECTION_EXPORT);
 	const struct key *filesize = key_find("filesize", SECTION_EXPORT);
 	const struct key *exportname = key_find("exportname", SECTION_EXPORT);
+	const struct key *virtstyle = key_find("virtstyle", SECTION_EXPORT);
 	struct export_config *e;
 	unsigned saved = p->line;
 	int r = 0;
@@ -706,6 +891,10 @@ static int finish_section(struct parser *p)
 				p->section);
 		goto out;
 	}
+	/* The reference's default style is ipliteral: a %s in exportname is the client's address
+	 * unless virtstyle = none says otherwise. */
+	if (!p->key_line[key_index(virtstyle)] && e->path && strstr(e->path, "%s"))
+		e->virtstyle = VIRT_IPLITERAL;
 	r = export_check(e);
 out:
 	p->line = saved;
@@ -836,8 +1025,14 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 			return bad_value(p, k->name, value, "expected a name, not nothing");
 		return set_string(field, value);
 
+	case KEY_OPT_PATH:
 	case KEY_PATH:
 	case KEY_INCLUDEDIR:
+		if (k->type == KEY_OPT_PATH && *value == '\0') {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
 		if (value[0] != '/')
 			return bad_value(p, k->name, value, "expected an absolute path");
 		if (k->type == KEY_INCLUDEDIR) {
@@ -853,8 +1048,9 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 		return 0;
 
 	case KEY_PORT:
-		if (parse_u16(value, &u16) < 0 || u16 == 0)
-			return bad_value(p, k->name, value, "expected a number from 1 to 65535");
+		if (port_parse(value, &u16) < 0)
+			return bad_value(p, k->name, value, "expected a number from 1 to 65535 or a "
+							    "TCP service name from /etc/services (nbd)");
 		*(uint16_t *)field = u16;
 		return 0;
 
@@ -891,11 +1087,15 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 	case KEY_ADDRESSES:
 		return set_addresses(p, k, field, value);
 
-	case KEY_VIRTSTYLE:
-		if (strcasecmp(value, "none") == 0)
-			return 0;
-		return parse_error(p, "key '%s' in section [%s]: %s", k->name, section_name(p),
-				   k->why);
+	case KEY_VIRTSTYLE: {
+		struct export_config *e = &p->cfg->exports[p->export_index];
+
+		if (virtstyle_parse(value, &e->virtstyle, &e->virt_cidr) < 0)
+			return bad_value(p, k->name, value, "expected none, ipliteral, iphash or "
+							    "cidrhash N (N a prefix length, at most "
+							    "128)");
+		return 0;
+	}
 
 	case KEY_OFF_BOOL:
 		if (parse_bool(value, &b) < 0)
@@ -910,6 +1110,13 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 			return 0;
 		return parse_error(p, "key '%s' in section [%s]: %s", k->name, section_name(p),
 				   k->why);
+
+	case KEY_NOTE_BOOL:
+		if (parse_bool(value, &b) < 0)
+			return bad_value(p, k->name, value, "expected true or false");
+		log_notice("%s:%u: key '%s' in section [%s] has no effect: %s", p->path, p->line,
+			   k->name, section_name(p), k->why);
+		return 0;
 
 	case KEY_IGNORED:
 		log_warning("%s:%u: key '%s' in section [%s] is ignored: %s", p->path, p->line,
@@ -954,11 +1161,10 @@ static int parse_key_value(struct parser *p, char *line)
 		other = p->kind == SECTION_GENERIC ? SECTION_EXPORT : SECTION_GENERIC;
 		k = key_find(key, other);
 		/* Moving an unsupported key to its section would only lead to the next error. */
-		if (k && (k->type == KEY_OFF_BOOL || k->type == KEY_OFF_STRING ||
-			  k->type == KEY_VIRTSTYLE))
+		if (k && (k->type == KEY_OFF_BOOL || k->type == KEY_OFF_STRING))
 			return parse_error(p, "key '%s' in section [%s]: %s", key, section_name(p),
 					   k->why);
-		if (k && k->type != KEY_IGNORED)
+		if (k && k->type != KEY_IGNORED && k->type != KEY_NOTE_BOOL)
 			return parse_error(p, "key '%s' belongs in %s, not in section [%s]", key,
 					   other == SECTION_GENERIC ? "[generic]"
 								    : "an export's section",

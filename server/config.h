@@ -18,6 +18,14 @@ enum export_backend {
 	EXPORT_MEMORY, /* sparse memory of a given size, gone at exit */
 };
 
+/* How a per-client export (virtstyle) turns the client's address into its file name. */
+enum virtstyle {
+	VIRT_NONE,      /* exportname is used as it is, even with a %s in it */
+	VIRT_IPLITERAL, /* %s: the address as text ("unix" over a Unix socket) */
+	VIRT_IPHASH,    /* the same with the dots of an IPv4 address made into '/' */
+	VIRT_CIDRHASH,  /* "NETWORK/ADDRESS", NETWORK the address masked to virt_cidr bits */
+};
+
 struct export_config {
 	char *name;             /* "" is the default export */
 	char *description;      /* NULL: none */
@@ -38,6 +46,16 @@ struct export_config {
 	char **allow;           /* per-export allow list entries (NULL-terminated) or NULL:
 				 * everyone; an empty array (allow[0] == NULL) lets no one in */
 	unsigned max_connections; /* 0: no limit */
+	bool multifile;         /* the export is PATH.0, PATH.1, ... concatenated */
+	bool temporary;         /* serve a fresh file made from PATH, removed at once (or, with
+				 * copy_on_write, overlays that are removed) */
+	char *cowdir;           /* with copy_on_write: per-connection overlays live in files here
+				 * (removed when the connection ends) instead of memory */
+	char *prerun;           /* shell command run before a connection is served; %s: the file */
+	char *postrun;          /* shell command run when a connection has ended; %s: the file */
+	char *transactionlog;   /* append every request and reply header to this file */
+	enum virtstyle virtstyle;
+	unsigned virt_cidr;     /* VIRT_CIDRHASH: prefix length */
 	char *origin;           /* "FILE:LINE" of its section, NULL: the command line */
 };
 
@@ -76,6 +94,13 @@ void server_config_free(struct server_config *cfg);
 /* Initialises an export with the defaults (flush, fua, trim on) and the given name. */
 int export_config_init(struct export_config *e, const char *name);
 void export_config_free(struct export_config *e);
+/* A deep copy, for an export that outlives the config it was read from (a reload). */
+int export_config_copy(struct export_config *dst, const struct export_config *src);
+/* Whether two exports are configured alike (every field but the origin): a reload keeps such an
+ * export open as it is. */
+bool export_config_equal(const struct export_config *a, const struct export_config *b);
+/* Whether the file name depends on the client (virtstyle with a %s in the path). */
+bool export_config_per_client(const struct export_config *e);
 /* Appends an export initialised with export_config_init(); the pointer is valid until the next
  * export is added. */
 int server_config_add_export(struct server_config *cfg, const char *name,
@@ -121,10 +146,23 @@ int allow_list_load(const char *path, char ***ret);
 /* Whether s is an allow list entry: an IPv4 or IPv6 address, optionally with /PREFIX in range.
  * -EINVAL (not an address) or -ERANGE (prefix too long); logs nothing. */
 int allow_entry_check(const char *s);
+/* A TCP port: a number from 1 to 65535 or a service name (getservbyname(), "nbd" is 10809). */
+int port_parse(const char *s, uint16_t *ret);
+/* A virtstyle value: none, ipliteral, iphash, or cidrhash N (also "cidrhashN", "cidrN"). */
+int virtstyle_parse(const char *s, enum virtstyle *ret, unsigned *ret_cidr);
 /* Whether s may be a listen address: an IPv4 or IPv6 address, or a host name. */
 bool listen_address_valid(const char *s);
 
+/* The config file read when -C is not given: /etc/nbd-server/config, as for the reference server,
+ * whatever the install prefix. The environment variable NBD_SERVER_CONFIG names another one (the
+ * test suite's way of not depending on the machine's /etc). */
+const char *server_config_default_path(void);
+/* The pid file written when the server becomes a daemon and no -p is given, as the reference does
+ * (/var/run is /run on current systems, where Debian's unit expects it). */
+#define SERVER_DEFAULT_PIDFILE "/var/run/nbd-server.pid"
+
 /* NULL-terminated string arrays as used above. */
 size_t strv_length(char *const *l);
+bool strv_equal(char *const *a, char *const *b); /* NULL equals only NULL */
 int strv_push(char ***l, const char *s); /* appends a copy; creates the array when *l is NULL */
 void strv_free(char **l);

@@ -335,6 +335,8 @@ static int same_file(int a, int b)
 {
 	struct stat sa, sb;
 
+	if (b < 0)
+		return 0; /* a base of several files (multifile): no single file to compare */
 	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
 		return negative_errno();
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -400,7 +402,42 @@ static int open_named(struct cow *c, const char *path)
 	return 0;
 }
 
+/* A private overlay's data file in dir, removed at once so that nothing is left behind even when
+ * the server is killed. */
+static int open_private_file(const char *dir)
+{
+	_cleanup_free_ char *tmpl = NULL;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd >= 0 ? fd : negative_errno();
+	/* A filesystem without O_TMPFILE: a named file, unlinked before use. */
+	if (asprintf(&tmpl, "%s/nbd-cow-XXXXXX", dir) < 0) {
+		tmpl = NULL;
+		return -ENOMEM;
+	}
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	(void)unlink(tmpl);
+	return fd;
+}
+
+static int cow_open_in(struct backend *base, const char *path, const char *dir,
+		       struct cow **ret);
+
 int cow_open(struct backend *base, const char *path, struct cow **ret)
+{
+	return cow_open_in(base, path, NULL, ret);
+}
+
+int cow_open_private(struct backend *base, const char *dir, struct cow **ret)
+{
+	return cow_open_in(base, NULL, dir, ret);
+}
+
+static int cow_open_in(struct backend *base, const char *path, const char *dir,
+		       struct cow **ret)
 {
 	_cleanup_(cow_closep) struct cow *c = NULL;
 	int r;
@@ -431,9 +468,9 @@ int cow_open(struct backend *base, const char *path, struct cow **ret)
 		if (r < 0)
 			return r;
 	} else {
-		c->fd = memfd_create("nbd-cow", MFD_CLOEXEC);
+		c->fd = dir ? open_private_file(dir) : memfd_create("nbd-cow", MFD_CLOEXEC);
 		if (c->fd < 0)
-			return negative_errno();
+			return dir ? c->fd : negative_errno();
 		if (ftruncate(c->fd, (off_t)c->size) < 0)
 			return negative_errno();
 	}

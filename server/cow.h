@@ -28,6 +28,9 @@ struct cow;
  * both are created. */
 int cow_open(struct backend *base, const char *path, struct cow **ret);
 /* Writes the map of a named overlay back to disk, then frees everything. */
+/* A private overlay (as path NULL above) whose data lives in an unnamed file in dir instead of
+ * memory: for large writes on a machine short of memory (the `cowdir` key). */
+int cow_open_private(struct backend *base, const char *dir, struct cow **ret);
 struct cow *cow_close(struct cow *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct cow *, cow_close);
 

@@ -202,6 +202,21 @@ static const struct srv_export *find_export(struct srv_hs *h, struct nbd_string 
 	return e;
 }
 
+/* Asks the caller whether the client may use e; false with a refusal queued when not. */
+static bool admitted(struct srv_hs *h, const struct srv_export *e, bool take)
+{
+	char msg[256] = "";
+	uint32_t err;
+
+	if (!h->config.admit)
+		return true;
+	err = h->config.admit(h->config.userdata, e, take, msg, sizeof(msg));
+	if (err == 0)
+		return true;
+	refuse(h, err, msg[0] ? msg : NULL);
+	return false;
+}
+
 /* The export's flags as this client may see them: DF only means something with structured replies,
  * and the spec forbids advertising it otherwise. */
 static uint16_t transmission_flags(const struct srv_hs *h, const struct srv_export *e)
@@ -240,6 +255,8 @@ static int do_info_or_go(struct srv_hs *h, const uint8_t *payload)
 	e = find_export(h, req.name);
 	if (!e)
 		return h->phase == PHASE_FAILED ? h->error : 0;
+	if (!go && !admitted(h, e, false))
+		return h->phase == PHASE_FAILED ? h->error : 0;
 
 	for (size_t i = 0; i < req.n_info_types; i++) {
 		switch (nbd_info_request_type(&req, i)) {
@@ -264,6 +281,9 @@ static int do_info_or_go(struct srv_hs *h, const uint8_t *payload)
 		return refuse(h, NBD_REP_ERR_BLOCK_SIZE_REQD,
 			      "this export requires the client to honour its block sizes");
 	}
+	/* Last, so that a slot taken here is never followed by a refusal. */
+	if (go && !admitted(h, e, true))
+		return h->phase == PHASE_FAILED ? h->error : 0;
 
 	item = (struct nbd_info_item){ .type = NBD_INFO_EXPORT };
 	item.export.size = e->size;
@@ -300,6 +320,7 @@ static int do_meta_context(struct srv_hs *h, const uint8_t *payload)
 {
 	bool set = h->option.option == NBD_OPT_SET_META_CONTEXT;
 	bool base_allocation = false;
+	const struct srv_export *e;
 	struct nbd_meta_request req;
 	struct nbd_string q;
 	size_t pos = 0;
@@ -319,7 +340,8 @@ static int do_meta_context(struct srv_hs *h, const uint8_t *payload)
 	r = nbd_meta_request_decode(payload, h->option.length, &req);
 	if (r < 0)
 		return refuse(h, NBD_REP_ERR_INVALID, "malformed metadata context request");
-	if (!find_export(h, req.name))
+	e = find_export(h, req.name);
+	if (!e || !admitted(h, e, false))
 		return h->phase == PHASE_FAILED ? h->error : 0;
 
 	if (req.n_queries == 0)
@@ -374,6 +396,14 @@ static int do_export_name(struct srv_hs *h, const uint8_t *payload)
 	if (e->block_minimum && e->block_size_required)
 		return fail(h, -EINVAL, "Client asked for export '%s' with NBD_OPT_EXPORT_NAME, which "
 					"cannot promise to honour its block sizes", cname);
+	if (h->config.admit) {
+		char msg[256] = "";
+
+		/* No error reply exists for EXPORT_NAME: the spec has the server close. */
+		if (h->config.admit(h->config.userdata, e, true, msg, sizeof(msg)) != 0)
+			return fail(h, -EACCES, "Refused export '%s' (NBD_OPT_EXPORT_NAME, so closing "
+						"without a reply): %s", cname, msg);
+	}
 	r = nbd_export_name_reply_encode(&h->io.out, e->size, transmission_flags(h, e),
 					 h->result.no_zeroes);
 	if (r < 0)

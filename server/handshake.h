@@ -47,6 +47,15 @@ struct srv_hs_config {
 	const struct srv_export *(*lookup)(void *userdata, const char *name);
 	/* The i-th export for LIST, NULL past the end. */
 	const struct srv_export *(*nth)(void *userdata, size_t i);
+	/* Optional: whether this client may use export e now. Returns 0 to let it, or the
+	 * NBD_REP_ERR_* to refuse with (ERR_POLICY for an allow list or a connection limit), with the
+	 * reason for the client in msg. `take` is true for GO and EXPORT_NAME, which end the handshake:
+	 * admitting then reserves what the connection will hold (a connection slot), and the caller
+	 * gives it back when the connection ends, whatever happens in between. INFO and the metadata
+	 * context options only ask. Called after every other check of the option has passed, so that
+	 * nothing refuses the option once a slot is taken. */
+	uint32_t (*admit)(void *userdata, const struct srv_export *e, bool take, char *msg,
+			  size_t size);
 	void *userdata;
 	bool allow_list;
 	bool allow_extended_headers;

@@ -38,6 +38,28 @@ static int write_pidfile(const char *path)
 	return 0;
 }
 
+static int write_pidfile_quiet(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "we");
+
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fflush(f) != 0) {
+		log_info("Not writing the pid file %s: %m (-p FILE names one)", path);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Removes the pid file only while it still names this process: another server started since (the
+ * default file is shared by every daemon without -p) must keep its own. */
+static void remove_pidfile(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	int pid = 0;
+
+	if (f && fscanf(f, "%d", &pid) == 1 && pid == (int)getpid())
+		(void)unlink(path);
+}
+
 static int drop_privileges(const char *user, const char *group)
 {
 	gid_t gid = (gid_t)-1;
@@ -77,6 +99,7 @@ int main(int argc, char **argv)
 	struct server_config cfg;
 	struct server srv;
 	sigset_t mask;
+	const char *pidfile = NULL;
 	bool daemon;
 	int r, ready_fd = -1;
 
@@ -101,7 +124,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg.verbosity; i++)
 		log_increase_verbosity();
 
-	r = server_listen(&srv, &cfg);
+	r = server_listen(&srv, &cfg, argc, argv);
 	if (r < 0)
 		goto out;
 	daemon = !cfg.foreground && !cfg.stdio && !server_socket_activated(&srv) &&
@@ -115,6 +138,12 @@ int main(int argc, char **argv)
 		r = write_pidfile(cfg.pidfile);
 		if (r < 0)
 			goto out;
+		pidfile = cfg.pidfile;
+	} else if (daemon) {
+		/* As the reference does, so that an init script can find the daemon; not asked for,
+		 * so not fatal (an unprivileged user cannot write there). */
+		if (write_pidfile_quiet(SERVER_DEFAULT_PIDFILE) == 0)
+			pidfile = SERVER_DEFAULT_PIDFILE;
 	}
 	if (cfg.user || cfg.group) {
 		r = drop_privileges(cfg.user, cfg.group);
@@ -133,8 +162,8 @@ int main(int argc, char **argv)
 out:
 	daemon_ready(ready_fd, 1);
 	server_free(&srv);
-	if (cfg.pidfile && r >= 0)
-		(void)unlink(cfg.pidfile);
+	if (pidfile && r >= 0)
+		remove_pidfile(pidfile);
 	server_config_free(&cfg);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -24,7 +24,6 @@
 #include "proto/nbd-protocol.h"
 #include "server/config.h"
 
-#define DEFAULT_CONFIG_PATH SYSCONFDIR "/nbd-server/config"
 #define MAX_THREADS 4096
 
 enum {
@@ -103,7 +102,7 @@ struct pass {
 	bool tcp_option;            /* --bind, --port or PORT: TCP wanted, also next to --unix */
 	bool addresses_replaced;    /* the first --bind replaces the file's listenaddr */
 	bool ipv4_only, ipv6_only;
-	bool read_only, copy_on_write, direct, sync; /* for every command-line export */
+	bool read_only, copy_on_write, direct, sync, multifile; /* for every command-line export */
 	size_t first_export;        /* cfg->exports from here on come from the command line */
 	size_t last_export;         /* + 1; 0: none yet. What --description and --cow-file change */
 	size_t default_export;      /* + 1; 0: none yet. The export "" from FILE or --memory */
@@ -129,6 +128,7 @@ static void help(void)
 	       "      --description TEXT     describe the export given last\n"
 	       "  -r, --read-only            refuse writes to the command-line exports\n"
 	       "  -c, --copy-on-write        write to an overlay, never to the files\n"
+	       "  -m, --multi-file           FILE is FILE.0, FILE.1, ... concatenated\n"
 	       "      --cow-file PATH        keep the overlay of the export given last in PATH\n"
 	       "      --direct               bypass the page cache (O_DIRECT)\n"
 	       "      --sync                 make every write durable before replying\n"
@@ -147,8 +147,7 @@ static void help(void)
 	       "  -M, --max-connections N    at most N clients at once (0: no limit)\n"
 	       "\n"
 	       "Running:\n"
-	       "  -C, --config FILE          read FILE (default: %s when\n"
-	       "                             no export is given)\n"
+	       "  -C, --config FILE          read FILE instead of %s\n"
 	       "  -n, --foreground           do not become a daemon\n"
 	       "      --oneshot              exit when the last connection closes\n"
 	       "  -d                         --foreground --oneshot\n"
@@ -162,7 +161,7 @@ static void help(void)
 	       "  -V, --version              show the version\n"
 	       "\n"
 	       "See nbd-server(8) and nbd-server.conf(5).\n",
-	       NBD_DEFAULT_PORT, DEFAULT_CONFIG_PATH);
+	       NBD_DEFAULT_PORT, server_config_default_path());
 }
 
 static int set_string(char **field, const char *value)
@@ -207,8 +206,9 @@ static int parse_port(const char *s, uint16_t *ret)
 {
 	uint16_t port;
 
-	if (parse_u16(s, &port) < 0 || port == 0) {
-		log_error("invalid port '%s': expected a number from 1 to 65535", s);
+	if (port_parse(s, &port) < 0) {
+		log_error("invalid port '%s': expected a number from 1 to 65535 or a TCP service "
+			  "name from /etc/services (nbd)", s);
 		return -EINVAL;
 	}
 	*ret = port;
@@ -316,9 +316,10 @@ static int positional_port(struct server_config *cfg, struct pass *ps, const cha
 			  arg);
 		return -EINVAL;
 	}
-	if (parse_u16(port_s, &port) < 0) {
-		log_error("invalid port '%s': expected a number from 1 to 65535 (or 0 to serve one "
-			  "client on stdin)", port_s);
+	/* A service name ("nbd") is a port too, as in the config file. */
+	if (parse_u16(port_s, &port) < 0 && port_parse(port_s, &port) < 0) {
+		log_error("invalid port '%s': expected a number from 1 to 65535, a TCP service name "
+			  "from /etc/services (nbd), or 0 to serve one client on stdin", port_s);
 		return -EINVAL;
 	}
 	if (port == 0) {
@@ -542,8 +543,8 @@ static int apply_option(struct server_config *cfg, struct pass *ps, int c, const
 		return parse_unsigned("maximum number of connections", arg, UINT32_MAX,
 				      " (0 means no limit)", &cfg->max_connections);
 	case 'm':
-		log_error("-m: an export of several files is not supported by this nbd-server");
-		return -EINVAL;
+		ps->multifile = true;
+		return 0;
 	case 'n':
 		cfg->foreground = true;
 		return 0;
@@ -683,6 +684,7 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 			continue;
 		e->copy_on_write |= ps->copy_on_write;
 		e->direct_io |= ps->direct;
+		e->multifile |= ps->multifile;
 		files = true;
 	}
 	if (!ps->quiet && (ps->read_only || ps->sync) && ps->first_export == cfg->n_exports)
@@ -775,21 +777,40 @@ int server_config_parse_args(struct server_config *cfg, int argc, char **argv)
 	if (ps.section)
 		return output_config(&first, &ps);
 
+	/*
+	 * Like the reference, the default config file is read whenever -C is not given, also next to
+	 * exports on the command line: its [generic] section (user, group, listenaddr, ...) is how a
+	 * Debian system runs nbd-server, and its exports are served too. A missing file is no error;
+	 * an unreadable one only is when nothing else is to be served.
+	 */
 	path = ps.config;
-	if (!path && first.n_exports == 0) {
-		if (access(DEFAULT_CONFIG_PATH, F_OK) < 0) {
-			log_error("no export given: serve a file with 'nbd-server PORT FILE' or "
-				  "'--export NAME=FILE', memory with '--memory SIZE', or describe "
-				  "exports in %s (or a file named with -C)", DEFAULT_CONFIG_PATH);
-			return -EINVAL;
+	if (!path) {
+		const char *def = server_config_default_path();
+
+		if (access(def, F_OK) < 0) {
+			if (first.n_exports == 0 && !ps.section) {
+				log_error("no export given: serve a file with 'nbd-server PORT FILE' or "
+					  "'--export NAME=FILE', memory with '--memory SIZE', or "
+					  "describe exports in %s (or a file named with -C)", def);
+				return -EINVAL;
+			}
+		} else if (access(def, R_OK) < 0 && first.n_exports > 0) {
+			log_warning("Cannot read the default config file %s: %m; serving only the "
+				    "exports of the command line (-C FILE names another file)", def);
+		} else {
+			path = def;
 		}
-		path = DEFAULT_CONFIG_PATH;
 	}
 
 	if (path) {
 		r = server_config_load_file(&result, path);
-		if (r < 0)
+		if (r < 0) {
+			if (!ps.config)
+				log_error("The default config file %s is read also when exports are "
+					  "given on the command line; fix it, or name another with -C "
+					  "(-C /dev/null reads none)", path);
 			return r;
+		}
 	}
 	r = parse_pass(&result, &ps, true, argc, argv);
 	if (r != 0)

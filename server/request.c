@@ -148,13 +148,19 @@ static int push_chunk_header(const struct xmit *x, const struct nbd_request *req
 
 	if (n < 0)
 		return n;
+	/* The final chunk stands for the reply in the transaction log; errors log their own. */
+	if ((flags & NBD_REPLY_FLAG_DONE) && type != NBD_REPLY_TYPE_ERROR &&
+	    type != NBD_REPLY_TYPE_ERROR_OFFSET)
+		translog_reply(x->log, req->cookie, 0);
 	return outq_push_copy(q, hdr, (size_t)n);
 }
 
-static int push_simple(const struct nbd_request *req, uint32_t error, struct outq *q)
+static int push_simple(const struct xmit *x, const struct nbd_request *req, uint32_t error,
+		       struct outq *q)
 {
 	uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
 
+	translog_reply(x->log, req->cookie, error);
 	nbd_simple_reply_encode(req->cookie, error, hdr, sizeof(hdr));
 	return outq_push_copy(q, hdr, sizeof(hdr));
 }
@@ -169,6 +175,8 @@ static int push_error_chunk(const struct xmit *x, const struct nbd_request *req,
 	r = nbd_chunk_error_encode(&payload, error, message, with_offset, offset);
 	if (r < 0)
 		return r;
+	if (done)
+		translog_reply(x->log, req->cookie, error);
 	r = push_chunk_header(x, req, done ? NBD_REPLY_FLAG_DONE : 0,
 			      with_offset ? NBD_REPLY_TYPE_ERROR_OFFSET : NBD_REPLY_TYPE_ERROR,
 			      payload.len, q);
@@ -181,7 +189,7 @@ int request_reply_error(const struct xmit *x, const struct nbd_request *req, uin
 			const char *message, struct outq *q)
 {
 	if (!x->structured && !x->extended)
-		return push_simple(req, error, q);
+		return push_simple(x, req, error, q);
 	if (error == 0)
 		return push_chunk_header(x, req, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, 0, q);
 	if (!message)
@@ -210,19 +218,19 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	int r;
 
 	if (use_sendfile(b, len)) {
-		r = push_simple(req, 0, q);
+		r = push_simple(x, req, 0, q);
 		return r < 0 ? r : outq_push_file(q, b->fd, req->offset, len);
 	}
 	if (len == 0)
-		return push_simple(req, 0, q);
+		return push_simple(x, req, 0, q);
 	if (posix_memalign(&buf, 4096, len) != 0)
 		return -ENOMEM;
 	r = backend_pread(b, buf, len, req->offset);
 	if (r < 0) {
 		free(buf);
-		return push_simple(req, nbd_error(r), q);
+		return push_simple(x, req, nbd_error(r), q);
 	}
-	r = push_simple(req, 0, q);
+	r = push_simple(x, req, 0, q);
 	if (r < 0) {
 		free(buf);
 		return r;

@@ -11,6 +11,7 @@
 #include "proto/transmission.h"
 #include "server/export.h"
 #include "server/outq.h"
+#include "server/translog.h"
 
 /* What a connection negotiated: fixed once transmission starts. */
 struct xmit {
@@ -22,6 +23,7 @@ struct xmit {
 	bool extended;             /* extended headers */
 	uint32_t base_allocation_id; /* 0: no BLOCK_STATUS */
 	uint32_t min_block;        /* alignment the client promised to honour (1: none) */
+	struct translog *log;      /* the export's transaction log, NULL: none */
 };
 
 /* Requests whose payload is longer than this end the connection: reading and discarding it would let

@@ -16,18 +16,26 @@
 #include "common/log.h"
 #include "server/server.h"
 
-struct export *server_find_export(const struct server *srv, const char *name)
+/* Clients past the connection limit still get their handshake, so that they learn why they are
+ * refused; this many of them at once, and further ones are closed at once. */
+#define HANDSHAKE_SLACK 16
+
+struct live *server_live(struct server *srv)
 {
-	for (size_t i = 0; i < srv->n_exports; i++)
-		if (strcmp(srv->exports[i]->config->name, name) == 0)
-			return srv->exports[i];
-	return NULL;
+	struct live *l;
+
+	pthread_mutex_lock(&srv->live_lock);
+	l = live_ref(srv->live);
+	pthread_mutex_unlock(&srv->live_lock);
+	return l;
 }
 
-int server_listen(struct server *srv, const struct server_config *config)
+int server_listen(struct server *srv, const struct server_config *config, int argc, char **argv)
 {
-	*srv = (struct server){ .config = config, .epfd = -1 };
+	*srv = (struct server){ .config = config, .argc = argc, .argv = argv, .epfd = -1 };
 	srv->signals.fd = srv->closed.fd = -1;
+	pthread_mutex_init(&srv->live_lock, NULL);
+	slots_init(&srv->slots);
 	if (config->stdio)
 		return 0;
 	return listeners_open(&srv->listeners, config);
@@ -35,32 +43,7 @@ int server_listen(struct server *srv, const struct server_config *config)
 
 int server_open_exports(struct server *srv)
 {
-	const struct server_config *cfg = srv->config;
-
-	srv->exports = calloc(cfg->n_exports, sizeof(*srv->exports));
-	if (!srv->exports)
-		return log_oom();
-	for (size_t i = 0; i < cfg->n_exports; i++) {
-		const struct export_config *ec = &cfg->exports[i];
-		int r = export_open(ec, &srv->exports[i]);
-
-		if (r == -EINVAL && ec->copy_on_write && ec->cow_path)
-			return log_error_errno(r, "Export '%s': overlay %s (with %s.map) does not match "
-						  "this export (wrong size, or its map is missing); delete "
-						  "both files to start a new overlay, or name another "
-						  "with cowfile",
-					       ec->name, ec->cow_path, ec->cow_path);
-		if (r < 0)
-			return log_error_errno(r, "Export '%s': cannot open %s: %m", ec->name,
-					       ec->backend == EXPORT_MEMORY ? "memory" : ec->path);
-		srv->n_exports++;
-		log_info("Export '%s': %s, %llu bytes%s%s", ec->name,
-			 srv->exports[i]->backend->description,
-			 (unsigned long long)srv->exports[i]->info.size,
-			 ec->read_only ? ", read-only" : "",
-			 ec->copy_on_write ? ", copy-on-write" : "");
-	}
-	return 0;
+	return live_open(srv->config, NULL, NULL, &srv->live);
 }
 
 bool server_socket_activated(const struct server *srv)
@@ -91,7 +74,7 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 	for (int burst = 0; burst < 64; burst++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
-		const struct server_config *cfg = srv->config;
+		const struct server_config *cfg = srv->live->config;
 		int fd = accept4(s->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
@@ -106,13 +89,13 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if (!allow_list_permits(cfg->allow, &peer)) {
-			log_notice("Refused a connection from a peer not in the allow list");
-			close(fd);
-			continue;
-		}
-		if (cfg->max_connections && atomic_load(&srv->connections) >= cfg->max_connections) {
-			log_notice("Refused a connection: the server has its maximum of %u", cfg->max_connections);
+		/* The allow lists and the limits are applied in the handshake, where the client can
+		 * be told why (ERR_POLICY); only a flood past the limit is cut off here. */
+		if (cfg->max_connections &&
+		    atomic_load(&srv->connections) >= cfg->max_connections + HANDSHAKE_SLACK) {
+			log_notice("Refused a connection: the server has its maximum of %u connections "
+				   "and %u more in their handshake", cfg->max_connections,
+				   HANDSHAKE_SLACK);
 			close(fd);
 			continue;
 		}
@@ -136,7 +119,7 @@ static void signal_dispatch(struct loop_source *s, uint32_t events)
 			srv->stopping = true;
 			break;
 		case SIGHUP:
-			log_notice("Received SIGHUP: nothing to reload");
+			server_reload(srv);
 			break;
 		default:
 			break;
@@ -257,9 +240,10 @@ int server_run(struct server *srv)
 
 void server_free(struct server *srv)
 {
-	for (size_t i = 0; i < srv->n_exports; i++)
-		export_close(srv->exports[i]);
-	free(srv->exports);
+	live_unref(srv->live);
+	srv->live = NULL;
+	slots_free(&srv->slots);
+	pthread_mutex_destroy(&srv->live_lock);
 	listeners_close(&srv->listeners, srv->config);
 	if (srv->epfd >= 0)
 		close(srv->epfd);

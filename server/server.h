@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,7 +17,9 @@
 #include "server/config.h"
 #include "server/export.h"
 #include "server/listen.h"
+#include "server/live.h"
 #include "server/pool.h"
+#include "server/slots.h"
 
 /* Something an epoll loop waits on: epoll's data.ptr points at it. */
 struct loop_source {
@@ -27,9 +30,15 @@ struct loop_source {
 struct worker;
 
 struct server {
-	const struct server_config *config;
-	struct export **exports;
-	size_t n_exports;
+	const struct server_config *config; /* as started: listening, threads, modes */
+	int argc;                  /* the command line, read again on SIGHUP */
+	char **argv;
+
+	/* The configuration in force; replaced by a reload. The main thread writes it under the lock
+	 * and may read it without; other threads take a reference under the lock (server_live()). */
+	pthread_mutex_t live_lock;
+	struct live *live;
+	struct slots slots;        /* connection slots, across reloads */
 
 	struct listener_set listeners;
 
@@ -42,14 +51,15 @@ struct server {
 	struct loop_source signals;
 	struct loop_source closed; /* eventfd: a worker closed a connection */
 
-	atomic_uint connections; /* open right now */
+	atomic_uint connections; /* open right now, handshakes included */
 	uint64_t accepted;       /* ever */
 	bool stopping;
 	int exit_status;
 };
 
-/* Creates the listening sockets (or takes them from systemd, or none in --stdio mode). */
-int server_listen(struct server *srv, const struct server_config *config);
+/* Creates the listening sockets (or takes them from systemd, or none in --stdio mode). argc and argv
+ * are kept for reloads. */
+int server_listen(struct server *srv, const struct server_config *config, int argc, char **argv);
 /* Whether systemd handed over the listening sockets. */
 bool server_socket_activated(const struct server *srv);
 /* Opens every export's backend. */
@@ -68,5 +78,8 @@ int worker_adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_sto
 /* Called by a worker when one of its connections closed. */
 void server_connection_closed(struct server *srv);
 
-/* Export lookup for the handshake. */
-struct export *server_find_export(const struct server *srv, const char *name);
+/* A reference to the configuration in force. */
+struct live *server_live(struct server *srv);
+/* Reads the configuration again (SIGHUP) and puts it in force, or keeps the old one when it has
+ * errors (reload.c); logs what changed. */
+void server_reload(struct server *srv);

@@ -23,12 +23,15 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "common/io.h"
 #include "common/log.h"
 #include "proto/names.h"
 #include "server/handshake.h"
+#include "server/hooks.h"
 #include "server/pool.h"
 #include "server/uring.h"
 #include "server/request.h"
@@ -95,8 +98,11 @@ struct conn {
 	uint32_t rev, wev; /* events registered */
 
 	struct srv_hs *hs;
+	struct live *live;     /* the configuration the handshake looked exports up in (a reference) */
+	struct export *client_export; /* a per-client export opened for a lookup (a reference) */
 	struct xmit xmit;
-	struct export *export; /* counted in export->connections */
+	struct export *export; /* admitted: holds a reference and a connection slot */
+	bool prerun_done;      /* postrun is owed when the connection ends */
 	struct backend *own_backend; /* a private copy-on-write overlay, discarded at close */
 
 	uint8_t *in;
@@ -198,6 +204,7 @@ static int set_events(struct conn *c, bool want_read, bool want_write)
 
 struct flush_job {
 	struct pool_job pj;
+	struct export *export;
 	struct backend *backend;
 };
 
@@ -206,12 +213,13 @@ static void flush_job_run(struct pool_job *pj)
 	struct flush_job *job = container_of(pj, struct flush_job, pj);
 
 	(void)backend_flush(job->backend);
+	export_unref(job->export);
 	free(job);
 }
 
-/* fdatasync can take seconds on a disk; the event loop must not wait for it. The export's backend
- * outlives the pool, which runs every queued job before the server exits. */
-static void flush_in_background(struct worker *w, struct backend *b)
+/* fdatasync can take seconds on a disk; the event loop must not wait for it. The job holds a
+ * reference to the export, which a reload may have dropped meanwhile. */
+static void flush_in_background(struct worker *w, struct export *e, struct backend *b)
 {
 	struct flush_job *job;
 
@@ -224,8 +232,24 @@ static void flush_in_background(struct worker *w, struct backend *b)
 		(void)backend_flush(b);
 		return;
 	}
-	*job = (struct flush_job){ .pj.run = flush_job_run, .backend = b };
+	*job = (struct flush_job){ .pj.run = flush_job_run, .export = export_ref(e), .backend = b };
 	pool_submit(&w->srv->pool, &job->pj);
+}
+
+/* postrun, once the connection is over (the reference runs it when its child exits). */
+static void run_postrun(const struct conn *c)
+{
+	const struct export *e = c->export;
+	_cleanup_free_ char *cmd = NULL;
+
+	if (!c->prerun_done || !e->config->postrun)
+		return;
+	if (hook_command(e->config->postrun, e->file ? e->file : "", &cmd) < 0) {
+		log_warning("Connection %s: out of memory; postrun of export '%s' not run", c->peer,
+			    e->config->name);
+		return;
+	}
+	hook_run_background(cmd, e->config->name);
 }
 
 static void conn_destroy(struct conn *c)
@@ -242,10 +266,17 @@ static void conn_destroy(struct conn *c)
 	if (c->export) {
 		/* A client that leaves without FLUSH still gets what it wrote onto stable storage
 		 * (a private overlay is simply dropped). */
-		if (!(c->export->info.transmission_flags & NBD_FLAG_READ_ONLY) && !c->own_backend)
-			flush_in_background(w, c->xmit.backend);
-		atomic_fetch_sub(&c->export->connections, 1);
+		if (!c->hs && !c->own_backend &&
+		    !(c->export->info.transmission_flags & NBD_FLAG_READ_ONLY))
+			flush_in_background(w, c->export, c->xmit.backend);
+		backend_close(c->own_backend);
+		c->own_backend = NULL;
+		run_postrun(c);
+		slots_give(&w->srv->slots, c->export->config->name);
+		export_unref(c->export);
 	}
+	export_unref(c->client_export);
+	live_unref(c->live);
 	outq_clear(&c->out);
 	backend_close(c->own_backend);
 	srv_hs_free(c->hs);
@@ -316,52 +347,176 @@ static void conn_drain_and_close(struct conn *c)
 
 /* ---- handshake ---- */
 
+/* The configuration in force, for this connection's next lookups. The previous one is released:
+ * the handshake machine keeps no export pointer from one option to the next. */
+static struct live *conn_live(struct conn *c)
+{
+	struct live *now = server_live(c->worker->srv);
+
+	live_unref(c->live);
+	c->live = now;
+	return now;
+}
+
 static const struct srv_export *hs_lookup(void *userdata, const char *name)
 {
 	struct conn *c = userdata;
-	struct export *e = server_find_export(c->worker->srv, name);
+	struct export *e = live_find(conn_live(c), name);
+	int r;
 
-	if (!e || !allow_list_permits(e->config->allow, &c->peer_addr))
+	if (!e)
 		return NULL;
-	return &e->info;
+	if (!e->per_client)
+		return &e->info;
+	/* virtstyle: this client's own file, opened now so that INFO and GO tell its size. When it
+	 * cannot be opened, admission refuses the template with the reason. */
+	c->client_export = export_unref(c->client_export);
+	r = export_open_for_client(e, &c->peer_addr, &c->client_export);
+	if (r < 0) {
+		log_notice("Connection %s: export '%s': cannot open this client's file (from %s): "
+			   "%s", c->peer, name, e->config->path, strerror(-r));
+		return &e->info;
+	}
+	return &c->client_export->info;
+}
+
+static bool peer_permitted(const struct conn *c, const struct export *e)
+{
+	return allow_list_permits(c->live->config->allow, &c->peer_addr) &&
+	       allow_list_permits(e->config->allow, &c->peer_addr);
 }
 
 static const struct srv_export *hs_nth(void *userdata, size_t i)
 {
 	struct conn *c = userdata;
-	struct server *srv = c->worker->srv;
+	struct live *l = i == 0 || !c->live ? conn_live(c) : c->live;
 
-	for (size_t k = 0, seen = 0; k < srv->n_exports; k++) {
-		if (!allow_list_permits(srv->exports[k]->config->allow, &c->peer_addr))
+	for (size_t k = 0, seen = 0; k < l->n_exports; k++) {
+		if (!peer_permitted(c, l->exports[k]))
 			continue;
 		if (seen++ == i)
-			return &srv->exports[k]->info;
+			return &l->exports[k]->info;
 	}
 	return NULL;
+}
+
+/* Which allow list refuses the client, for the log: the file it came from, or the options. */
+static const char *allow_rule(char *const *allow, const char *file, char *buf, size_t size)
+{
+	if (!allow[0])
+		snprintf(buf, size, "the allow list %s is empty, which lets no one in",
+			 file ? file : "(--allow)");
+	else if (file)
+		snprintf(buf, size, "not in the allow list %s", file);
+	else
+		snprintf(buf, size, "not in the --allow list");
+	return buf;
+}
+
+static int run_prerun(struct conn *c, const struct export *e, char *msg, size_t size)
+{
+	_cleanup_free_ char *cmd = NULL;
+	int r, status = 0;
+
+	r = hook_command(e->config->prerun, e->file ? e->file : "", &cmd);
+	if (r < 0)
+		return r;
+	r = hook_run(cmd, &status);
+	if (r == -ECHILD)
+		log_notice("Connection %s: export '%s' refused: prerun command '%s' exited with "
+			   "status %d", c->peer, e->config->name, cmd,
+			   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	else if (r < 0)
+		log_warning("Connection %s: export '%s' refused: cannot run prerun command '%s': "
+			    "%s", c->peer, e->config->name, cmd, strerror(-r));
+	if (r < 0)
+		snprintf(msg, size, "export '%s' is not available: its prerun command failed",
+			 e->config->name);
+	return r;
+}
+
+/* The handshake's admission: allow lists, connection limits, the per-client file, prerun. */
+static uint32_t hs_admit(void *userdata, const struct srv_export *se, bool take, char *msg,
+			 size_t size)
+{
+	struct conn *c = userdata;
+	struct export *e = se->userdata;
+	const struct server_config *cfg = c->live->config;
+	char rule[PATH_MAX + 96];
+	unsigned max = e->config->max_connections;
+	int r;
+
+	if (!allow_list_permits(cfg->allow, &c->peer_addr) ||
+	    !allow_list_permits(e->config->allow, &c->peer_addr)) {
+		bool global = !allow_list_permits(cfg->allow, &c->peer_addr);
+
+		log_notice("Connection %s: refused export '%s': %s", c->peer, e->config->name,
+			   global ? allow_rule(cfg->allow, cfg->authfile, rule, sizeof(rule))
+				  : allow_rule(e->config->allow, e->config->authfile, rule,
+					       sizeof(rule)));
+		snprintf(msg, size, "access to export '%s' is denied to this client's address by "
+			 "the server's %s", e->config->name,
+			 global ? "allow list" : "allow list for this export");
+		return NBD_REP_ERR_POLICY;
+	}
+	if (e->per_client) {
+		snprintf(msg, size, "export '%s' is not available to this client (its file cannot "
+			 "be opened)", e->config->name);
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	r = slots_take(&c->worker->srv->slots, e->config->name, max, cfg->max_connections, take);
+	if (r == -EBUSY || r == -EUSERS) {
+		if (take)
+			log_notice("Connection %s: refused export '%s': %s has reached its "
+				   "connection limit of %u", c->peer, e->config->name,
+				   r == -EBUSY ? "the export" : "the server",
+				   r == -EBUSY ? max : cfg->max_connections);
+		if (r == -EBUSY)
+			snprintf(msg, size, "export '%s' has reached its connection limit of %u; "
+				 "try again when a connection has closed", e->config->name, max);
+		else
+			snprintf(msg, size, "the server has reached its connection limit of %u; "
+				 "try again when a connection has closed", cfg->max_connections);
+		return NBD_REP_ERR_POLICY;
+	}
+	if (r < 0) {
+		snprintf(msg, size, "the server is out of memory");
+		return NBD_REP_ERR_SHUTDOWN;
+	}
+	if (!take)
+		return 0;
+	/* From here the connection holds the slot and the export until it ends. */
+	c->export = export_ref(e);
+	if (e->config->prerun) {
+		if (run_prerun(c, e, msg, size) < 0) {
+			slots_give(&c->worker->srv->slots, e->config->name);
+			c->export = export_unref(c->export);
+			return NBD_REP_ERR_UNKNOWN;
+		}
+		c->prerun_done = true;
+	}
+	return 0;
 }
 
 static int start_transmission(struct conn *c)
 {
 	const struct srv_hs_result *res = srv_hs_result(c->hs);
-	struct export *e = res->export->userdata;
-	unsigned max = e->config->max_connections;
+	struct export *e = c->export;
 
-	if (max && atomic_load(&e->connections) >= max) {
-		log_notice("Connection %s: export '%s' already has its maximum of %u connections; "
-			   "closing", c->peer, e->config->name, max);
-		return -EBUSY;
-	}
+	/* hs_admit() took the export when it said yes to GO or EXPORT_NAME. */
+	if (!e || e != res->export->userdata)
+		return -EINVAL;
 	if (e->private_overlays) {
-		int r = backend_open_cow(e->base, NULL, &c->own_backend);
+		int r = export_open_private_overlay(e, &c->own_backend);
 
 		if (r < 0) {
 			log_error_errno(r, "Connection %s: cannot create a copy-on-write overlay for "
-					   "export '%s': %m", c->peer, e->config->name);
+					   "export '%s'%s%s: %m", c->peer, e->config->name,
+					e->config->cowdir ? " in " : "",
+					e->config->cowdir ? e->config->cowdir : "");
 			return r;
 		}
 	}
-	atomic_fetch_add(&e->connections, 1);
-	c->export = e;
 	c->xmit = (struct xmit){
 		.export = e,
 		.backend = c->own_backend ? c->own_backend : e->backend,
@@ -370,6 +525,7 @@ static int start_transmission(struct conn *c)
 		.extended = res->extended_headers,
 		.base_allocation_id = res->base_allocation_id,
 		.min_block = res->block_size_promised ? e->info.block_minimum : 1,
+		.log = e->log,
 	};
 	if (!c->xmit.structured && !c->xmit.extended)
 		c->xmit.flags &= (uint16_t)~NBD_FLAG_SEND_DF;
@@ -378,6 +534,9 @@ static int start_transmission(struct conn *c)
 		 c->xmit.extended ? " (extended headers)" : "");
 	srv_hs_free(c->hs);
 	c->hs = NULL;
+	/* The handshake's lookups are over; the admitted export is all this connection needs. */
+	c->live = live_unref(c->live);
+	c->client_export = export_unref(c->client_export);
 	c->state = CONN_TRANSMISSION;
 	return 0;
 }
@@ -748,6 +907,7 @@ static int take_request(struct conn *c)
 		return -EPROTO;
 	}
 	c->in_start += hs;
+	translog_request(c->xmit.log, &c->req);
 	c->verdict = request_check(&c->xmit, &c->req);
 	if (c->verdict.fatal) {
 		log_info("Connection %s: %s request with a %llu-byte payload cannot be framed; "
@@ -979,10 +1139,12 @@ static int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_st
 		    socklen_t peer_len)
 {
 	struct server *srv = w->srv;
+	_cleanup_(live_unrefp) struct live *live = server_live(srv);
 	struct srv_hs_config hs = {
 		.lookup = hs_lookup,
 		.nth = hs_nth,
-		.allow_list = srv->config->allow_list,
+		.admit = hs_admit,
+		.allow_list = live->config->allow_list,
 		.allow_extended_headers = true,
 		.tls = SRV_TLS_OFF,
 	};

@@ -171,7 +171,7 @@ stop_server || true
 # ================================================================ socket activation
 if command -v systemd-socket-activate >/dev/null; then
 	SA=$SCRATCH/activate.sock
-	start_server_cmd "$SA" systemd-socket-activate -l "$SA" "$NBD_SERVER" --export "sa=$SCRATCH/disk.img"
+	start_server_cmd "$SA" systemd-socket-activate -E NBD_SERVER_CONFIG -l "$SA" "$NBD_SERVER" --export "sa=$SCRATCH/disk.img"
 	check_eq "systemd-socket-activate: served on the passed socket" 2097152 \
 		"$("${TO[@]}" nbdinfo --size "$(uri "$SA" sa)" 2>&1)"
 	check_eq "systemd-socket-activate: a second connection too" 2097152 \
