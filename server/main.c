@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 out:
 	daemon_ready(ready_fd, 1);
 	server_free(&srv);
-	if (pidfile && r >= 0)
+	if (pidfile)
 		remove_pidfile(pidfile);
 	server_config_free(&cfg);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -7,10 +7,13 @@
  * its text: a message that names the wrong line or the wrong key is a bug here. Tables carry the
  * cases; a failing case is reported by its name.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +31,7 @@
 #include "common/log.h"
 #include "tests/unit/capture.h"
 #include "server/config.h"
+#include "server/virt.h"
 
 static char dir[512];
 static char saved_cwd[PATH_MAX];
@@ -1308,12 +1312,92 @@ static void test_allow_entry_check(void **state _unused_)
 /* Every test gets its own directory and captured output. */
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+static void test_virt_paths(void **state _unused_)
+{
+	struct sockaddr_storage v4 = { 0 }, v6 = { 0 }, mapped = { 0 };
+	struct sockaddr_storage local = { .ss_family = AF_UNIX };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&v4;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&v6, *m6 = (struct sockaddr_in6 *)&mapped;
+	enum virtstyle style;
+	unsigned bits = 0;
+	char *p;
+
+	a4->sin_family = AF_INET;
+	inet_pton(AF_INET, "192.168.1.100", &a4->sin_addr);
+	a6->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:6f8:32f::39", &a6->sin6_addr);
+	m6->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:10.1.2.3", &m6->sin6_addr);
+
+#define VIRT(pattern, st, n, peer, want)                                                           \
+	do {                                                                                       \
+		assert_int_equal(virt_path(pattern, st, n, peer, &p), 0);                          \
+		assert_string_equal(p, want);                                                      \
+		free(p);                                                                           \
+	} while (0)
+	VIRT("/export/%s", VIRT_IPLITERAL, 0, &v4, "/export/192.168.1.100");
+	VIRT("/export/%s", VIRT_IPHASH, 0, &v4, "/export/192/168/1/100");
+	VIRT("/export/%s", VIRT_CIDRHASH, 16, &v4, "/export/192.168.0.0/192.168.1.100");
+	VIRT("/export/%s", VIRT_CIDRHASH, 26, &v4, "/export/192.168.1.64/192.168.1.100");
+	VIRT("/export/%s", VIRT_IPLITERAL, 0, &v6, "/export/2001:6f8:32f::39");
+	VIRT("/e/%s.img", VIRT_IPLITERAL, 0, &mapped, "/e/10.1.2.3.img");
+	VIRT("/e/%s/%s", VIRT_IPLITERAL, 0, &local, "/e/unix/unix");
+#undef VIRT
+
+	assert_int_equal(virtstyle_parse("cidrhash 16", &style, &bits), 0);
+	assert_int_equal(style, VIRT_CIDRHASH);
+	assert_int_equal(bits, 16);
+	assert_int_equal(virtstyle_parse("cidr26", &style, &bits), 0);
+	assert_int_equal(bits, 26);
+	assert_int_equal(virtstyle_parse("IPHASH", &style, &bits), 0);
+	assert_int_equal(style, VIRT_IPHASH);
+	assert_int_equal(virtstyle_parse("cidrhash", &style, &bits), -EINVAL);
+	assert_int_equal(virtstyle_parse("cidrhash 200", &style, &bits), -EINVAL);
+}
+
+static void test_port_names(void **state _unused_)
+{
+	uint16_t port = 0;
+
+	assert_int_equal(port_parse("10809", &port), 0);
+	assert_int_equal(port, 10809);
+	assert_int_equal(port_parse("0", &port), -ERANGE);
+	assert_int_equal(port_parse("70000", &port), -EINVAL);
+	assert_int_equal(port_parse("no-such-service-nbdm", &port), -ENOENT);
+	/* "nbd" is in Debian's /etc/services; elsewhere it may not be. */
+	if (getservbyname("nbd", "tcp")) {
+		assert_int_equal(port_parse("nbd", &port), 0);
+		assert_int_equal(port, 10809);
+	}
+}
+
+static void test_export_copy_and_equal(void **state _unused_)
+{
+	const char *conf = write_file("copy", "[a]\nexportname = /x/%s\nprerun = echo %s\n"
+					      "transactionlog = /log\ncowdir = /tmp\n"
+					      "copyonwrite = true\nmultifile = true\n");
+	struct export_config copy;
+
+	assert_int_equal(server_config_load_file(&cfg, conf), 0);
+	assert_int_equal(cfg.exports[0].virtstyle, VIRT_IPLITERAL); /* the reference's default */
+	assert_true(export_config_per_client(&cfg.exports[0]));
+	assert_int_equal(export_config_copy(&copy, &cfg.exports[0]), 0);
+	assert_true(export_config_equal(&copy, &cfg.exports[0]));
+	assert_ptr_not_equal(copy.prerun, cfg.exports[0].prerun);
+	copy.multifile = false;
+	assert_false(export_config_equal(&copy, &cfg.exports[0]));
+	export_config_free(&copy);
+}
+
 int main(void)
 {
 	/* The machine's own /etc/nbd-server/config must not change what these tests see. */
 	setenv("NBD_SERVER_CONFIG", "/nonexistent/nbdm-test/config", 1);
 	const struct CMUnitTest tests[] = {
 		TEST(test_reference_forms),
+		TEST(test_virt_paths),
+		TEST(test_port_names),
+		TEST(test_export_copy_and_equal),
 		TEST(test_reference_authfile_and_config),
 		TEST(test_relative_paths),
 		TEST(test_help_version),

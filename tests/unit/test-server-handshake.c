@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,6 +189,78 @@ static void test_unknown_export_with_export_name_closes(void **state)
 	assert_int_equal(srv_hs_error(s), -ENOENT);
 	assert_non_null(strstr(srv_hs_error_message(s), "'nope'"));
 	assert_int_equal(nbd_neg_error(c), -ENOENT);
+}
+
+/* An admission policy that refuses "disk" and counts what it was asked. */
+static unsigned admit_asked, admit_taken;
+
+static uint32_t admit_refusing(void *userdata, const struct srv_export *e, bool take, char *msg,
+			       size_t size)
+{
+	admit_asked++;
+	if (strcmp(e->name, "disk") != 0) {
+		admit_taken += take;
+		return 0;
+	}
+	snprintf(msg, size, "export 'disk' has reached its connection limit of 2");
+	return NBD_REP_ERR_POLICY;
+}
+
+static void test_admit_refuses_go_with_policy(void **state)
+{
+	const struct nbd_neg_config ccfg = { .mode = NBD_NEG_ATTACH, .export_name = "disk" };
+	struct srv_hs_config scfg = server_config();
+	_cleanup_(nbd_neg_freep) struct nbd_neg *c = NULL;
+	_cleanup_(srv_hs_freep) struct srv_hs *s = NULL;
+
+	scfg.admit = admit_refusing;
+	s = new_server(&scfg);
+	admit_asked = admit_taken = 0;
+	assert_int_equal(nbd_neg_new(&ccfg, &c), 0);
+	pump(c, s);
+	assert_int_equal(nbd_neg_want(c), NBD_NEG_FAILED);
+	/* The client got ERR_POLICY with the caller's reason, not "no export named". */
+	assert_int_equal(nbd_neg_error(c), -EACCES);
+	assert_non_null(strstr(nbd_neg_error_message(c), "connection limit of 2"));
+	assert_int_equal(admit_taken, 0);
+	assert_true(admit_asked >= 1);
+}
+
+static void test_admit_takes_only_for_go(void **state)
+{
+	const struct nbd_neg_config ccfg = { .mode = NBD_NEG_ATTACH, .export_name = "strict",
+					     .block_size = true };
+	struct srv_hs_config scfg = server_config();
+	_cleanup_(nbd_neg_freep) struct nbd_neg *c = NULL;
+	_cleanup_(srv_hs_freep) struct srv_hs *s = NULL;
+
+	scfg.admit = admit_refusing;
+	s = new_server(&scfg);
+	admit_asked = admit_taken = 0;
+	assert_int_equal(nbd_neg_new(&ccfg, &c), 0);
+	pump(c, s);
+	assert_int_equal(srv_hs_want(s), SRV_HS_DONE);
+	assert_ptr_equal(srv_hs_result(s)->export, &exports[1]);
+	/* One slot taken, by GO, whatever INFO the client asked first. */
+	assert_int_equal(admit_taken, 1);
+}
+
+static void test_admit_refuses_export_name_by_closing(void **state)
+{
+	const struct nbd_neg_config ccfg = { .mode = NBD_NEG_ATTACH, .export_name = "disk",
+					     .no_opt_go = true };
+	struct srv_hs_config scfg = server_config();
+	_cleanup_(nbd_neg_freep) struct nbd_neg *c = NULL;
+	_cleanup_(srv_hs_freep) struct srv_hs *s = NULL;
+
+	scfg.admit = admit_refusing;
+	s = new_server(&scfg);
+	assert_int_equal(nbd_neg_new(&ccfg, &c), 0);
+	pump(c, s);
+	assert_int_equal(srv_hs_want(s), SRV_HS_FAILED);
+	assert_int_equal(srv_hs_error(s), -EACCES);
+	assert_non_null(strstr(srv_hs_error_message(s), "connection limit of 2"));
+	assert_int_equal(nbd_neg_want(c), NBD_NEG_FAILED);
 }
 
 static void test_block_size_required(void **state)
@@ -647,6 +720,9 @@ int main(void)
 		cmocka_unit_test(test_default_export_and_export_name),
 		cmocka_unit_test(test_unknown_export),
 		cmocka_unit_test(test_unknown_export_with_export_name_closes),
+		cmocka_unit_test(test_admit_refuses_go_with_policy),
+		cmocka_unit_test(test_admit_takes_only_for_go),
+		cmocka_unit_test(test_admit_refuses_export_name_by_closing),
 		cmocka_unit_test(test_block_size_required),
 		cmocka_unit_test(test_list_hides_tls_only_exports),
 		cmocka_unit_test(test_list_disabled),
