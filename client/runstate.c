@@ -12,6 +12,7 @@
 #include "client/runstate.h"
 #include "common/macro.h"
 #include "common/parse.h"
+#include "common/sockstate.h"
 
 static const char *runstate_dir(void)
 {
@@ -162,5 +163,111 @@ void runstate_remove(int index, pid_t pid)
 	if (runstate_read(index, &r) != -ENOENT && r.pid != pid)
 		return;
 	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	(void)unlink(path);
+}
+
+static void connrecord_path(int index, char *path, size_t len)
+{
+	snprintf(path, len, "%s/nbd%d.conns", runstate_dir(), index);
+}
+
+int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n)
+{
+	char path[512], tmp[540];
+	FILE *f;
+	int fd;
+
+	if (mkdir(runstate_dir(), 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	connrecord_path(index, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return negative_errno();
+	(void)fchmod(fd, 0644);
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fprintf(f, "pid=%d\nconnections=%zu\nsockets=", (int)pid, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t ino = 0;
+
+		if (fds[i] >= 0)
+			(void)socket_inode(fds[i], &ino);
+		fprintf(f, "%s%" PRIu64, i ? " " : "", ino);
+	}
+	fputc('\n', f);
+	put(f, "backend", backend ? backend : "");
+	if (fflush(f) != 0 || ferror(f)) {
+		int e = errno ? -errno : -EIO;
+
+		fclose(f);
+		unlink(tmp);
+		return e;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		int e = negative_errno();
+
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+}
+
+static void parse_inodes(struct conn_record *r, const char *list)
+{
+	char *end;
+
+	for (unsigned i = 0; i < ELEMENTSOF(r->inodes) && *list; i++) {
+		r->inodes[i] = strtoull(list, &end, 10);
+		if (end == list)
+			break;
+		list = end;
+	}
+}
+
+int connrecord_read(int index, struct conn_record *r)
+{
+	char path[512], line[1024];
+	_cleanup_fclose_ FILE *f = NULL;
+	uint64_t v;
+
+	*r = (struct conn_record){ 0 };
+	connrecord_path(index, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "backend") == 0)
+			copy_value(r->backend, sizeof(r->backend), eq);
+		else if (strcmp(line, "sockets") == 0)
+			parse_inodes(r, eq);
+		else if (parse_u64(eq, &v) < 0)
+			continue;
+		else if (strcmp(line, "pid") == 0 && v <= INT32_MAX)
+			r->pid = (pid_t)v;
+		else if (strcmp(line, "connections") == 0)
+			r->n = (unsigned)MIN(v, ELEMENTSOF(r->inodes));
+	}
+	if (r->pid <= 0 || r->n == 0)
+		return -EBADMSG;
+	return 0;
+}
+
+void connrecord_remove(int index)
+{
+	char path[512];
+
+	connrecord_path(index, path, sizeof(path));
 	(void)unlink(path);
 }

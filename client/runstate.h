@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What a device's supervisor publishes about itself, for `status`, `reconnect` and `detach`: one
- * small file per device, /run/nbd-client/nbdN (NBDM_RUNTIME_DIR overrides the directory, for
- * tests), of "key=value" lines, replaced atomically on every change of state.
+ * What nbd-client leaves in /run/nbd-client (NBDM_RUNTIME_DIR overrides the directory, for tests)
+ * for `status`, `reconnect` and `detach`, as small files of "key=value" lines, each replaced
+ * atomically:
+ *  - nbdN: what a device's supervisor publishes about itself, on every change of state;
+ *  - nbdN.conns: which sockets the device was given, written by every attach (and again by a
+ *    supervisor that replaces them). The kernel reports neither how many connections a device has
+ *    nor whether they still live; their sockets' inode numbers let status find both out.
  */
 #pragma once
 
@@ -32,3 +36,18 @@ int runstate_write(int index, const struct supervisor_report *r);
 int runstate_read(int index, struct supervisor_report *r);
 /* Removes the device's file if process pid wrote it (a newer supervisor's stays). */
 void runstate_remove(int index, pid_t pid);
+
+/* The sockets the kernel was given for a device, and by which process (the pid the kernel shows in
+ * /sys/block/nbdN/pid), so that a record left by an earlier attachment is recognised as stale. */
+struct conn_record {
+	pid_t pid;
+	unsigned n;              /* connections */
+	uint64_t inodes[64];     /* their sockets' inode numbers; 0: a slot whose socket is gone */
+	char backend[512];
+};
+
+/* 0, or a negative errno. fds[i] < 0 records a dead slot. */
+int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n);
+/* 0 with *r filled, -ENOENT without a record, -EBADMSG for a file that is not one. */
+int connrecord_read(int index, struct conn_record *r);
+void connrecord_remove(int index);

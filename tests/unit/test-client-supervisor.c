@@ -163,6 +163,48 @@ static void test_runstate_stale_and_foreign(void **state _unused_)
 	assert_int_equal(runstate_read(7, &r), -ENOENT);
 }
 
+/* The record of a device's sockets: written by attach, read back by status, inode numbers in
+ * slot order (0 for a dead slot), removed by detach. */
+static void test_connrecord_round_trip(void **state _unused_)
+{
+	int sv[2], fds[3];
+	struct conn_record r;
+	struct stat st;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fds[0] = sv[0];
+	fds[1] = -1;
+	fds[2] = sv[1];
+	assert_int_equal(connrecord_write(4, 1234, "nbd://h:10809/e\nx", fds, 3), 0);
+	assert_int_equal(connrecord_read(4, &r), 0);
+	assert_int_equal(r.pid, 1234);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(fstat(sv[0], &st), 0);
+	assert_int_equal(r.inodes[0], (uint64_t)st.st_ino);
+	assert_int_equal(r.inodes[1], 0);
+	assert_int_equal(fstat(sv[1], &st), 0);
+	assert_int_equal(r.inodes[2], (uint64_t)st.st_ino);
+	assert_string_equal(r.backend, "nbd://h:10809/e x"); /* one line per value */
+	connrecord_remove(4);
+	assert_int_equal(connrecord_read(4, &r), -ENOENT);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_connrecord_malformed(void **state _unused_)
+{
+	struct conn_record r;
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/nbd6.conns", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("connections=2\nsockets=1 2\n", f); /* no pid: not a record */
+	fclose(f);
+	assert_int_equal(connrecord_read(6, &r), -EBADMSG);
+}
+
 static void test_notify(void **state _unused_)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -206,6 +248,8 @@ int main(void)
 		cmocka_unit_test(test_backoff_degenerate_bounds),
 		cmocka_unit_test_setup_teardown(test_runstate_round_trip, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_runstate_stale_and_foreign, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_connrecord_round_trip, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_connrecord_malformed, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_notify, make_dir, remove_dir),
 	};
 
