@@ -42,6 +42,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
+#include "netlink/nbd-dev.h"
 #include "proto/nbd-protocol.h"
 
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -1054,6 +1055,18 @@ static int set_device(struct client_options *o, const char *arg)
 	return 0;
 }
 
+/* -c answers for a partition's disk, as the reference does: "nbd0p1" checks nbd0. */
+static int set_check_device(struct client_options *o, const char *arg)
+{
+	int disk = nbd_dev_disk_index(arg);
+	char name[32];
+
+	if (disk < 0)
+		return set_device(o, arg);
+	snprintf(name, sizeof(name), "/dev/nbd%d", disk);
+	return set_device(o, name);
+}
+
 /* TARGET of any form; with -u, a socket path however it is written. */
 static int parse_target(struct args *a, const char *arg)
 {
@@ -1565,7 +1578,8 @@ static int parse_all(struct args *a, int argc, char **argv)
 		if (a->n_pos > 0)
 			return too_many(a->pos[0], o->command == CLIENT_DETACH ? "-d DEVICE alone"
 									       : "-c DEVICE alone");
-		r = set_device(o, a->mode_device);
+		r = o->command == CLIENT_CHECK ? set_check_device(o, a->mode_device)
+					       : set_device(o, a->mode_device);
 	} else
 		r = reference_positional(a, a->pos, a->n_pos);
 	if (r < 0)

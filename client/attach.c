@@ -53,33 +53,40 @@ static bool is_power_of_2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-/* The kernel takes power-of-two block sizes from 512 to the page size. Prefer the server's preferred
- * size, never below its minimum; -b overrides both but must still satisfy the minimum. */
+/*
+ * The kernel takes power-of-two block sizes from 512 to the page size. The default is the
+ * reference's, 512, whatever the server prefers: file systems and partition tables made through
+ * the reference client assume 512-byte sectors, and a larger logical block size would make the
+ * kernel refuse to mount them or read their partitions at the wrong offsets. Only an export
+ * whose minimum is larger gets its minimum. -b preferred asks for the server's preferred size;
+ * -b N must still meet the minimum.
+ */
 static int choose_block_size(const struct client_options *o, const struct nbd_neg_result *res,
 			     uint32_t *ret)
 {
 	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE), bs;
+	bool knows = res && res->has_block_size;
 
-	if (o->block_size) {
+	if (o->block_size == CLIENT_BLOCK_SIZE_PREFERRED) {
+		bs = knows ? MAX(res->block_preferred, 512u) : 512;
+		if (bs > page)
+			bs = knows ? MAX(res->block_minimum, 512u) : 512;
+	} else if (o->block_size) {
 		bs = o->block_size;
-		if (res && res->has_block_size && bs < res->block_minimum)
+		if (knows && bs < res->block_minimum)
 			return log_error_errno(EINVAL, "Block size %u (-b) is below the export's minimum "
 						       "of %u; use -b %u or larger",
 					       bs, res->block_minimum, res->block_minimum);
-	} else if (res && res->has_block_size) {
-		bs = MAX(res->block_preferred, 512u);
-		if (bs > page)
-			bs = MAX(res->block_minimum, 512u);
-		if (bs > page)
-			return log_error_errno(EINVAL, "The export requires blocks of at least %u bytes, "
-						       "more than this kernel's limit of %u (the page "
-						       "size)", res->block_minimum, page);
 	} else {
-		bs = 512; /* what every server accepts when it says nothing */
+		bs = knows ? MAX(res->block_minimum, 512u) : 512;
 	}
+	if (knows && bs > page && res->block_minimum > page)
+		return log_error_errno(EINVAL, "The export requires blocks of at least %u bytes, more "
+					       "than this kernel's limit of %u (the page size)",
+				       res->block_minimum, page);
 	if (!is_power_of_2(bs) || bs < 512 || bs > page)
-		return log_error_errno(EINVAL, "Block size %u is not usable: the kernel needs a power of "
-					       "two from 512 to %u", bs, page);
+		return log_error_errno(EINVAL, "Block size %u is not usable: the kernel takes a power "
+					       "of two from 512 to %u (the page size)", bs, page);
 	*ret = bs;
 	return 0;
 }
@@ -107,9 +114,10 @@ int attachment_matches(const struct client_options *o, const struct attachment *
 	if (!res)
 		return 0; /* no handshake (--negotiated, -P): nothing to compare */
 	/* With -B the device uses only that much, so a larger export is still the same device. */
-	if (o->size ? res->size < a->size : res->size != a->size) {
+	if (o->size ? res->size < a->size : res->size != a->export_size) {
 		snprintf(why, len, "the export's size is now %llu bytes, not %llu",
-			 (unsigned long long)res->size, (unsigned long long)a->size);
+			 (unsigned long long)res->size,
+			 (unsigned long long)(o->size ? a->size : a->export_size));
 		return -EPROTO;
 	}
 	if (res->transmission_flags != a->server_flags) {
@@ -181,6 +189,7 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		}
 		if (i == 0) {
 			a->size = o->size ? o->size : res->size;
+			a->export_size = res->size;
 			a->server_flags = res->transmission_flags;
 			r = choose_block_size(o, res, &a->block_size);
 			if (r == 0 && o->size > res->size)
@@ -208,22 +217,24 @@ static int open_connections(const struct client_options *o, struct attachment *a
 					       "export (no CAN_MULTI_CONN): use -C 1");
 	if (a->size == 0)
 		return log_error_errno(EINVAL, "The export is empty (size 0); nothing to attach");
+	if (o->size && o->size % a->block_size)
+		return log_error_errno(EINVAL, "The size given with -B, %llu bytes, is not a multiple "
+					       "of the block size %u; give a multiple of it",
+				       (unsigned long long)o->size, a->block_size);
 	if (a->size % a->block_size) {
-		uint32_t fits = 0;
+		uint64_t usable = a->size - a->size % a->block_size;
 
-		/* The largest block size the kernel could use with this size, for the hint. */
-		for (uint32_t bs = 512; bs <= (uint32_t)sysconf(_SC_PAGESIZE); bs *= 2)
-			if (a->size % bs == 0)
-				fits = bs;
-		if (fits)
-			return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple "
-						       "of the block size %u; use -b %u",
-					       (unsigned long long)a->size, a->block_size, fits);
-		return log_error_errno(EINVAL, "The export's size, %llu bytes, is not a multiple of "
-					       "the block size %u, nor even of 512, the smallest the "
-					       "kernel takes; give a smaller size with -B (the rest of "
-					       "the export is then not reachable)",
-				       (unsigned long long)a->size, a->block_size);
+		/* As the reference does: the device ends at the last whole block. */
+		if (usable == 0)
+			return log_error_errno(EINVAL, "The export's size, %llu bytes, is smaller than "
+						       "one block of %u bytes; nothing to attach",
+					       (unsigned long long)a->size, a->block_size);
+		log_warning("The export's size, %llu bytes, is not a multiple of the block size %u: "
+			    "the device has %llu bytes and the last %llu bytes of the export cannot be "
+			    "reached through it (choose the size with -B to silence this)",
+			    (unsigned long long)a->size, a->block_size, (unsigned long long)usable,
+			    (unsigned long long)(a->size - usable));
+		a->size = usable;
 	}
 	if (o->read_only)
 		a->flags |= NBD_FLAG_READ_ONLY;
@@ -300,6 +311,24 @@ static int refuse_in_use(int index)
 			       index, who, index);
 }
 
+/* The device the kernel attached, on stdout: the reference's "Connected /dev/nbdN" line, which
+ * scripts parse for the device the kernel chose; the attach subcommand prints the bare name. */
+static void announce_device(const struct client_options *o, int index)
+{
+	printf(o->subcommand ? "/dev/nbd%d\n" : "Connected /dev/nbd%d\n", index);
+	fflush(stdout);
+}
+
+/* What status needs to count the device's connections and see whether they live; the device
+ * works without it, so a failure to write it is only worth a note. */
+static void record_connections(const struct attachment *a, int index)
+{
+	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds);
+
+	if (r < 0)
+		log_debug_errno(r, "Cannot record the connections of /dev/nbd%d: %m", index);
+}
+
 static int attach_netlink(const struct client_options *o, struct attachment *a, int index)
 {
 	_cleanup_(nbd_nl_closep) struct nbd_nl *nl = NULL;
@@ -335,8 +364,8 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	if (r < 0)
 		return log_error_errno(r, "The kernel refused to attach %s: %m; %s", index >= 0 ?
 					  "the device" : "a device", netlink_hint(r, a));
-	printf("/dev/nbd%d\n", chosen);
-	fflush(stdout);
+	record_connections(a, chosen);
+	announce_device(o, chosen);
 	return chosen;
 }
 
@@ -546,8 +575,7 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		sigaction(SIGHUP, &sa, NULL);
 		/* Blocked since attach began (see cmd_attach); one that came meanwhile arrives now. */
 		unblock_supervisor_signals();
-		printf("/dev/nbd%d\n", index);
-		fflush(stdout);
+		announce_device(o, index);
 		daemon_ready(*ready_fd, 0);
 		*ready_fd = -1;
 		if (!o->nofork && !started_by_service_manager())
@@ -560,7 +588,7 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		if (pid < 0)
 			return log_error_errno(errno, "Cannot fork: %m");
 		if (pid > 0) {
-			printf("/dev/nbd%d\n", index);
+			announce_device(o, index);
 			return 0;
 		}
 		(void)setsid();
@@ -569,6 +597,7 @@ static int attach_ioctl(const struct client_options *o, struct attachment *a, in
 		if (o->persist)
 			ioctl_publish(a, index, "connected", 0, reconnects, NULL);
 		rescan_partitions_later(index);
+		record_connections(a, index); /* this process is the one the kernel names */
 		/* A stop asked for before NBD_DO_IT began would not interrupt it. */
 		r = ioctl_stop ? 0 : nbd_ioctl_run(dev);
 		if (!o->persist || ioctl_stop)

@@ -16,7 +16,8 @@
 struct attachment {
 	int fds[ATTACH_MAX_CONNECTIONS]; /* our references to the sockets handed over (-1: none) */
 	size_t n_fds;
-	uint64_t size;
+	uint64_t size;         /* of the device: -B, or the export's rounded down to whole blocks */
+	uint64_t export_size;  /* as the server announced it (0: no handshake) */
 	uint16_t server_flags; /* transmission flags as the server sent them */
 	uint16_t flags;        /* as given to the kernel (READ_ONLY added by -R) */
 	uint32_t block_size;

@@ -601,6 +601,7 @@ static const struct command_case command_cases[] = {
 	{ "-c", { "-c", "/dev/nbd0" }, CLIENT_CHECK, "/dev/nbd0" },
 	{ "dracut -check", { "-check", "/dev/nbd0" }, CLIENT_CHECK, "/dev/nbd0" },
 	{ "init script -c", { "-c", "nbd2" }, CLIENT_CHECK, "/dev/nbd2" },
+	{ "-c of a partition", { "-c", "/dev/nbd2p1" }, CLIENT_CHECK, "/dev/nbd2" },
 	{ "-c -L", { "-c", "nbd0", "-nonetlink" }, CLIENT_CHECK, "/dev/nbd0", .no_netlink = true },
 	{ "status", { "status" }, CLIENT_STATUS },
 	{ "status device --json", { "status", "nbd0", "--json" }, CLIENT_STATUS, "/dev/nbd0",

@@ -214,13 +214,13 @@ run_out() {
 ours() { run_out "$NBDM_CLIENT" "$@"; }
 
 # attach_with CMD...: runs CMD (an attaching nbd-client command line); succeeds when it exits 0,
-# prints the device on stdout (a line /dev/nbdN), and that device is then attached and sized. Sets
+# prints the device on stdout (a line /dev/nbdN, or the reference's Connected /dev/nbdN), and that device is then attached and sized. Sets
 # DEV to nbdN.
 attach_with() {
 	DEV=
 	run_out "$@" || return
-	DEV=$(sed -n 's|^/dev/\(nbd[0-9][0-9]*\)$|\1|p' "$STATE/cmd.out" | head -n 1)
-	[ -n "$DEV" ] || { echo "no /dev/nbdN line on stdout"; return 1; }
+	DEV=$(sed -En 's#^(Connected )?/dev/(nbd[0-9]+)$#\2#p' "$STATE/cmd.out" | head -n 1)
+	[ -n "$DEV" ] || { echo "no /dev/nbdN (or Connected /dev/nbdN) line on stdout"; return 1; }
 	wait_until 10 attached "$DEV" || { echo "/dev/$DEV not attached 10 s after nbd-client returned"; return 1; }
 }
 

@@ -8,6 +8,9 @@ start_server 10809 --export mem=memory:16M || exit 0
 # Only a selection of tests run by hand may have loaded it before; nothing is attached then.
 [ -d /sys/module/nbd ] && rmmod nbd 2>/dev/null
 check "client modprobe: nbd is not loaded before the first attach" test ! -e /sys/module/nbd
+refused "client modprobe: -d with the module not loaded fails and says so" "module is not loaded" \
+	-d /dev/nbd0
+check "client modprobe: -d did not load the module" test ! -e /sys/module/nbd
 check "client modprobe: attach nbd://127.0.0.1/mem /dev/nbd1 (no modprobe before)" \
 	attach_ours attach nbd://127.0.0.1/mem /dev/nbd1
 check "client modprobe: /sys/module/nbd exists" test -d /sys/module/nbd

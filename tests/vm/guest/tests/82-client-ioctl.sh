@@ -7,15 +7,15 @@ start_server 10809 --export disk=/tmp/disk.img || exit 0
 check "client ioctl: attach nbd://127.0.0.1/disk /dev/nbd2 -L" attach_ours attach nbd://127.0.0.1/disk /dev/nbd2 -L
 check_eq "client ioctl: prints /dev/nbd2" nbd2 "$DEV"
 check_eq "client ioctl: /sys/block/nbd2/size is 32 MiB" 65536 "$(cat /sys/block/nbd2/size 2>&1)"
-check_eq "client ioctl: logical_block_size is the server's preferred 4096" 4096 \
+check_eq "client ioctl: logical_block_size is 512, the reference's default" 512 \
 	"$(cat /sys/block/nbd2/queue/logical_block_size 2>&1)"
 pid=$(cat /sys/block/nbd2/pid 2>/dev/null)
 check_eq "client ioctl: the NBD_DO_IT process ($pid) is nbd-client" nbd-client "$(cat "/proc/$pid/comm" 2>&1)"
 check "client ioctl: the kernel has the server's flags (SEND_FLUSH, SEND_TRIM)" \
 	test $(($(nbd_flags nbd2) & 0x24)) -eq $((0x24))
 io_roundtrip nbd2 /tmp/disk.img "client ioctl" 1M 1
-check "client ioctl: status shows /dev/nbd2 connected, 33554432 bytes, block 4096" \
-	status_row nbd2 connected 33554432 4096
+check "client ioctl: status shows /dev/nbd2 connected, 33554432 bytes, block 512" \
+	status_row nbd2 connected 33554432 512
 check "client ioctl: -c /dev/nbd2 exits 0 and prints a pid" check_pid nbd2
 check_eq "client ioctl: -c prints the NBD_DO_IT process" "$pid" "$(cat "$STATE/cmd.out")"
 detach_ours "client ioctl" nbd2 detach /dev/nbd2
