@@ -320,8 +320,13 @@ with open(parts[0], "rb") as f:
 with open(parts[1], "rb") as f:
     p1 = f.read(4)
 tap.ok(p0 == b"XXXX" and p1 == b"YYYY", "multifile: the write landed in both files", (p0, p1))
-with open(tlog, "rb") as f:
-    trans = f.read()
+# The DISC request is logged when the server reads it, which may be after close() returns here.
+for _ in range(100):
+    with open(tlog, "rb") as f:
+        trans = f.read()
+    if len(trans) >= 2 * (28 + 16) + 28:
+        break
+    time.sleep(0.05)
 recs = []
 pos = 0
 while pos + 4 <= len(trans):
