@@ -96,7 +96,10 @@ class Nbdm(Server):
         self.binary = binary
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--foreground", f"127.0.0.1@{self.port}", self.image],
+        # -C /dev/null: like the reference, nbd-server also reads /etc/nbd-server/config, whose
+        # user = nbd would drop the privileges the benchmark's image needs.
+        self.proc = subprocess.Popen([self.binary, "--foreground", "-C", "/dev/null",
+                                      f"127.0.0.1@{self.port}", self.image],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
 

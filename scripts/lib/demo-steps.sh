@@ -34,7 +34,8 @@ demo() {
 	mnt=$work/mnt
 	mkdir -p "$mnt"
 	step "create a sparse 64 MiB image" truncate -s 64M "$work/disk.img" || return 1
-	"$NBDM_SERVER" --foreground --bind 127.0.0.1 --port 10809 \
+	# -C /dev/null: this host's /etc/nbd-server/config (Debian's says user = nbd) is not the demo's.
+	"$NBDM_SERVER" -C /dev/null --foreground --bind 127.0.0.1 --port 10809 \
 		--export disk="$work/disk.img" --description "nbdm demo disk" >"$work/server.log" 2>&1 &
 	server=$!
 	sleep 1
@@ -71,7 +72,7 @@ demo() {
 	wait "$server" 2>/dev/null
 	diag "  nbd-server killed with SIGKILL; the file system's I/O waits"
 	sleep 2
-	"$NBDM_SERVER" --foreground --bind 127.0.0.1 --port 10809 \
+	"$NBDM_SERVER" -C /dev/null --foreground --bind 127.0.0.1 --port 10809 \
 		--export disk="$work/disk.img" --description "nbdm demo disk" >>"$work/server.log" 2>&1 &
 	server=$!
 	diag "  nbd-server started again"
