@@ -12,6 +12,7 @@
 #include "client/runstate.h"
 #include "common/macro.h"
 #include "common/parse.h"
+#include "common/process.h"
 #include "common/sockstate.h"
 
 static const char *runstate_dir(void)
@@ -31,26 +32,55 @@ static void put(FILE *f, const char *key, const char *value)
 	fputc('\n', f);
 }
 
-int runstate_write(int index, const struct supervisor_report *r)
+/* Opens a temporary file beside path for its new version, with one name per writer so that two
+ * never interleave in one file; readable by anyone, since status runs as anyone. */
+static int replacement_open(const char *path, pid_t writer, char *tmp, size_t len, FILE **ret)
 {
-	char path[512], tmp[540];
 	FILE *f;
 	int fd;
 
 	if (mkdir(runstate_dir(), 0755) < 0 && errno != EEXIST)
 		return negative_errno();
-	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
-	/* One temporary name per writer, so that two never interleave in one file. */
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)r->pid);
+	snprintf(tmp, len, "%s.%d.tmp", path, (int)writer);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return negative_errno();
-	(void)fchmod(fd, 0644); /* status, run by anyone, reads it whatever the umask */
+	(void)fchmod(fd, 0644); /* whatever the umask */
 	f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
+		unlink(tmp);
 		return -ENOMEM;
 	}
+	*ret = f;
+	return 0;
+}
+
+/* Puts the new version in place of the old at once, or drops it after a write error. */
+static int replacement_commit(FILE *f, const char *tmp, const char *path)
+{
+	int r = 0;
+
+	if (fflush(f) != 0 || ferror(f))
+		r = errno ? -errno : -EIO;
+	fclose(f);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = negative_errno();
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int runstate_write(int index, const struct supervisor_report *r)
+{
+	char path[512], tmp[540];
+	FILE *f;
+	int e;
+
+	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	e = replacement_open(path, r->pid, tmp, sizeof(tmp), &f);
+	if (e < 0)
+		return e;
 	fprintf(f, "pid=%d\n", (int)r->pid);
 	put(f, "state", r->state);
 	put(f, "interface", r->interface);
@@ -58,39 +88,12 @@ int runstate_write(int index, const struct supervisor_report *r)
 		r->since, r->attempts, r->connections, r->dead, r->reconnects);
 	put(f, "last_error", r->last_error);
 	put(f, "backend", r->backend);
-	if (fflush(f) != 0 || ferror(f)) {
-		int e = errno ? -errno : -EIO;
-
-		fclose(f);
-		unlink(tmp);
-		return e;
-	}
-	fclose(f);
-	if (rename(tmp, path) < 0) {
-		int e = negative_errno();
-
-		unlink(tmp);
-		return e;
-	}
-	return 0;
+	return replacement_commit(f, tmp, path);
 }
 
 static void copy_value(char *dst, size_t cap, const char *v)
 {
 	snprintf(dst, cap, "%s", v);
-}
-
-static bool read_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	_cleanup_fclose_ FILE *f = NULL;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(buf, (int)len, f))
-		return false;
-	buf[strcspn(buf, "\n")] = '\0';
-	return true;
 }
 
 /*
@@ -102,8 +105,8 @@ static bool is_supervisor(pid_t pid)
 {
 	char theirs[32], ours[32];
 
-	return read_comm(pid, theirs, sizeof(theirs)) && read_comm(getpid(), ours, sizeof(ours)) &&
-	       strcmp(theirs, ours) == 0;
+	return process_name(pid, theirs, sizeof(theirs)) == 0 &&
+	       process_name(getpid(), ours, sizeof(ours)) == 0 && strcmp(theirs, ours) == 0;
 }
 
 int runstate_read(int index, struct supervisor_report *r)
@@ -175,21 +178,12 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, 
 {
 	char path[512], tmp[540];
 	FILE *f;
-	int fd;
+	int e;
 
-	if (mkdir(runstate_dir(), 0755) < 0 && errno != EEXIST)
-		return negative_errno();
 	connrecord_path(index, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return negative_errno();
-	(void)fchmod(fd, 0644);
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -ENOMEM;
-	}
+	e = replacement_open(path, getpid(), tmp, sizeof(tmp), &f);
+	if (e < 0)
+		return e;
 	fprintf(f, "pid=%d\nconnections=%zu\nsockets=", (int)pid, n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ino = 0;
@@ -200,21 +194,7 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, 
 	}
 	fputc('\n', f);
 	put(f, "backend", backend ? backend : "");
-	if (fflush(f) != 0 || ferror(f)) {
-		int e = errno ? -errno : -EIO;
-
-		fclose(f);
-		unlink(tmp);
-		return e;
-	}
-	fclose(f);
-	if (rename(tmp, path) < 0) {
-		int e = negative_errno();
-
-		unlink(tmp);
-		return e;
-	}
-	return 0;
+	return replacement_commit(f, tmp, path);
 }
 
 static void parse_inodes(struct conn_record *r, const char *list)

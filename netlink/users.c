@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "common/process.h"
 #include "netlink/nbd-dev.h"
 
 #define MAX_BLOCK_DEVS 256 /* the disk and its partitions (max_part is at most 255) */
@@ -160,18 +161,6 @@ static void find_holders(struct users *u, const char *root)
 	}
 }
 
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	_cleanup_fclose_ FILE *f = NULL;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(buf, (int)len, f))
-		snprintf(buf, len, "?");
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
 /* Processes with the disk or a partition open, through any of their descriptors. */
 static void find_openers(struct users *u, const pid_t *except, size_t n_except)
 {
@@ -205,7 +194,8 @@ static void find_openers(struct users *u, const pid_t *except, size_t n_except)
 		closedir(fds);
 		if (!name)
 			continue;
-		read_comm(pid, comm, sizeof(comm));
+		if (process_name(pid, comm, sizeof(comm)) < 0)
+			snprintf(comm, sizeof(comm), "?");
 		add_user(u, "/dev/%s is open in process %d (%s)", name, (int)pid, comm);
 	}
 	if (proc)
