@@ -126,6 +126,24 @@ static int unix_socket_state(uint64_t ino)
 	}
 }
 
+/* Whether /proc/net/unix lists the inode: 1 listed, 0 not, negative errno unreadable. */
+static int unix_table_lists(uint64_t ino)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/net/unix", "re");
+	char line[512];
+
+	if (!f)
+		return negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t inode;
+
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %" SCNu64, &inode) == 1 && inode == ino)
+			return 1;
+	}
+	return 0;
+}
+
 int socket_inode_connected(uint64_t ino)
 {
 	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
@@ -141,7 +159,14 @@ int socket_inode_connected(uint64_t ino)
 	r = unix_socket_state(ino);
 	if (r >= 0)
 		return r;
-	if (r == -ENOENT)
-		return unknown ? unknown : 0; /* in no table: closed and gone */
-	return r;
+	if (r != -ENOENT)
+		return r;
+	/* sock_diag answers ENOENT both for no such socket and when its unix_diag module cannot be
+	 * loaded; /proc/net/unix tells them apart, but not whether a listed socket is shut down. */
+	r = unix_table_lists(ino);
+	if (r > 0)
+		return -EOPNOTSUPP;
+	if (r < 0)
+		return r;
+	return unknown ? unknown : 0; /* in no table: closed and gone */
 }

@@ -14,6 +14,7 @@ int socket_inode(int fd, uint64_t *ret);
 /*
  * 1 when the socket is a connected TCP socket (ESTABLISHED) or a connected Unix stream socket
  * that neither side has shut down; 0 when it is in any other state, or no longer exists; a
- * negative errno when this cannot be found out (no /proc, sock_diag refused).
+ * negative errno when this cannot be found out (no /proc, sock_diag refused; -EOPNOTSUPP for a
+ * Unix socket when the kernel's unix_diag module is not available).
  */
 int socket_inode_connected(uint64_t ino);

@@ -407,8 +407,8 @@ start_supervisor() {
 	"$NBDM_CLIENT" "$@" >"/tmp/$name.out" 2>"/tmp/$name.log" &
 	SUP_PID=$!
 	echo "$SUP_PID" >>"$STATE/pids"
-	wait_until 30 grep -q '^/dev/nbd' "/tmp/$name.out" || { cat "/tmp/$name.log"; return 1; }
-	DEV=$(sed -n 's|^/dev/\(nbd[0-9][0-9]*\)$|\1|p' "/tmp/$name.out" | head -n 1)
+	wait_until 30 grep -Eq '^(Connected )?/dev/nbd' "/tmp/$name.out" || { cat "/tmp/$name.log"; return 1; }
+	DEV=$(sed -En 's#^(Connected )?/dev/(nbd[0-9]+)$#\2#p' "/tmp/$name.out" | head -n 1)
 	wait_until 10 attached "$DEV" || { echo "/dev/$DEV not attached"; return 1; }
 }
 

@@ -29,8 +29,9 @@ guest=$(cd "$here/../guest" && pwd)
 . "$here/common.sh"
 
 # Modules the guest needs, by name; their dependencies come along. ext2 (via ext4), tmpfs, devtmpfs
-# and the 8250 UART are built into Debian's cloud kernels.
-MODULES=(nbd)
+# and the 8250 UART are built into Debian's cloud kernels. unix_diag, which a real system loads on
+# demand, lets nbd-client status see whether a Unix socket the kernel holds was shut down.
+MODULES=(nbd unix_diag)
 
 kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' extra='' out=''
 while [ $# -gt 0 ]; do

@@ -124,6 +124,15 @@ check_eq "client drop-in: -c exits 1 for a dead device" 1 "$(check_status nbd5)"
 ours -c /dev/nbd5 >/dev/null 2>&1
 check "client drop-in: -c says why" grep -q "every connection to its server is closed" "$STATE/cmd.err"
 detach_ours "client drop-in: a dead device detaches" nbd5 detach /dev/nbd5
+# The same over a Unix socket, whose state only sock_diag shows.
+start_server 10813 --unix /run/dead.sock --export dead=/tmp/dead.img || exit 0
+check "client drop-in: attach over a Unix socket" \
+	attach_ours attach "nbd+unix:///dead?socket=/run/dead.sock" /dev/nbd7
+unix_row() { ours status nbd7 >/dev/null 2>&1; awk '$1 == "/dev/nbd7" { print $2 }' "$STATE/cmd.out" | grep -qx "$1"; }
+check "client drop-in: status shows the Unix socket's device connected" unix_row connected
+stop_pid "$SERVER_PID"
+check "client drop-in: and dead once its server is gone" wait_until 10 unix_row dead
+detach_ours "client drop-in: the dead Unix device detaches" nbd7 detach /dev/nbd7
 
 # ---- a supervisor that was killed
 start_server 10812 --export dead=/tmp/dead.img || exit 0
