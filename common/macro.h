@@ -74,6 +74,19 @@ static inline void closep(int *fd)
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Closes fd when it is open (negative: nothing to do), keeping errno, and returns -EBADF, so that
+ * `fd = safe_close(fd);` leaves no stale number behind. Unset fds are -EBADF, never 0. */
+static inline int safe_close(int fd)
+{
+	if (fd >= 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+	}
+	return -EBADF;
+}
+
 static inline void fclosep(FILE **f)
 {
 	if (*f)

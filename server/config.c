@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/cidr.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
@@ -265,33 +266,9 @@ struct export_config *server_config_find_export(const struct server_config *cfg,
 
 int allow_entry_check(const char *s)
 {
-	char buf[INET6_ADDRSTRLEN + 8];
-	unsigned char addr[sizeof(struct in6_addr)];
-	unsigned max, prefix = 0;
-	char *slash;
+	struct cidr c;
 
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash++ = '\0';
-
-	if (inet_pton(AF_INET, buf, addr) == 1)
-		max = 32;
-	else if (inet_pton(AF_INET6, buf, addr) == 1)
-		max = 128;
-	else
-		return -EINVAL;
-
-	if (!slash)
-		return 0;
-	/* Decimal digits only: parse_u32() would also take "0x18", which no one means here. */
-	if (*slash == '\0' || strspn(slash, "0123456789") != strlen(slash) || strlen(slash) > 3)
-		return -EINVAL;
-	for (const char *p = slash; *p; p++)
-		prefix = prefix * 10 + (unsigned)(*p - '0');
-	return prefix <= max ? 0 : -ERANGE;
+	return cidr_parse(s, &c);
 }
 
 bool listen_address_valid(const char *s)

@@ -95,6 +95,12 @@ static int export_new(const struct export_config *config, struct export **ret)
 		return r;
 	}
 	e->config = &e->own_config;
+	r = allow_list_compile(config->allow, &e->allow);
+	if (r < 0) {
+		export_config_free(&e->own_config);
+		free(e);
+		return r;
+	}
 	*ret = e;
 	return 0;
 }
@@ -192,6 +198,7 @@ struct export *export_unref(struct export *e)
 	backend_close(e->base);
 	translog_close(e->log);
 	free(e->file);
+	allow_list_done(&e->allow);
 	export_config_free(&e->own_config);
 	free(e);
 	return NULL;

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+#include "server/allow.h"
 #include "server/backend.h"
 #include "server/config.h"
 #include "server/handshake.h"
@@ -29,6 +30,7 @@ struct export {
 	struct translog *log;       /* the transaction log, NULL: none */
 	struct srv_export info;     /* name, size, flags and block sizes for the handshake */
 	uint32_t max_payload;       /* largest READ/WRITE accepted */
+	struct allow_list allow;    /* config->allow, parsed */
 };
 
 /* Opens the backend and works out the flags; a per-client export opens nothing yet. Logs nothing:

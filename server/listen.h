@@ -21,7 +21,3 @@ struct listener_set {
  * Logs each failure with what to do about it. */
 int listeners_open(struct listener_set *set, const struct server_config *cfg);
 void listeners_close(struct listener_set *set, const struct server_config *cfg);
-
-/* Whether a peer may connect: allow is NULL (everyone) or a NULL-terminated list of addresses and
- * CIDRs. Unix-socket peers are always allowed; the socket's permissions govern them. */
-bool allow_list_permits(char *const *allow, const struct sockaddr_storage *addr);

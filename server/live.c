@@ -41,6 +41,7 @@ int live_open(const struct server_config *config, struct server_config *owned,
 	      const struct live *prev, struct live **ret)
 {
 	_cleanup_(live_unrefp) struct live *l = calloc(1, sizeof(*l));
+	int r;
 
 	if (!l) {
 		if (owned) {
@@ -52,13 +53,16 @@ int live_open(const struct server_config *config, struct server_config *owned,
 	atomic_init(&l->refs, 1);
 	l->config = config;
 	l->owned = owned;
+	l->allow.everyone = true;
+	r = allow_list_compile(config->allow, &l->allow);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use the server's allow list: %m");
 	l->exports = calloc(config->n_exports ? config->n_exports : 1, sizeof(*l->exports));
 	if (!l->exports)
 		return log_oom();
 	for (size_t i = 0; i < config->n_exports; i++) {
 		const struct export_config *ec = &config->exports[i];
 		struct export *old = prev ? live_find(prev, ec->name) : NULL;
-		int r;
 
 		if (old && export_config_equal(old->config, ec)) {
 			l->exports[l->n_exports++] = export_ref(old);
@@ -107,6 +111,7 @@ struct live *live_unref(struct live *l)
 	for (size_t i = 0; i < l->n_exports; i++)
 		export_unref(l->exports[i]);
 	free(l->exports);
+	allow_list_done(&l->allow);
 	if (l->owned) {
 		server_config_free(l->owned);
 		free(l->owned);

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "server/allow.h"
 #include "server/config.h"
 #include "server/export.h"
 
@@ -21,6 +22,7 @@ struct live {
 	struct server_config *owned; /* config, when this object owns it (after a reload) */
 	struct export **exports;
 	size_t n_exports;
+	struct allow_list allow;   /* config->allow, parsed */
 };
 
 /*

@@ -382,8 +382,8 @@ static const struct srv_export *hs_lookup(void *userdata, const char *name)
 
 static bool peer_permitted(const struct conn *c, const struct export *e)
 {
-	return allow_list_permits(c->live->config->allow, &c->peer_addr) &&
-	       allow_list_permits(e->config->allow, &c->peer_addr);
+	return allow_list_permits(&c->live->allow, &c->peer_addr) &&
+	       allow_list_permits(&e->allow, &c->peer_addr);
 }
 
 static const struct srv_export *hs_nth(void *userdata, size_t i)
@@ -446,9 +446,8 @@ static uint32_t hs_admit(void *userdata, const struct srv_export *se, bool take,
 	unsigned max = e->config->max_connections;
 	int r;
 
-	if (!allow_list_permits(cfg->allow, &c->peer_addr) ||
-	    !allow_list_permits(e->config->allow, &c->peer_addr)) {
-		bool global = !allow_list_permits(cfg->allow, &c->peer_addr);
+	if (!peer_permitted(c, e)) {
+		bool global = !allow_list_permits(&c->live->allow, &c->peer_addr);
 
 		log_notice("Connection %s: refused export '%s': %s", c->peer, e->config->name,
 			   global ? allow_rule(cfg->allow, cfg->authfile, rule, sizeof(rule))
@@ -1286,14 +1285,21 @@ int workers_start(struct server *srv, unsigned n)
 	if (!srv->workers)
 		return -ENOMEM;
 	srv->n_workers = n;
+	/* Every worker's fds are unset before any is made: a failure part-way leaves workers_stop()
+	 * nothing to close that is not ours (calloc's zeros would be stdin). */
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &srv->workers[i];
+
+		w->srv = srv;
+		w->epfd = w->pipe[0] = w->pipe[1] = -EBADF;
+		w->done_src.fd = -EBADF;
+		pthread_mutex_init(&w->done_lock, NULL);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct worker *w = &srv->workers[i];
 		struct epoll_event ev;
 		int r;
 
-		w->srv = srv;
-		w->pipe[0] = w->pipe[1] = -1;
-		pthread_mutex_init(&w->done_lock, NULL);
 		w->done_src = (struct loop_source){ .dispatch = done_dispatch,
 						    .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
 		if (w->done_src.fd < 0)
@@ -1368,14 +1374,10 @@ void workers_stop(struct server *srv)
 
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		if (w->epfd >= 0)
-			close(w->epfd);
-		if (w->pipe[0] >= 0)
-			close(w->pipe[0]);
-		if (w->pipe[1] >= 0)
-			close(w->pipe[1]);
-		if (w->done_src.fd >= 0)
-			close(w->done_src.fd);
+		w->epfd = safe_close(w->epfd);
+		w->pipe[0] = safe_close(w->pipe[0]);
+		w->pipe[1] = safe_close(w->pipe[1]);
+		w->done_src.fd = safe_close(w->done_src.fd);
 		pthread_mutex_destroy(&w->done_lock);
 		uring_free(w->uring);
 	}
