@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "client/commands.h"
-#include "client/options.h"
+#include "client/args.h"
 #include "common/log.h"
 
 int main(int argc, char **argv)

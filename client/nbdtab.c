@@ -30,7 +30,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "client/options.h"
+#include "client/nbdtab.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
@@ -246,30 +246,19 @@ int nbdtab_read(const char *path, int (*fn)(const struct nbdtab_entry *e, void *
 
 /* ------------------------------------------------------------------ nbdtab_apply */
 
-/* What a line sets, gathered before anything is changed in the caller's options. */
+/* What a line sets, gathered before anything is changed in the caller's options: a layer of the
+ * options model, whose given masks say which fields the line sets. */
 struct tab_values {
-	struct client_target target;
-	char *device;
+	struct client_options o;
 	char *port;
-	char *cacertfile, *certfile, *keyfile, *tlshostname, *priority, *identifier;
-	uint32_t block_size, timeout, dead_timeout;
-	bool has_timeout, has_dead_timeout;
-	unsigned connections;
-	uint64_t size;
-	bool no_opt_go, persist, swap, preinit, read_only, unix_socket, tls;
+	bool unix_socket;
 };
 
 static void tab_values_free(struct tab_values *v)
 {
-	client_target_free(&v->target);
-	free(v->device);
+	client_options_free(&v->o);
 	free(v->port);
-	free(v->cacertfile);
-	free(v->certfile);
-	free(v->keyfile);
-	free(v->tlshostname);
-	free(v->priority);
-	free(v->identifier);
+	v->port = NULL;
 }
 
 enum value_kind {
@@ -285,36 +274,39 @@ enum value_kind {
 struct tab_option {
 	const char *name;
 	enum value_kind kind;
-	size_t offset;  /* of the field in struct tab_values */
-	size_t has;     /* of its "given" flag, or 0 */
+	size_t offset;     /* of the field in struct tab_values */
+	unsigned given;    /* CLIENT_GIVEN_* of the field, or 0 */
+	unsigned tls;      /* CLIENT_TLS_* of the field; any TLS key (even "tls") asks for TLS */
 	const char *what;
-	bool tls;       /* setting it asks for TLS, as on the command line */
 };
 
-#define FIELD(f) offsetof(struct tab_values, f)
+#define FIELD(f) offsetof(struct tab_values, o.f)
+#define TLS(f) offsetof(struct tab_values, o.target.tls.f)
+#define TLS_KEY(name, f, bit, what) { name, V_STRING, TLS(f), 0, bit, what }
 
 /* The reference's options, then ours (readonly, size, identifier). */
 static const struct tab_option tab_options[] = {
-	{ "port", V_PORT, FIELD(port), 0, "port", false },
-	{ "certfile", V_STRING, FIELD(certfile), 0, "file name", true },
-	{ "keyfile", V_STRING, FIELD(keyfile), 0, "file name", true },
-	{ "cacertfile", V_STRING, FIELD(cacertfile), 0, "file name", true },
-	{ "tlshostname", V_STRING, FIELD(tlshostname), 0, "host name", true },
-	{ "priority", V_STRING, FIELD(priority), 0, "priority string", true },
-	{ "bs", V_BLOCK_SIZE, FIELD(block_size), 0, "block size", false },
-	{ "timeout", V_SECONDS, FIELD(timeout), FIELD(has_timeout), "timeout", false },
-	{ "dead-timeout", V_SECONDS, FIELD(dead_timeout), FIELD(has_dead_timeout),
-	  "dead-connection timeout", false },
-	{ "conns", V_CONNECTIONS, FIELD(connections), 0, "number of connections", false },
-	{ "no_optgo", V_FLAG, FIELD(no_opt_go), 0, NULL, false },
-	{ "persist", V_FLAG, FIELD(persist), 0, NULL, false },
-	{ "swap", V_FLAG, FIELD(swap), 0, NULL, false },
-	{ "unix", V_FLAG, FIELD(unix_socket), 0, NULL, false },
-	{ "preinit", V_FLAG, FIELD(preinit), 0, NULL, false },
-	{ "tls", V_FLAG, FIELD(tls), 0, NULL, true },
-	{ "readonly", V_FLAG, FIELD(read_only), 0, NULL, false },
-	{ "size", V_SIZE, FIELD(size), 0, "size", false },
-	{ "identifier", V_STRING, FIELD(identifier), 0, "identifier", false },
+	{ "port", V_PORT, offsetof(struct tab_values, port), 0, 0, "port" },
+	TLS_KEY("certfile", certfile, CLIENT_TLS_CERTFILE, "file name"),
+	TLS_KEY("keyfile", keyfile, CLIENT_TLS_KEYFILE, "file name"),
+	TLS_KEY("cacertfile", cacertfile, CLIENT_TLS_CACERTFILE, "file name"),
+	TLS_KEY("tlshostname", hostname, CLIENT_TLS_HOSTNAME, "host name"),
+	TLS_KEY("priority", priority, CLIENT_TLS_PRIORITY, "priority string"),
+	{ "bs", V_BLOCK_SIZE, FIELD(block_size), CLIENT_GIVEN_BLOCK_SIZE, 0, "block size" },
+	{ "timeout", V_SECONDS, FIELD(timeout), CLIENT_GIVEN_TIMEOUT, 0, "timeout" },
+	{ "dead-timeout", V_SECONDS, FIELD(dead_timeout), CLIENT_GIVEN_DEAD_TIMEOUT, 0,
+	  "dead-connection timeout" },
+	{ "conns", V_CONNECTIONS, FIELD(connections), CLIENT_GIVEN_CONNECTIONS, 0,
+	  "number of connections" },
+	{ "no_optgo", V_FLAG, FIELD(no_opt_go), 0, 0, NULL },
+	{ "persist", V_FLAG, FIELD(persist), 0, 0, NULL },
+	{ "swap", V_FLAG, FIELD(swap), 0, 0, NULL },
+	{ "unix", V_FLAG, offsetof(struct tab_values, unix_socket), 0, 0, NULL },
+	{ "preinit", V_FLAG, FIELD(preinit), 0, 0, NULL },
+	{ "tls", V_FLAG, TLS(enabled), 0, 0, NULL },
+	{ "readonly", V_FLAG, FIELD(read_only), 0, 0, NULL },
+	{ "size", V_SIZE, FIELD(size), CLIENT_GIVEN_SIZE, 0, "size" },
+	{ "identifier", V_STRING, FIELD(identifier), CLIENT_GIVEN_IDENTIFIER, 0, "identifier" },
 };
 
 #define AT(v, off, type) ((type *)((char *)(v) + (off)))
@@ -374,10 +366,10 @@ static int set_option(const char *path, unsigned line, const struct tab_option *
 			return bad_value(path, line, opt, value, CLIENT_SIZE_EXPECTED);
 		break;
 	}
-	if (opt->has)
-		*AT(v, opt->has, bool) = true;
+	v->o.given |= opt->given;
+	v->o.target.tls.given |= opt->tls;
 	if (opt->tls)
-		v->tls = true;
+		v->o.target.tls.enabled = true;
 	return 0;
 }
 
@@ -439,9 +431,9 @@ static int line_values(const char *path, const struct tab_line *l, struct tab_va
 			  path, l->line, NBD_MAX_STRING);
 		return -EINVAL;
 	}
-	v->target.export_name = strdup(l->export_name);
-	v->device = strdup(l->device_path);
-	if (!v->target.export_name || !v->device)
+	v->o.target.export_name = strdup(l->export_name);
+	v->o.device = strdup(l->device_path);
+	if (!v->o.target.export_name || !v->o.device)
 		return log_oom();
 
 	if (v->unix_socket) {
@@ -456,28 +448,27 @@ static int line_values(const char *path, const struct tab_line *l, struct tab_va
 				  path, l->line, l->host, SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
-		v->target.kind = TARGET_UNIX;
-		v->target.socket_path = strdup(l->host);
-		if (!v->target.socket_path)
+		v->o.target.kind = TARGET_UNIX;
+		v->o.target.socket_path = strdup(l->host);
+		if (!v->o.target.socket_path)
 			return log_oom();
 	} else {
 		size_t n = strlen(l->host);
 
-		v->target.kind = TARGET_TCP;
+		v->o.target.kind = TARGET_TCP;
 		/* "[::1]" is how IPv6 addresses are often written; getaddrinfo() wants them
 		 * bare. */
 		if (n > 2 && l->host[0] == '[' && l->host[n - 1] == ']')
-			v->target.host = strndup(l->host + 1, n - 2);
+			v->o.target.host = strndup(l->host + 1, n - 2);
 		else
-			v->target.host = strdup(l->host);
+			v->o.target.host = strdup(l->host);
 		if (v->port)
-			v->target.port = TAKE_PTR(v->port);
-		else if (asprintf(&v->target.port, "%u", NBD_DEFAULT_PORT) < 0)
-			v->target.port = NULL;
-		if (!v->target.host || !v->target.port)
+			v->o.target.port = TAKE_PTR(v->port);
+		else if (asprintf(&v->o.target.port, "%u", NBD_DEFAULT_PORT) < 0)
+			v->o.target.port = NULL;
+		if (!v->o.target.host || !v->o.target.port)
 			return log_oom();
 	}
-	v->target.tls = v->tls;
 	return 0;
 }
 
@@ -498,19 +489,12 @@ static int apply_line(const char *path, const struct tab_line *l, void *userdata
 	return line_values(path, l, &s->values);
 }
 
-static void replace_string(char **field, char **value)
-{
-	if (*value) {
-		free(*field);
-		*field = TAKE_PTR(*value);
-	}
-}
-
 int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 {
 	_cleanup_free_ char *dev = NULL;
-	struct apply_state s = { .values.target.tls_verify_peer = -1 };
+	struct apply_state s = { 0 };
 	struct tab_values *v = &s.values;
+	struct client_tls tls;
 	const char *why = NULL;
 	int r;
 
@@ -522,6 +506,7 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 		return -EINVAL;
 	}
 	s.device = dev;
+	client_options_init(&v->o);
 
 	r = walk(path, apply_line, &s);
 	if (r == 0 && !s.found) {
@@ -533,33 +518,19 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 		return r;
 	}
 
-	/* Nothing can fail from here on: o changes completely or not at all. */
+	/* Nothing can fail from here on: o changes completely or not at all. The line names the
+	 * target whole; its TLS settings and options are merged over o's. */
 	free(o->device);
-	o->device = TAKE_PTR(v->device);
+	o->device = TAKE_PTR(v->o.device);
+	tls = o->target.tls;
+	o->target.tls = (struct client_tls)CLIENT_TLS_INIT;
 	client_target_free(&o->target);
-	o->target = v->target;
-	v->target = (struct client_target){ .tls_verify_peer = -1 };
-	replace_string(&o->cacertfile, &v->cacertfile);
-	replace_string(&o->certfile, &v->certfile);
-	replace_string(&o->keyfile, &v->keyfile);
-	replace_string(&o->tlshostname, &v->tlshostname);
-	replace_string(&o->priority, &v->priority);
-	replace_string(&o->identifier, &v->identifier);
-	if (v->block_size)
-		o->block_size = v->block_size;
-	if (v->has_timeout)
-		o->timeout = v->timeout;
-	if (v->has_dead_timeout)
-		o->dead_timeout = v->dead_timeout;
-	if (v->connections)
-		o->connections = v->connections;
-	if (v->size)
-		o->size = v->size;
-	o->no_opt_go |= v->no_opt_go;
-	o->persist |= v->persist;
-	o->swap |= v->swap;
-	o->preinit |= v->preinit;
-	o->read_only |= v->read_only;
+	o->target = v->o.target;
+	v->o.target = (struct client_target)CLIENT_TARGET_INIT;
+	client_tls_merge(&tls, &o->target.tls, o->target.tls.given);
+	client_tls_free(&o->target.tls);
+	o->target.tls = tls;
+	client_options_merge(o, &v->o, v->o.given);
 	tab_values_free(v);
 	return 0;
 }

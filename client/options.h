@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What nbd-client is asked to do, from its command line (the reference nbd-client's syntax, single-
- * and double-dash long options alike, and the subcommands attach, detach, status, list, info), from
- * /etc/nbdtab, and from NBD URIs.
+ * The options model: what nbd-client is asked to do, whichever source says it. The command line
+ * (args.h), NBD URIs (uri.h) and /etc/nbdtab (nbdtab.h) all parse into these structures through the
+ * value parsers below, and client_options_merge() is the one place where their layers meet:
+ * defaults (client_options_init) < the nbdtab line < the command line.
  *
- * Parsing belongs to the program layer: these functions log what is wrong (the option, or the nbdtab
- * file and line) and return a negative errno.
+ * This module calls nothing else in client/, so that a program that only reads nbdtab (the systemd
+ * generator) links it, nbdtab.c and uri.c alone (libnbdm-clientopts), without the argv parser.
  */
 #pragma once
 
@@ -36,6 +37,42 @@ enum target_kind {
 	TARGET_FD,          /* already-connected sockets given with --fd */
 };
 
+/* Which fields of a struct client_tls a layer gives (client_tls.given). */
+enum {
+	CLIENT_TLS_CACERTFILE = 1u << 0,
+	CLIENT_TLS_CERTFILE = 1u << 1,
+	CLIENT_TLS_KEYFILE = 1u << 2,
+	CLIENT_TLS_HOSTNAME = 1u << 3,
+	CLIENT_TLS_PRIORITY = 1u << 4,
+	CLIENT_TLS_PSK_FILE = 1u << 5,
+	CLIENT_TLS_USERNAME = 1u << 6,
+	CLIENT_TLS_TYPE = 1u << 7,
+	CLIENT_TLS_VERIFY_PEER = 1u << 8,
+};
+
+/*
+ * Every TLS setting of a connection, from the reference's options (-A/-cacertfile, -F/-certfile,
+ * -K/-keyfile, -H/-tlshostname, -y/-priority, -x/-enable-tls), nbdtab's keys of the same names,
+ * and a URI (nbds://, tls-hostname, tls-type, tls-verify-peer, the user name). Until TLS exists
+ * they are parsed so that existing command lines get a clear "TLS is not available yet" error
+ * instead of "unknown option".
+ */
+struct client_tls {
+	bool enabled;       /* nbds://, -x, the nbdtab key tls, or any other TLS setting */
+	char *cacertfile;
+	char *certfile;
+	char *keyfile;
+	char *hostname;     /* the name the server's certificate must carry */
+	char *priority;     /* a GnuTLS priority string */
+	char *psk_file;     /* a PSK key file (user name and key per line) */
+	char *username;     /* PSK user name (a URI's userinfo) */
+	char *type;         /* a URI's tls-type: "anon", "x509" or "psk" */
+	int verify_peer;    /* 0 or 1; -1: not given */
+	unsigned given;     /* CLIENT_TLS_*: the fields this layer sets */
+};
+
+#define CLIENT_TLS_INIT { .verify_peer = -1 }
+
 struct client_target {
 	enum target_kind kind;
 	char *host;         /* TCP: a name or an address; IPv6 without brackets, "%zone" included */
@@ -44,13 +81,19 @@ struct client_target {
 	bool socket_abstract; /* UNIX: socket_path names a Linux abstract socket (its leading NUL
 			       * is not part of socket_path); only from a URI's socket=%00... */
 	char *export_name;  /* "" = the server's default export */
-	bool tls;           /* nbds:// or nbds+unix://, or TLS options: refused until TLS exists */
-	/* From a URI only (the NBD URI specification's TLS parameters and userinfo); NULL or -1
-	 * when not given. client_parse_args() copies tls_hostname to client_options.tlshostname. */
-	char *tls_hostname; /* tls-hostname */
-	char *tls_type;     /* tls-type: "anon", "x509" or "psk" */
-	int tls_verify_peer; /* tls-verify-peer: 0 or 1 */
-	char *user;         /* userinfo before '@': a user name for TLS PSK */
+	struct client_tls tls;
+};
+
+#define CLIENT_TARGET_INIT { .tls = CLIENT_TLS_INIT }
+
+/* Which option fields a layer gives (client_options.given); flags are merged by OR instead. */
+enum {
+	CLIENT_GIVEN_BLOCK_SIZE = 1u << 0,
+	CLIENT_GIVEN_SIZE = 1u << 1,
+	CLIENT_GIVEN_TIMEOUT = 1u << 2,
+	CLIENT_GIVEN_DEAD_TIMEOUT = 1u << 3,
+	CLIENT_GIVEN_CONNECTIONS = 1u << 4,
+	CLIENT_GIVEN_IDENTIFIER = 1u << 5,
 };
 
 struct client_options {
@@ -86,13 +129,10 @@ struct client_options {
 	bool negotiated;        /* --negotiated: the fds are past the handshake */
 	uint64_t flags;         /* --flags F with --negotiated: transmission flags */
 	bool flags_given;
-	/* TLS options of the reference (-A/-cacertfile, -F/-certfile, -K/-keyfile, -H/-tlshostname,
-	 * -y/-priority, -x/-enable-tls): accepted by the parser so that existing command lines get a clear
-	 * "TLS is not available yet" error instead of "unknown option". */
-	char *cacertfile, *certfile, *keyfile, *tlshostname, *priority;
 	unsigned nbds_max;      /* --nbds-max N: module parameter when loading nbd; 0: default */
 	unsigned max_part;      /* --max-part N (0 is a valid value: no partitions) */
 	bool max_part_given;
+	unsigned given;         /* CLIENT_GIVEN_*: the fields this layer sets */
 	int verbosity;
 	char *argv0;            /* the program's argv[0], for -m's mark; set by main (not owned) */
 	const char *nbdtab_path; /* where nbdtab lookups read (default NBDTAB_PATH; --nbdtab). Not
@@ -102,37 +142,31 @@ struct client_options {
 
 void client_options_init(struct client_options *o);
 void client_options_free(struct client_options *o);
-/* Frees the strings of t and leaves it empty (kind TARGET_NONE, tls_verify_peer -1). */
+/* Frees the strings of t and leaves it empty (kind TARGET_NONE, TLS as CLIENT_TLS_INIT). */
 void client_target_free(struct client_target *t);
-/* The usage text, on stdout, for --help and "nbd-client help". */
-void client_print_help(void);
+void client_tls_free(struct client_tls *tls);
+
+/* Replaces *field with a copy of value. -ENOMEM (logged) on failure, *field unchanged. */
+int client_set_string(char **field, const char *value);
 
 /*
- * Parses argv into o (initialised by the caller). Returns 0 (run o->command; -h and -V come back
- * as CLIENT_HELP and CLIENT_VERSION, and nothing is printed), or a negative errno after logging
- * one line about what is wrong; o is replaced only on success. A device named alone ("nbd-client
- * nbd0") is looked up in o->nbdtab_path, and options given on the command line win over the line's.
- * Any TLS option, an nbds URI or a TLS key in nbdtab sets target.tls; -K without -F sets certfile
- * to the key file, as the reference does. With --fd the target is TARGET_FD and connections is the
- * number of sockets.
+ * The merge of two layers, the one place where precedence is decided. Moves the fields of from
+ * named in fields (CLIENT_GIVEN_*) onto o, replacing o's, and marks them given in o; turns on in o
+ * every flag (-p, -s, -R, -g, -P) that from has. The caller chooses the mask: "from->given" lets
+ * the later layer win (a nbdtab line over the defaults), "from->given & ~o->given" keeps o's own
+ * (the command line over its nbdtab line). Strings moved are taken from from, whose other fields
+ * the caller still frees. The target and device are not merged: a layer that names them names
+ * them whole.
  */
-int client_parse_args(struct client_options *o, int argc, char **argv);
-
-/* Parses an NBD URI (nbd://, nbd+unix://, nbds://, nbds+unix://, with export name, port and socket=
- * query, per the NBD URI specification) into t. -EINVAL with a logged reason on a bad URI. t must
- * be initialised (client_options_init or client_target_free); it is replaced on success and left
- * alone on failure. */
-int client_parse_uri(const char *uri, struct client_target *t);
-/* Parses a TARGET argument: an NBD URI, a Unix socket path (starts with /, ./ or ../),
- * "[v6addr]:port", "[v6addr]", "host:port" or "host" (an IPv6 address with several ':' is a host
- * without a port). The export name is "" unless the URI has one. Same contract as above. */
-int client_parse_target(const char *arg, struct client_target *t);
-/* Whether arg is written as a URI ("scheme://...", or a scheme with a '+' such as
- * "nbd+unix:/x?socket=y", which no host name can be), as opposed to HOST:PORT. */
-bool client_is_uri(const char *arg);
+void client_options_merge(struct client_options *o, struct client_options *from, unsigned fields);
+/* The same for TLS settings (CLIENT_TLS_*); enabled is turned on when from has it. */
+void client_tls_merge(struct client_tls *tls, struct client_tls *from, unsigned fields);
+/* After the last merge: a key file alone is a file with both the certificate and the key (as in
+ * the reference), and any setting asks for TLS. */
+int client_tls_finish(struct client_tls *tls);
 
 /*
- * Value checks shared by the command line and nbdtab. They do not log: on failure they return
+ * Value checks shared by the command line, nbdtab and URIs. They do not log: on failure they return
  * -EINVAL (or -ERANGE) and the caller says where the value came from, followed by the text of the
  * matching *_EXPECTED macro.
  */
@@ -162,27 +196,3 @@ int client_parse_seconds(const char *s, uint32_t *ret);
 			     "such as K, M or G"
 int client_parse_size(const char *s, uint64_t *ret);
 
-/*
- * Looks up device (nbd0 or /dev/nbd0) in an nbdtab file and applies the line to o: o->device, the
- * target (replaced: host or socket, port, export) and every option the line sets (replacing o's
- * value; flags are only ever turned on). The first line that names the device counts; a later
- * one is reported and ignored. Every line must be well-formed; the options are checked on the line
- * applied only (unknown ones are warned about, names starting with '_' are skipped silently).
- * Returns 0, -ENOENT (logged) when no line names the device or the file does not exist, or
- * -EINVAL (logged with file:line) for a malformed file. o is unchanged on failure.
- */
-int nbdtab_apply(const char *path, const char *device, struct client_options *o);
-
-/* Every device line of an nbdtab, for the systemd generator: calls fn for each, in file order,
- * skipping (with a warning) a later line for a device already seen. A negative return from fn
- * stops the walk and is returned. -EINVAL (logged with file:line) for a malformed line, before or
- * after some calls of fn; -ENOENT (logged) when the file does not exist. */
-struct nbdtab_entry {
-	char *device;      /* "/dev/nbdN", whichever way the line writes it */
-	char *host;        /* a host, or a socket path when the options say "unix" */
-	char *export_name;
-	char *options;     /* the raw option field, or NULL */
-	unsigned line;
-};
-int nbdtab_read(const char *path, int (*fn)(const struct nbdtab_entry *e, void *userdata),
-		void *userdata);

@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <sys/un.h>
 
-#include "client/options.h"
+#include "client/uri.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
@@ -343,7 +343,7 @@ static int parse_host_port(const char *uri, const char *s, size_t n, struct clie
 
 int client_parse_uri(const char *uri, struct client_target *t)
 {
-	_cleanup_(client_target_free) struct client_target n = { .tls_verify_peer = -1 };
+	_cleanup_(client_target_free) struct client_target n = CLIENT_TARGET_INIT;
 	_cleanup_(uri_query_free) struct uri_query q = { .tls_verify_peer = -1 };
 	_cleanup_free_ char *scheme = NULL, *query = NULL, *path = NULL;
 	const char *p, *authority = NULL, *path_start, *at, *quoted = uri;
@@ -380,7 +380,7 @@ int client_parse_uri(const char *uri, struct client_target *t)
 			  "nbds+unix", quoted, scheme);
 		return -EINVAL;
 	}
-	n.tls = strncasecmp(scheme, "nbds", 4) == 0;
+	n.tls.enabled = strncasecmp(scheme, "nbds", 4) == 0;
 
 	r = check_characters(uri, quoted);
 	if (r < 0)
@@ -427,7 +427,7 @@ int client_parse_uri(const char *uri, struct client_target *t)
 		at = memchr(authority, '@', alen);
 		if (at) {
 			r = decode_text(quoted, "user name", authority, (size_t)(at - authority),
-					&n.user);
+					&n.tls.username);
 			if (r < 0)
 				return r;
 			alen -= (size_t)(at + 1 - authority);
@@ -493,13 +493,18 @@ int client_parse_uri(const char *uri, struct client_target *t)
 		if (r < 0)
 			return r;
 	}
-	n.tls_type = TAKE_PTR(q.tls_type);
-	n.tls_verify_peer = q.tls_verify_peer;
-	n.tls_hostname = TAKE_PTR(q.tls_hostname);
+	/* The URI's TLS settings, as a layer of their own for client_tls_merge(). */
+	n.tls.type = TAKE_PTR(q.tls_type);
+	n.tls.verify_peer = q.tls_verify_peer;
+	n.tls.hostname = TAKE_PTR(q.tls_hostname);
+	n.tls.given = (n.tls.type ? CLIENT_TLS_TYPE : 0) |
+		      (n.tls.verify_peer >= 0 ? CLIENT_TLS_VERIFY_PEER : 0) |
+		      (n.tls.hostname ? CLIENT_TLS_HOSTNAME : 0) |
+		      (n.tls.username ? CLIENT_TLS_USERNAME : 0);
 
 	client_target_free(t);
 	*t = n;
-	n = (struct client_target){ .tls_verify_peer = -1 };
+	n = (struct client_target)CLIENT_TARGET_INIT;
 	return 0;
 }
 
@@ -540,7 +545,7 @@ static int target_port(const char *arg, const char *port, struct client_target *
 
 int client_parse_target(const char *arg, struct client_target *t)
 {
-	_cleanup_(client_target_free) struct client_target n = { .tls_verify_peer = -1 };
+	_cleanup_(client_target_free) struct client_target n = CLIENT_TARGET_INIT;
 	const char *colon;
 	int r;
 
@@ -624,6 +629,6 @@ int client_parse_target(const char *arg, struct client_target *t)
 
 	client_target_free(t);
 	*t = n;
-	n = (struct client_target){ .tls_verify_peer = -1 };
+	n = (struct client_target)CLIENT_TARGET_INIT;
 	return 0;
 }

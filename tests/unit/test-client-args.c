@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "client/options.h"
+#include "client/args.h"
 #include "common/log.h"
 #include "tests/unit/capture.h"
 
@@ -419,7 +419,7 @@ static void check_attach_case(const struct attach_case *c)
 	CASE_CHECK(c->name, str_eq(o.target.port, c->host ? c->port ?: "10809" : NULL));
 	CASE_CHECK(c->name, str_eq(o.target.socket_path, c->socket));
 	CASE_CHECK(c->name, str_eq(o.target.export_name, c->export_name ?: ""));
-	CASE_CHECK(c->name, o.target.tls == c->tls);
+	CASE_CHECK(c->name, o.target.tls.enabled == c->tls);
 	CASE_CHECK(c->name, str_eq(o.device, c->device));
 	CASE_CHECK(c->name, o.block_size == c->block_size);
 	CASE_CHECK(c->name, o.size == c->size);
@@ -435,11 +435,11 @@ static void check_attach_case(const struct attach_case *c)
 	CASE_CHECK(c->name, o.preinit == c->preinit);
 	CASE_CHECK(c->name, o.nofork == c->nofork);
 	CASE_CHECK(c->name, str_eq(o.identifier, c->identifier));
-	CASE_CHECK(c->name, str_eq(o.certfile, c->certfile));
-	CASE_CHECK(c->name, str_eq(o.keyfile, c->keyfile));
-	CASE_CHECK(c->name, str_eq(o.cacertfile, c->cacertfile));
-	CASE_CHECK(c->name, str_eq(o.tlshostname, c->tlshostname));
-	CASE_CHECK(c->name, str_eq(o.priority, c->priority));
+	CASE_CHECK(c->name, str_eq(o.target.tls.certfile, c->certfile));
+	CASE_CHECK(c->name, str_eq(o.target.tls.keyfile, c->keyfile));
+	CASE_CHECK(c->name, str_eq(o.target.tls.cacertfile, c->cacertfile));
+	CASE_CHECK(c->name, str_eq(o.target.tls.hostname, c->tlshostname));
+	CASE_CHECK(c->name, str_eq(o.target.tls.priority, c->priority));
 	CASE_CHECK(c->name, o.verbosity == c->verbosity);
 	CASE_CHECK(c->name, !o.all && !o.json && !o.force && !o.negotiated && !o.flags_given);
 	CASE_CHECK(c->name, o.nbds_max == 0 && !o.max_part_given);
@@ -646,7 +646,7 @@ static void test_commands(void **state _unused_)
 		CASE_CHECK(c->name, str_eq(o.target.host, c->host));
 		CASE_CHECK(c->name, str_eq(o.target.port, c->host ? c->port ?: "10809" : NULL));
 		CASE_CHECK(c->name, str_eq(o.target.socket_path, c->socket));
-		CASE_CHECK(c->name, o.target.tls == c->tls);
+		CASE_CHECK(c->name, o.target.tls.enabled == c->tls);
 		if (c->host || c->socket) {
 			CASE_CHECK(c->name, o.target.kind == (c->host ? TARGET_TCP : TARGET_UNIX));
 			CASE_CHECK(c->name, str_eq(o.target.export_name, c->export_name ?: ""));

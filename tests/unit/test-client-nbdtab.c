@@ -22,7 +22,8 @@
 
 #include <cmocka.h>
 
-#include "client/options.h"
+#include "client/nbdtab.h"
+#include "client/uri.h"
 #include "common/log.h"
 #include "tests/unit/capture.h"
 
@@ -115,12 +116,12 @@ static void test_every_option(void **state _unused_)
 	assert_string_equal(o.target.port, "2000");
 	assert_string_equal(o.target.export_name, "export");
 	assert_null(o.target.socket_path);
-	assert_true(o.target.tls);
-	assert_string_equal(o.certfile, "/c.pem");
-	assert_string_equal(o.keyfile, "/k.pem");
-	assert_string_equal(o.cacertfile, "/ca.pem");
-	assert_string_equal(o.tlshostname, "tls.example");
-	assert_string_equal(o.priority, "NORMAL:-VERS-TLS1.0");
+	assert_true(o.target.tls.enabled);
+	assert_string_equal(o.target.tls.certfile, "/c.pem");
+	assert_string_equal(o.target.tls.keyfile, "/k.pem");
+	assert_string_equal(o.target.tls.cacertfile, "/ca.pem");
+	assert_string_equal(o.target.tls.hostname, "tls.example");
+	assert_string_equal(o.target.tls.priority, "NORMAL:-VERS-TLS1.0");
 	assert_int_equal(o.block_size, 4096);
 	assert_int_equal(o.timeout, 30);
 	assert_int_equal(o.dead_timeout, 60);
@@ -143,12 +144,12 @@ static void test_minimal_and_defaults(void **state _unused_)
 	assert_string_equal(o.target.host, "10.0.0.1");
 	assert_string_equal(o.target.port, "10809");
 	assert_string_equal(o.target.export_name, "disk");
-	assert_false(o.target.tls);
+	assert_false(o.target.tls.enabled);
 	assert_int_equal(o.block_size, 0);
 	assert_int_equal(o.timeout, 0);
 	assert_int_equal(o.connections, 1);
 	assert_false(o.persist || o.swap || o.read_only || o.preinit || o.no_opt_go);
-	assert_null(o.certfile);
+	assert_null(o.target.tls.certfile);
 	assert_string_equal(take_err(), "");
 }
 
@@ -224,10 +225,10 @@ static void test_multiple_lines(void **state _unused_)
 	assert_string_equal(o.target.host, "third");
 	assert_string_equal(o.target.port, "10809");
 	assert_string_equal(o.target.export_name, "c");
-	assert_false(o.persist || o.swap || o.target.tls);
+	assert_false(o.persist || o.swap || o.target.tls.enabled);
 	assert_int_equal(o.block_size, 0);
 	assert_int_equal(o.timeout, 0);
-	assert_null(o.certfile);
+	assert_null(o.target.tls.certfile);
 
 	reset();
 	assert_int_equal(nbdtab_apply(tab, "nbd1", &o), 0);
@@ -265,14 +266,15 @@ static void test_apply_over_options(void **state _unused_)
 	o.timeout = 5;
 	o.block_size = 1024;
 	o.systemd_mark = true;
-	o.certfile = strdup("/mine");
 	assert_int_equal(client_parse_target("nbd://old:1/x", &o.target), 0);
+	/* TLS settings belong to the target; those the line does not set survive its target. */
+	o.target.tls.certfile = strdup("/mine");
 	o.device = strdup("/dev/nbd9");
 	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
 	assert_int_equal(o.timeout, 5);
 	assert_int_equal(o.block_size, 4096);
 	assert_true(o.systemd_mark && o.persist);
-	assert_string_equal(o.certfile, "/mine");
+	assert_string_equal(o.target.tls.certfile, "/mine");
 	assert_string_equal(o.device, "/dev/nbd0");
 	assert_string_equal(o.target.host, "h");
 	assert_string_equal(o.target.port, "10809");

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "client/options.h"
+#include "client/uri.h"
 #include "common/log.h"
 #include "tests/unit/capture.h"
 
@@ -73,7 +73,7 @@ struct good_case {
 
 static void check_good(const struct good_case *c, parse_fn parse)
 {
-	struct client_target t = { .tls_verify_peer = -1 };
+	struct client_target t = CLIENT_TARGET_INIT;
 	int r;
 
 	r = parse(c->input, &t);
@@ -84,15 +84,15 @@ static void check_good(const struct good_case *c, parse_fn parse)
 	CASE_CHECK(c->input, str_eq(t.port, c->port));
 	CASE_CHECK(c->input, str_eq(t.socket_path, c->socket));
 	CASE_CHECK(c->input, str_eq(t.export_name, c->export_name));
-	CASE_CHECK(c->input, t.tls == c->tls);
+	CASE_CHECK(c->input, t.tls.enabled == c->tls);
 	CASE_CHECK(c->input, t.socket_abstract == c->abstract);
-	CASE_CHECK(c->input, str_eq(t.user, c->user));
-	CASE_CHECK(c->input, str_eq(t.tls_hostname, c->tls_hostname));
-	CASE_CHECK(c->input, str_eq(t.tls_type, c->tls_type));
-	CASE_CHECK(c->input, t.tls_verify_peer == c->verify - 1);
+	CASE_CHECK(c->input, str_eq(t.tls.username, c->user));
+	CASE_CHECK(c->input, str_eq(t.tls.hostname, c->tls_hostname));
+	CASE_CHECK(c->input, str_eq(t.tls.type, c->tls_type));
+	CASE_CHECK(c->input, t.tls.verify_peer == c->verify - 1);
 	CASE_CHECK(c->input, strcmp(take_err(), "") == 0);
 	client_target_free(&t);
-	CASE_CHECK(c->input, t.kind == TARGET_NONE && !t.host && t.tls_verify_peer == -1);
+	CASE_CHECK(c->input, t.kind == TARGET_NONE && !t.host && t.tls.verify_peer == -1);
 }
 
 #define TCP TARGET_TCP
@@ -256,7 +256,7 @@ static const struct bad_case bad_uris[] = {
 
 static void check_bad(const struct bad_case *c, parse_fn parse)
 {
-	struct client_target t = { .tls_verify_peer = -1 };
+	struct client_target t = CLIENT_TARGET_INIT;
 	char want[8192];
 	const char *err;
 	int r;
@@ -287,7 +287,7 @@ static void test_uri_bad(void **state _unused_)
 
 static void test_uri_limits(void **state _unused_)
 {
-	struct client_target t = { .tls_verify_peer = -1 };
+	struct client_target t = CLIENT_TARGET_INIT;
 	char uri[8192], *want;
 
 	/* The longest export name NBD allows, and one more byte. */
@@ -409,7 +409,7 @@ static const struct bad_case bad_targets[] = {
 static void test_target_bad(void **state _unused_)
 {
 	char path[256], want[512];
-	struct client_target t = { .tls_verify_peer = -1 };
+	struct client_target t = CLIENT_TARGET_INIT;
 
 	for (size_t i = 0; i < ELEMENTSOF(bad_targets); i++)
 		check_bad(&bad_targets[i], client_parse_target);
@@ -432,17 +432,17 @@ static void test_target_bad(void **state _unused_)
 /* A parse replaces everything the target held before. */
 static void test_target_replaced(void **state _unused_)
 {
-	struct client_target t = { .tls_verify_peer = -1 };
+	struct client_target t = CLIENT_TARGET_INIT;
 
 	assert_int_equal(client_parse_uri("nbds://u@h:1/x?tls-type=psk&tls-hostname=n", &t), 0);
 	assert_int_equal(client_parse_target("/s", &t), 0);
 	assert_int_equal(t.kind, TARGET_UNIX);
 	assert_null(t.host);
 	assert_null(t.port);
-	assert_null(t.user);
-	assert_null(t.tls_type);
-	assert_null(t.tls_hostname);
-	assert_false(t.tls);
+	assert_null(t.tls.username);
+	assert_null(t.tls.type);
+	assert_null(t.tls.hostname);
+	assert_false(t.tls.enabled);
 	assert_string_equal(t.socket_path, "/s");
 	assert_int_equal(client_parse_target("h", &t), 0);
 	assert_null(t.socket_path);
