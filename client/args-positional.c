@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The non-option arguments of each form: the reference's HOST [PORT] [DEVICE], -u SOCKET [DEVICE],
- * a lone nbdN looked up in nbdtab (under the command line's args_options), --fd, and the subcommands'
+ * a lone nbdN looked up in nbdtab (under the command line's options), --fd, and the subcommands'
  * TARGET and DEVICE.
  */
 #include <errno.h>
@@ -132,8 +132,8 @@ static bool is_number(const char *s)
 }
 
 /*
- * nbd-client nbd0: the target and args_options from nbdtab, under the command line's. The line is read
- * into args_options of its own, so that what the command line set can be told from what it left alone.
+ * nbd-client nbd0: the target and options from nbdtab, under the command line's. The line is read
+ * into options of its own, so that what the command line set can be told from what it left alone.
  */
 static int attach_from_nbdtab(struct args *a, const char *device)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Options getopt could not read (unknown, ambiguous, missing or unwanted arguments), and mistyped
- * long args_options it would misread as bundles of short ones: each reported in one line, with the
+ * long options it would misread as bundles of short ones: each reported in one line, with the
  * option that was probably meant.
  */
 #include <ctype.h>
@@ -120,7 +120,7 @@ static int unknown_option(const char *arg)
 	return -EINVAL;
 }
 
-/* Whether getopt reads word (after its dash) as short args_options that all exist; *ret_upper: whether
+/* Whether getopt reads word (after its dash) as short options that all exist; *ret_upper: whether
  * one of them is an upper-case letter. */
 static bool short_bundle(const char *word, bool *ret_upper)
 {
@@ -140,7 +140,7 @@ static bool short_bundle(const char *word, bool *ret_upper)
 }
 
 /*
- * A single-dash word that getopt has begun to read as a bundle of short args_options, because it is no
+ * A single-dash word that getopt has begun to read as a bundle of short options, because it is no
  * long option nor a prefix of one. getopt_long_only() does this for the reference too, so that a
  * mistyped long option turns into short ones: "-systemd-mrak" is -s plus -y (TLS priority)
  * "stemd-mrak", "-blocksize" is -b "locksize", "-persit" fails on an "-e" nobody typed. The rule:

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The option table of nbd-client's command line, and the messages that name args_options and commands. */
+/* nbd-client's option table, and the messages that name options and commands. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +59,7 @@ const struct option args_options[] = {
 };
 
 /*
- * '-': non-args_options come back as 1, in order, so that positions are known and the first one can be
+ * '-': non-options come back as 1, in order, so that positions are known and the first one can be
  * a subcommand; ':': a missing argument comes back as ':' and getopt prints nothing, so that every
  * message has one style.
  */
@@ -102,7 +102,7 @@ const char *args_option_name(const struct args *a, int code, char *buf, size_t s
 	return "?";
 }
 
-/* Canonical names for conflicts, which may involve args_options the user has not typed. */
+/* Canonical names for conflicts, which may involve options the user has not typed. */
 const char *args_option_both(int code)
 {
 	switch (code) {

@@ -3,14 +3,14 @@
  * nbd-client's command line: the reference nbd-client's forms, unchanged, and the subcommands.
  *
  * The reference parses with getopt_long_only(), so every long option works with one dash or two
- * ("-name", "--name") and a single-dash word that is no long option falls back to short args_options
+ * ("-name", "--name") and a single-dash word that is no long option falls back to short options
  * ("-C4", "-sp"). The same call is used here, with the option string spelled out completely: the
  * reference lost -C's argument, -m, and -A/-F/-K from its string, and scripts that use them must
  * work.
  *
- * Arguments are collected first and interpreted once the whole line is known, because args_options may
- * stand anywhere (initramfs-tools puts -N between HOST and PORT, dracut puts args_options after the
- * device) and because which args_options apply depends on the command:
+ * Arguments are collected first and interpreted once the whole line is known, because options may
+ * stand anywhere (initramfs-tools puts -N between HOST and PORT, dracut puts options after the
+ * device) and because which options apply depends on the command:
  *
  *  - A first argument that names a subcommand (attach, detach, status, list, info, reconnect, help,
  *    version) is that subcommand. A server really named "attach" is reached as nbd://attach.
@@ -18,9 +18,9 @@
  *    the reference's attach form: HOST [PORT] [DEVICE], -u SOCKET [DEVICE], or a lone nbdN or
  *    /dev/nbdN looked up in nbdtab. HOST may also be an NBD URI or HOST:PORT.
  *  - Options given with a command they do not apply to are errors, except the reference's own
- *    args_options with -d, -c and -l, which the reference ignores and scripts may therefore pass.
+ *    options with -d, -c and -l, which the reference ignores and scripts may therefore pass.
  *
- * For `nbd-client nbd0`, args_options given on the command line win over the nbdtab line. The reference
+ * For `nbd-client nbd0`, options given on the command line win over the nbdtab line. The reference
  * lets the file win (it reads the file after the arguments), which makes a flag typed on the
  * command line silently do nothing; and it loses the command line's flags altogether when an
  * earlier line of the file names another device. Flags (-p, -s, ...) are combined from both.
@@ -92,7 +92,7 @@ static const struct {
 	{ OPT_RETRY_MAX, ATTACH },
 };
 
-/* ------------------------------------------------------------------ args_options */
+/* ------------------------------------------------------------------ options */
 
 static int add_fd(struct client_options *o, const char *arg, const char *name)
 {
@@ -437,7 +437,7 @@ static int check_applicable(struct args *a)
 
 		if (!a->spelled[code] || (rules[i].applies & ON(a->o->command)))
 			continue;
-		/* The reference ignores its attach args_options with -d, -c and -l; so do scripts. */
+		/* The reference ignores its attach options with -d, -c and -l; so do scripts. */
 		if (code < 0x100 && !a->subcommand && a->mode >= 0) {
 			log_debug("%s is ignored with %s", NAME(a, code),
 				  args_command_label(a, label, sizeof(label)));
@@ -451,7 +451,7 @@ static int check_applicable(struct args *a)
 	return 0;
 }
 
-/* The export name and TLS settings, from args_options and the URI, onto the target. */
+/* The export name and TLS settings, from options and the URI, onto the target. */
 static int finish_target(struct args *a)
 {
 	struct client_options *o = a->o;
@@ -590,7 +590,7 @@ static int parse_all(struct args *a, int argc, char **argv)
 			return r;
 	}
 
-	/* The command first, so that args_options that do not apply are reported before arguments. */
+	/* The command first, so that options that do not apply are reported before arguments. */
 	if (a->n_pos > 0 && (c = args_find_subcommand(a->pos[0])) >= 0) {
 		if (a->mode >= 0) {
 			log_error("'%s' is a command and cannot be combined with %s", a->pos[0],

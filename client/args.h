@@ -13,9 +13,9 @@
  * as CLIENT_HELP and CLIENT_VERSION, and nothing is printed), or a negative errno after logging
  * one line about what is wrong; o is replaced only on success. A device named alone ("nbd-client
  * nbd0") is looked up in o->nbdtab_path, and options given on the command line win over the line's.
- * Any TLS option, an nbds URI or a TLS key in nbdtab sets target.tls.enabled; -K without -F sets the
- * certificate file to the key file, as the reference does. With --fd the target is TARGET_FD and connections is the
- * number of sockets.
+ * Any TLS option, an nbds URI or a TLS key in nbdtab sets target.tls.enabled; -K without -F
+ * sets the certificate file to the key file, as the reference does. With --fd the target is
+ * TARGET_FD and connections is the number of sockets.
  */
 int client_parse_args(struct client_options *o, int argc, char **argv);
 

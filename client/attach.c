@@ -150,35 +150,15 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		char why[256];
 		int fd;
 
-		if (o->n_fds) {
-			fd = fcntl(o->fds[i], F_DUPFD_CLOEXEC, 3);
-			if (fd < 0)
-				return log_error_errno(errno, "File descriptor %d (--fd) is not open: %m",
-						       o->fds[i]);
-			if (!o->negotiated && !o->preinit) {
-				const struct nbd_neg_config cfg = {
-					.mode = NBD_NEG_ATTACH,
-					.export_name = o->target.export_name,
-					.no_opt_go = o->no_opt_go,
-					.block_size = true,
-				};
-
-				r = client_negotiate(fd, &cfg, CLIENT_NEGOTIATE_TIMEOUT_MS, &res, &message);
-				if (r < 0) {
-					close(fd);
-					return log_error_errno(r, "%s: %s", where,
-							       message ? message : strerror(-r));
-				}
-			}
-		} else {
-			r = client_open_export(o, NBD_NEG_ATTACH, CLIENT_CONNECT_TIMEOUT_MS,
-					       CLIENT_NEGOTIATE_TIMEOUT_MS, &fd, &res, &message);
-			if (r < 0) {
-				log_error_errno(r, "%s", message ? message : strerror(-r));
-				if (r == -ENOENT)
-					client_log_exports(&o->target);
-				return r;
-			}
+		r = client_open_export(o, o->n_fds ? o->fds[i] : -1, NBD_NEG_ATTACH,
+				       CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd, &res,
+				       &message);
+		if (r < 0) {
+			log_error_errno(r, "%s", message ? message : strerror(-r));
+			/* Sockets given with --fd cannot be asked again. */
+			if (r == -ENOENT && !o->n_fds)
+				client_log_exports(o);
+			return r;
 		}
 		a->fds[a->n_fds++] = fd;
 		if (!res) {
@@ -488,7 +468,7 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 
 		attachment_close_fds(a);
 		for (size_t i = 0; i < n && r == 0; i++) {
-			r = client_open_export(o, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
+			r = client_open_export(o, -1, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
 					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &a->fds[a->n_fds], &res,
 					       &message);
 			if (r < 0)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/connection.h"
+#include "client/transport.h"
 #include "common/io.h"
 #include "common/log.h"
 
@@ -144,11 +145,6 @@ static int connect_target(const struct client_target *t, int timeout_ms, int *re
 	}
 }
 
-int client_connect(const struct client_target *t, int timeout_ms)
-{
-	return connect_target(t, timeout_ms, NULL);
-}
-
 /* A name that does not resolve is the user's to fix, not a network fault: say which name. */
 static int resolve_message(const struct client_target *t, int gai, int r, char **ret)
 {
@@ -161,7 +157,7 @@ static int resolve_message(const struct client_target *t, int gai, int r, char *
 			t->host, why);
 }
 
-int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
+int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg, int timeout_ms,
 		     struct nbd_neg_result **ret, char **ret_message)
 {
 	_cleanup_(nbd_neg_freep) struct nbd_neg *n = NULL;
@@ -179,14 +175,14 @@ int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
 		switch (nbd_neg_want(n)) {
 		case NBD_NEG_WANT_WRITE:
 			out = nbd_neg_output(n, &len);
-			r = write_full(fd, out, len, timeout_ms);
+			r = client_transport_send(t, out, len, timeout_ms);
 			if (r < 0)
 				goto io_error;
 			nbd_neg_output_done(n, len);
 			break;
 		case NBD_NEG_WANT_READ:
 			len = MIN(nbd_neg_input_wanted(n), sizeof(buf));
-			got = read_full_timeout(fd, buf, len, timeout_ms);
+			got = client_transport_recv(t, buf, len, timeout_ms);
 			if (got == -ECONNRESET || got == -EPIPE) {
 				/* A reset is a close: fine after ABORT (servers that read only part of it
 				 * reset the connection), the machine's own failure otherwise. */
@@ -233,7 +229,7 @@ io_error:
 	return r;
 }
 
-int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
+int client_open_export(const struct client_options *o, int given_fd, enum nbd_neg_mode mode,
 		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
 		       struct nbd_neg_result **ret_res, char **ret_message)
 {
@@ -243,15 +239,27 @@ int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
 		.no_opt_go = o->no_opt_go,
 		.block_size = true,
 	};
+	_cleanup_(client_transport_close) struct client_transport t = CLIENT_TRANSPORT_NONE;
 	_cleanup_free_ char *reason = NULL;
-	_cleanup_close_ int fd = -1;
 	char where[512];
-	int r, gai = 0;
+	int r, fd, gai = 0;
 
 	*ret_message = NULL;
 	*ret_res = NULL;
 	client_target_string(&o->target, where, sizeof(where));
-	fd = connect_target(&o->target, connect_timeout_ms, &gai);
+	if (given_fd >= 0) {
+		/* Our own reference, above the standard streams: the caller's stays theirs. */
+		fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			r = negative_errno();
+			if (asprintf(ret_message, "File descriptor %d (--fd) is not open: %s",
+				     given_fd, strerror(-r)) < 0)
+				*ret_message = NULL;
+			return r;
+		}
+	} else {
+		fd = connect_target(&o->target, connect_timeout_ms, &gai);
+	}
 	if (fd < 0) {
 		if (gai != 0)
 			r = resolve_message(&o->target, gai, fd, ret_message);
@@ -264,29 +272,39 @@ int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
 			*ret_message = NULL;
 		return fd;
 	}
+	client_transport_plain(&t, fd);
 	if (mode != NBD_NEG_ATTACH || (!o->negotiated && !o->preinit)) {
-		r = client_negotiate(fd, &cfg, negotiate_timeout_ms, ret_res, &reason);
+		r = client_negotiate(&t, &cfg, negotiate_timeout_ms, ret_res, &reason);
 		if (r < 0) {
 			if (asprintf(ret_message, "%s: %s", where, reason ? reason : strerror(-r)) < 0)
 				*ret_message = NULL;
 			return r;
 		}
 	}
-	*ret_fd = TAKE_FD(fd);
+	fd = client_transport_release(&t);
+	if (fd < 0) {
+		nbd_neg_result_free(TAKE_PTR(*ret_res));
+		if (asprintf(ret_message, "%s: cannot hand the connection over: %s", where,
+			     strerror(-fd)) < 0)
+			*ret_message = NULL;
+		return fd;
+	}
+	*ret_fd = fd;
 	return 0;
 }
 
-void client_log_exports(const struct client_target *t)
+void client_log_exports(const struct client_options *o)
 {
-	const struct nbd_neg_config cfg = { .mode = NBD_NEG_LIST };
+	_cleanup_free_ char *message = NULL;
 	struct nbd_neg_result *res = NULL;
-	_cleanup_close_ int fd = client_connect(t, 5000);
 	size_t shown = 0;
+	int fd = -1;
 
-	if (fd < 0 || client_negotiate(fd, &cfg, 5000, &res, NULL) < 0) {
+	if (client_open_export(o, -1, NBD_NEG_LIST, 5000, 5000, &fd, &res, &message) < 0) {
 		log_notice("The server does not say which exports it has.");
 		return;
 	}
+	close(fd);
 	if (res->n_exports == 0)
 		log_notice("The server lists no exports.");
 	else

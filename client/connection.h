@@ -1,38 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Opening connections to a server and negotiating on them: the one function every path goes through
- * (attach, list, info, and later reconnection and TLS), so that they all behave alike.
+ * (attach, --fd, list, info, reconnection, and later TLS), so that they all behave alike.
  */
 #pragma once
 
 #include "client/options.h"
 #include "proto/negotiate.h"
 
-/* Connects to a TCP or Unix target within timeout_ms, and tunes the socket for NBD (no Nagle; TCP
- * keepalive and a user timeout so a vanished server is noticed). Returns the fd. On failure, logs
- * nothing and returns a negative errno; the caller names the target. */
-int client_connect(const struct client_target *t, int timeout_ms);
+struct client_transport;
 
-/* Runs the handshake on fd. On failure, *ret_message (when not NULL) gets a malloc'd sentence
- * saying what went wrong, with the server's own words when it sent any. */
-int client_negotiate(int fd, const struct nbd_neg_config *cfg, int timeout_ms,
+/* Runs the handshake over t. On failure, *ret_message (when not NULL) gets a malloc'd sentence
+ * saying what went wrong, with the server's own words when it sent any. Called only by
+ * client_open_export(), and by tests. */
+int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg, int timeout_ms,
 		     struct nbd_neg_result **ret, char **ret_message);
 
 /*
- * Opens one connection to o's target: connects within connect_timeout_ms and negotiates in mode
- * (attach: the export, asking for block sizes, which the kernel will honour; info; list) within
- * negotiate_timeout_ms. For attach, o can say that the handshake is done elsewhere (--negotiated,
- * -P). Attach, reconnection, list and info all come here, so every connection is set up alike. On
- * success *ret_res is the handshake's result (NULL without a handshake). On failure nothing is
- * logged: *ret_message gets a malloc'd sentence naming the target and the reason (NULL if out of
- * memory).
+ * Opens one connection to o's target and negotiates on it: the one function every connection goes
+ * through (attach, --fd, list, info, the supervisor's reconnections, and the list of exports after
+ * an unknown one), so that every connection is set up alike and TLS joins in one place.
+ *
+ * given_fd >= 0 is a socket connected by the caller (--fd), of which a duplicate is used;
+ * otherwise the target is connected to within connect_timeout_ms, and the socket tuned for NBD
+ * (no Nagle; TCP keepalive and a user timeout so that a vanished server is noticed). The
+ * handshake runs in mode (attach: the export, asking for block sizes, which the kernel will
+ * honour; info; list) within negotiate_timeout_ms over a transport (transport.h); for attach, o
+ * can say that it is done elsewhere (--negotiated, -P). On success *ret_fd is the socket, ready
+ * for the kernel, and *ret_res the handshake's result (NULL without a handshake). On failure
+ * nothing is logged: *ret_message gets a malloc'd sentence naming the target and the reason (NULL
+ * if out of memory).
  */
-int client_open_export(const struct client_options *o, enum nbd_neg_mode mode,
+int client_open_export(const struct client_options *o, int given_fd, enum nbd_neg_mode mode,
 		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
 		       struct nbd_neg_result **ret_res, char **ret_message);
 
 /* After an unknown export: logs the exports the server does have (or that it will not say). */
-void client_log_exports(const struct client_target *t);
+void client_log_exports(const struct client_options *o);
 
 /* "host:port", "[v6]:port" or the socket path, for messages. */
 const char *client_target_string(const struct client_target *t, char *buf, size_t len);

@@ -36,12 +36,12 @@ static int query(const struct client_options *o, enum nbd_neg_mode mode,
 	if (o->target.tls.enabled)
 		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; "
 						   "connect without TLS (nbd:// instead of nbds://)");
-	r = client_open_export(o, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd,
-			       ret, &message);
+	r = client_open_export(o, -1, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
+			       &fd, ret, &message);
 	if (r < 0) {
 		log_error_errno(r, "%s", message ? message : strerror(-r));
 		if (r == -ENOENT && mode != NBD_NEG_LIST)
-			client_log_exports(&o->target);
+			client_log_exports(o);
 		return r;
 	}
 	return 0;

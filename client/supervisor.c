@@ -279,7 +279,7 @@ static void *attempt_run(void *userdata)
 	for (; at->got < at->wanted; at->got++) {
 		int fd = -1;
 
-		at->error = client_open_export(at->o, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
+		at->error = client_open_export(at->o, -1, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
 					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &fd,
 					       &at->res[at->got], &at->message);
 		if (at->error < 0)

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the client's negotiation reads and writes through: a connected socket wrapped in a small
+ * set of operations. The plain socket is transport-plain.c; after NBD_OPT_STARTTLS a GnuTLS
+ * session replaces it (transport-tls.c, to come), and at the end of the handshake the socket is
+ * handed to the kernel, with kernel TLS keys installed first when the session allows. Nothing in
+ * the client reads or writes a connection during negotiation except through these operations.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "common/macro.h"
+
+struct client_transport;
+
+struct client_transport_ops {
+	const char *name;
+	/* Reads len bytes within timeout_ms (-1: no limit). Returns len, fewer only at the end of
+	 * the stream, or a negative errno (-ETIMEDOUT, -ECONNRESET, ...). */
+	ssize_t (*recv)(struct client_transport *t, void *buf, size_t len, int timeout_ms);
+	/* Writes all of buf within timeout_ms. 0 or a negative errno. */
+	int (*send)(struct client_transport *t, const void *buf, size_t len, int timeout_ms);
+	/* Ends the transport and gives its socket back for the transmission phase, which the
+	 * kernel runs (for TLS: once its keys are in the kernel). The fd, or a negative errno, in
+	 * which case the transport is closed. */
+	int (*release)(struct client_transport *t);
+	/* Ends the transport and closes its socket. */
+	void (*close)(struct client_transport *t);
+};
+
+struct client_transport {
+	const struct client_transport_ops *ops;
+	int fd;     /* the socket underneath */
+	void *data; /* the operations' own state (a TLS session); NULL for plain */
+};
+
+#define CLIENT_TRANSPORT_NONE { .fd = -1 }
+
+/* A plain transport over fd, which it owns from now on. */
+void client_transport_plain(struct client_transport *t, int fd);
+
+static inline ssize_t client_transport_recv(struct client_transport *t, void *buf, size_t len,
+					    int timeout_ms)
+{
+	return t->ops->recv(t, buf, len, timeout_ms);
+}
+
+static inline int client_transport_send(struct client_transport *t, const void *buf, size_t len,
+					int timeout_ms)
+{
+	return t->ops->send(t, buf, len, timeout_ms);
+}
+
+/* The socket, for the kernel; t is empty afterwards. */
+static inline int client_transport_release(struct client_transport *t)
+{
+	int fd = t->ops->release(t);
+
+	*t = (struct client_transport)CLIENT_TRANSPORT_NONE;
+	return fd;
+}
+
+/* Closes t if it holds a connection; an empty t is left alone. */
+static inline void client_transport_close(struct client_transport *t)
+{
+	if (t->ops)
+		t->ops->close(t);
+	*t = (struct client_transport)CLIENT_TRANSPORT_NONE;
+}
