@@ -8,11 +8,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "common/macro.h"
 #include "server/outq.h"
 
 /* sendmsg() takes at most this many pieces at once; more waits for the next call. */
 #define OUTQ_MAX_IOV 64
+/* File ranges that cannot be sendfile()d go through a buffer this large. */
+#define OUTQ_COPY_CHUNK (64u << 10)
 
 enum item_kind { ITEM_MEMORY, ITEM_FILE };
 
@@ -111,36 +114,54 @@ static void consume_memory(struct outq *q, size_t n)
 	}
 }
 
-static int flush_memory(struct outq *q, int fd)
+static int flush_memory(struct outq *q, struct transport *t)
 {
 	struct iovec iov[OUTQ_MAX_IOV];
 	struct outq_item *it;
-	struct msghdr msg = { .msg_iov = iov };
 	int n = 0;
 	ssize_t sent;
 
 	for (it = q->head; it && it->kind == ITEM_MEMORY && n < OUTQ_MAX_IOV; it = it->next)
 		iov[n++] = (struct iovec){ .iov_base = it->data, .iov_len = it->len };
-	msg.msg_iovlen = (size_t)n;
-	/* More is coming when a file range follows: let TCP fill its segments. */
-	sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | (it ? MSG_MORE : 0));
-	if (sent < 0 && errno == ENOTSOCK)
-		sent = writev(fd, iov, n); /* stdout of -s mode may be a pipe */
+	/* More is coming when a file range follows. */
+	sent = transport_send(t, iov, n, it != NULL);
 	if (sent < 0)
-		return errno == EINTR ? 0 : negative_errno();
+		return sent == -EINTR ? 0 : (int)sent;
 	consume_memory(q, (size_t)sent);
 	return 0;
 }
 
-static int flush_file(struct outq *q, int fd)
+/* A file range over a transport that must see every byte (TLS in user space): read, then sent
+ * like memory. */
+static ssize_t send_file_copy(struct outq_item *it, struct transport *t, bool more)
+{
+	uint8_t buf[OUTQ_COPY_CHUNK];
+	size_t len = MIN(it->len, sizeof(buf));
+	ssize_t n = pread_full(it->fd, buf, len, it->offset);
+
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -EIO;
+	return transport_send(t, &(struct iovec){ .iov_base = buf, .iov_len = (size_t)n }, 1,
+			      more || (size_t)n < it->len);
+}
+
+static int flush_file(struct outq *q, struct transport *t)
 {
 	struct outq_item *it = q->head;
 	off_t off = (off_t)it->offset;
 	ssize_t sent;
 
-	sent = sendfile(fd, it->fd, &off, MIN(it->len, (size_t)INT_MAX));
+	if (t->caps & TRANSPORT_CAN_SENDFILE) {
+		sent = sendfile(t->wfd, it->fd, &off, MIN(it->len, (size_t)INT_MAX));
+		if (sent < 0)
+			sent = negative_errno();
+	} else {
+		sent = send_file_copy(it, t, it->next != NULL);
+	}
 	if (sent < 0)
-		return errno == EINTR ? 0 : negative_errno();
+		return sent == -EINTR ? 0 : (int)sent;
 	if (sent == 0)
 		return -EIO; /* the file ended before the range did */
 	it->offset += (uint64_t)sent;
@@ -151,10 +172,10 @@ static int flush_file(struct outq *q, int fd)
 	return 0;
 }
 
-int outq_flush(struct outq *q, int fd)
+int outq_flush(struct outq *q, struct transport *t)
 {
 	while (q->head) {
-		int r = q->head->kind == ITEM_MEMORY ? flush_memory(q, fd) : flush_file(q, fd);
+		int r = q->head->kind == ITEM_MEMORY ? flush_memory(q, t) : flush_file(q, t);
 
 		if (r < 0)
 			return r == -EWOULDBLOCK ? -EAGAIN : r;

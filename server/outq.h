@@ -3,14 +3,17 @@
  * A connection's queue of reply bytes: memory it owns, or ranges of a file that go out with
  * sendfile() so that READ data is not copied through user space.
  *
- * outq_flush() sends as much as the socket takes without blocking, gathering consecutive memory items
- * into one sendmsg(); what the socket refuses stays queued for the next writable event.
+ * outq_flush() sends as much as the transport takes without blocking, gathering consecutive memory
+ * items into one send; what it refuses stays queued for the next writable event. File ranges go
+ * out with sendfile() when the transport allows it, else through a buffer.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "server/transport.h"
 
 struct outq_item;
 
@@ -36,7 +39,7 @@ static inline bool outq_empty(const struct outq *q)
 }
 /* 0 when everything was sent, -EAGAIN when the socket is full, another negative errno on failure
  * (the connection is then beyond repair: the peer may have seen part of a reply). */
-int outq_flush(struct outq *q, int fd);
+int outq_flush(struct outq *q, struct transport *t);
 void outq_clear(struct outq *q);
 /* Moves everything queued in src to the end of dst, leaving src empty. */
 void outq_append(struct outq *dst, struct outq *src);

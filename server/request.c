@@ -204,10 +204,12 @@ static uint32_t nbd_error(int r)
 
 /* ---- READ ---- */
 
-static bool use_sendfile(const struct backend *b, size_t len)
+static bool use_sendfile(const struct xmit *x, size_t len)
 {
+	const struct backend *b = x->backend;
+
 	/* A copy-on-write view has no single file to send from. */
-	return len >= SENDFILE_MIN && !b->direct && b->fd >= 0;
+	return x->sendfile && len >= SENDFILE_MIN && !b->direct && b->fd >= 0;
 }
 
 static int read_simple(const struct xmit *x, const struct nbd_request *req, struct outq *q)
@@ -217,7 +219,7 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	void *buf;
 	int r;
 
-	if (use_sendfile(b, len)) {
+	if (use_sendfile(x, len)) {
 		r = push_simple(x, req, 0, q);
 		return r < 0 ? r : outq_push_file(q, b->fd, req->offset, len);
 	}
@@ -247,7 +249,7 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 	void *buf = NULL;
 	int r;
 
-	if (!use_sendfile(b, len)) {
+	if (!use_sendfile(x, len)) {
 		if (posix_memalign(&buf, 4096, len) != 0)
 			return -ENOMEM;
 		r = backend_pread(b, buf, len, offset);

@@ -51,14 +51,34 @@ bool server_socket_activated(const struct server *srv)
 	return srv->listeners.n && strncmp(srv->listeners.items[0].name, "activated", 9) == 0;
 }
 
-void server_connection_closed(struct server *srv)
+/* The workers' worker_host callbacks. */
+static struct live *host_live(void *userdata)
 {
+	return server_live(userdata);
+}
+
+static void host_closed(void *userdata)
+{
+	struct server *srv = userdata;
 	uint64_t one = 1;
 
 	atomic_fetch_sub(&srv->connections, 1);
 	/* The main thread decides whether that was the last one. */
 	if (srv->closed.fd >= 0)
 		(void)!write(srv->closed.fd, &one, sizeof(one));
+}
+
+/* Hands a connection to a worker, counting it as open until the worker says it is gone. */
+static int adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_storage *peer,
+		 socklen_t peer_len)
+{
+	int r;
+
+	atomic_fetch_add(&srv->connections, 1);
+	r = worker_adopt(&srv->workers, rfd, wfd, peer, peer_len);
+	if (r < 0)
+		atomic_fetch_sub(&srv->connections, 1);
+	return r;
 }
 
 /* A listening socket in the main loop. */
@@ -100,7 +120,7 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			continue;
 		}
 		srv->accepted++;
-		if (worker_adopt(srv, fd, fd, &peer, len) < 0)
+		if (adopt(srv, fd, fd, &peer, len) < 0)
 			close(fd);
 	}
 }
@@ -198,17 +218,24 @@ int server_run(struct server *srv)
 	r = pool_start(&srv->pool, POOL_THREADS);
 	if (r < 0)
 		return log_error_errno(r, "Failed to start the I/O threads: %m");
-	r = workers_start(srv, cfg->stdio ? 1 : threads);
+	srv->host = (struct worker_host){
+		.pool = &srv->pool,
+		.slots = &srv->slots,
+		.live = host_live,
+		.closed = host_closed,
+		.userdata = srv,
+	};
+	r = workers_start(&srv->workers, &srv->host, cfg->stdio ? 1 : threads);
 	if (r < 0) {
-		workers_stop(srv);
+		workers_stop(&srv->workers);
 		pool_stop(&srv->pool);
 		return r;
 	}
 	if (cfg->stdio) {
 		srv->accepted = 1;
-		r = worker_adopt(srv, STDIN_FILENO, STDOUT_FILENO, &(struct sockaddr_storage){ 0 }, 0);
+		r = adopt(srv, STDIN_FILENO, STDOUT_FILENO, &(struct sockaddr_storage){ 0 }, 0);
 		if (r < 0) {
-			workers_stop(srv);
+			workers_stop(&srv->workers);
 			pool_stop(&srv->pool);
 			return log_error_errno(r, "Failed to serve stdin: %m");
 		}
@@ -233,7 +260,7 @@ int server_run(struct server *srv)
 	/* No new clients; workers send the replies they owe, flush, and close. */
 	listeners_close(&srv->listeners, cfg);
 	/* Workers first: they wait for their connections' jobs, which the pool still runs. */
-	workers_stop(srv);
+	workers_stop(&srv->workers);
 	pool_stop(&srv->pool);
 	return r < 0 ? r : 0;
 }

@@ -18,16 +18,10 @@
 #include "server/export.h"
 #include "server/listen.h"
 #include "server/live.h"
+#include "server/loop.h"
 #include "server/pool.h"
 #include "server/slots.h"
-
-/* Something an epoll loop waits on: epoll's data.ptr points at it. */
-struct loop_source {
-	int fd;
-	void (*dispatch)(struct loop_source *s, uint32_t events);
-};
-
-struct worker;
+#include "server/worker.h"
 
 struct server {
 	const struct server_config *config; /* as started: listening, threads, modes */
@@ -42,9 +36,8 @@ struct server {
 
 	struct listener_set listeners;
 
-	struct worker *workers;
-	unsigned n_workers;
-	unsigned next_worker;
+	struct workers workers;
+	struct worker_host host; /* what the workers see of the server */
 	struct pool pool;       /* blocking I/O, shared by the workers */
 
 	int epfd;               /* the main thread's loop */
@@ -67,16 +60,6 @@ int server_open_exports(struct server *srv);
 /* Runs until SIGTERM/SIGINT, or until the last connection closes in oneshot and stdio modes. */
 int server_run(struct server *srv);
 void server_free(struct server *srv);
-
-/* Worker side (worker.c): start and stop threads, hand them connections. */
-int workers_start(struct server *srv, unsigned n);
-/* Asks every worker to finish its connections gracefully and waits for them. */
-void workers_stop(struct server *srv);
-/* Gives a connected socket (or the rfd/wfd pair of stdio mode) to a worker. */
-int worker_adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_storage *peer,
-		 socklen_t peer_len);
-/* Called by a worker when one of its connections closed. */
-void server_connection_closed(struct server *srv);
 
 /* A reference to the configuration in force. */
 struct live *server_live(struct server *srv);

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The handshake of a connection, the one place the server negotiates: it runs the handshake
+ * machine (handshake.c, which has no I/O) over the connection's input buffer and output queue,
+ * looks exports up in the configuration in force, and starts transmission once an export is
+ * admitted (admit.c).
+ *
+ * TLS joins here: when the machine answers STARTTLS it asks for TLS (SRV_HS_WANT_TLS), and this
+ * file swaps the connection's transport for a TLS one over the same socket (transport-tls.c),
+ * steps that session's handshake without blocking in the CONN_TLS_HANDSHAKE phase, and resumes
+ * the options over it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "server/conn.h"
+
+/* The configuration in force, for this connection's next lookups. The previous one is released:
+ * the handshake machine keeps no export pointer from one option to the next. */
+static struct live *conn_live(struct conn *c)
+{
+	struct live *now = worker_live(c->worker);
+
+	live_unref(c->live);
+	c->live = now;
+	return now;
+}
+
+static const struct srv_export *hs_lookup(void *userdata, const char *name)
+{
+	struct conn *c = userdata;
+	struct export *e = live_find(conn_live(c), name);
+	int r;
+
+	if (!e)
+		return NULL;
+	if (!e->per_client)
+		return &e->info;
+	/* virtstyle: this client's own file, opened now so that INFO and GO tell its size. When it
+	 * cannot be opened, admission refuses the template with the reason. */
+	c->client_export = export_unref(c->client_export);
+	r = export_open_for_client(e, &c->peer_addr, &c->client_export);
+	if (r < 0) {
+		log_notice("Connection %s: export '%s': cannot open this client's file (from %s): "
+			   "%s", c->peer, name, e->config->path, strerror(-r));
+		return &e->info;
+	}
+	return &c->client_export->info;
+}
+
+static const struct srv_export *hs_nth(void *userdata, size_t i)
+{
+	struct conn *c = userdata;
+	struct live *l = i == 0 || !c->live ? conn_live(c) : c->live;
+
+	for (size_t k = 0, seen = 0; k < l->n_exports; k++) {
+		if (!admit_permits(c, l->exports[k]))
+			continue;
+		if (seen++ == i)
+			return &l->exports[k]->info;
+	}
+	return NULL;
+}
+
+static int start_transmission(struct conn *c)
+{
+	const struct srv_hs_result *res = srv_hs_result(c->hs);
+	struct export *e = c->export;
+
+	/* admit_export() took the export when it said yes to GO or EXPORT_NAME. */
+	if (!e || e != res->export->userdata)
+		return -EINVAL;
+	if (e->private_overlays) {
+		int r = export_open_private_overlay(e, &c->own_backend);
+
+		if (r < 0) {
+			log_error_errno(r, "Connection %s: cannot create a copy-on-write overlay for "
+					   "export '%s'%s%s: %m", c->peer, e->config->name,
+					e->config->cowdir ? " in " : "",
+					e->config->cowdir ? e->config->cowdir : "");
+			return r;
+		}
+	}
+	c->xmit = (struct xmit){
+		.export = e,
+		.backend = c->own_backend ? c->own_backend : e->backend,
+		.flags = e->info.transmission_flags,
+		.structured = res->structured_replies,
+		.extended = res->extended_headers,
+		.base_allocation_id = res->base_allocation_id,
+		.min_block = res->block_size_promised ? e->info.block_minimum : 1,
+		.log = e->log,
+		.sendfile = c->t->caps & TRANSPORT_CAN_SENDFILE,
+	};
+	if (!c->xmit.structured && !c->xmit.extended)
+		c->xmit.flags &= (uint16_t)~NBD_FLAG_SEND_DF;
+	log_info("Connection %s: serving export '%s'%s%s", c->peer, e->config->name,
+		 c->xmit.structured ? " (structured replies)" : "",
+		 c->xmit.extended ? " (extended headers)" : "");
+	srv_hs_free(c->hs);
+	c->hs = NULL;
+	/* The handshake's lookups are over; the admitted export is all this connection needs. */
+	c->live = live_unref(c->live);
+	c->client_export = export_unref(c->client_export);
+	c->state = CONN_TRANSMISSION;
+	return 0;
+}
+
+int negotiate_step(struct conn *c)
+{
+	for (;;) {
+		const void *out;
+		size_t len;
+		ssize_t n;
+
+		switch (srv_hs_want(c->hs)) {
+		case SRV_HS_WANT_WRITE:
+			out = srv_hs_output(c->hs, &len);
+			if (outq_push_copy(&c->out, out, len) < 0)
+				return -ENOMEM;
+			srv_hs_output_done(c->hs, len);
+			break;
+		case SRV_HS_WANT_READ:
+			if (c->in_end == c->in_start)
+				return 0;
+			n = srv_hs_feed(c->hs, c->in + c->in_start, c->in_end - c->in_start);
+			if (n > 0)
+				c->in_start += (size_t)n;
+			break;
+		case SRV_HS_WANT_TLS:
+			/* STARTTLS is only acknowledged when TLS is configured, which is not possible
+			 * yet; the machine never gets here. With TLS: the transport becomes a TLS
+			 * session and the connection enters CONN_TLS_HANDSHAKE. */
+			return -EPROTO;
+		case SRV_HS_DONE:
+			if (!srv_hs_result(c->hs)->export) {
+				log_debug("Connection %s: client ended the handshake", c->peer);
+				return -ECONNRESET;
+			}
+			return start_transmission(c) < 0 ? -EBUSY : 1;
+		case SRV_HS_FAILED:
+			log_info("Connection %s: %s", c->peer, srv_hs_error_message(c->hs));
+			return srv_hs_error(c->hs);
+		}
+	}
+}
+
+int negotiate_start(struct conn *c)
+{
+	_cleanup_(live_unrefp) struct live *live = worker_live(c->worker);
+	struct srv_hs_config hs = {
+		.lookup = hs_lookup,
+		.nth = hs_nth,
+		.admit = admit_export,
+		.allow_list = live->config->allow_list,
+		.allow_extended_headers = true,
+		.tls = SRV_TLS_OFF,
+		.userdata = c,
+	};
+
+	return srv_hs_new(&hs, &c->hs);
+}
+
+void negotiate_done(struct conn *c)
+{
+	c->client_export = export_unref(c->client_export);
+	c->live = live_unref(c->live);
+	srv_hs_free(c->hs);
+	c->hs = NULL;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * WRITE payload placement (payload.h). On a backend that never blocks (tmpfs, ramfs, memory), a
+ * payload already whole in the input buffer is written from there; one that still has SPLICE_MIN or
+ * more in the socket is spliced into a per-connection pipe and from the pipe into the file, and the
+ * next header is then read alone so that the next payload stays in the socket to be spliced too.
+ * Everything else, or a payload the pipe cannot hold, goes into a buffer of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "server/backend.h"
+#include "server/conn.h"
+
+bool payload_may_skip_buffer(const struct backend *b, const struct nbd_request *req,
+			     uint32_t error)
+{
+	return req->type == NBD_CMD_WRITE && !error && !b->may_block && b->fd >= 0 && !b->cow &&
+	       !b->direct && !b->read_only;
+}
+
+enum payload_mode payload_choose(bool direct, bool can_splice, uint64_t len, size_t buffered,
+				 size_t pipe_capacity)
+{
+	if (!direct)
+		return PAYLOAD_BUFFER;
+	if (buffered >= len)
+		return PAYLOAD_INPLACE;
+	if (can_splice && len - buffered >= SPLICE_MIN && len <= pipe_capacity)
+		return PAYLOAD_PIPE;
+	return PAYLOAD_BUFFER;
+}
+
+static int pipe_open(struct conn *c)
+{
+	int size;
+
+	if (c->spipe[0] >= 0)
+		return 0;
+	if (pipe2(c->spipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		c->spipe[0] = c->spipe[1] = -EBADF;
+		return negative_errno();
+	}
+	(void)fcntl(c->spipe[1], F_SETPIPE_SZ, (int)SPLICE_PIPE_SIZE);
+	size = fcntl(c->spipe[1], F_GETPIPE_SZ);
+	c->spipe_size = size > 0 ? (size_t)size : 65536;
+	return 0;
+}
+
+/* Empties the splice pipe: into the payload buffer when there is one, else nowhere. */
+static void pipe_drain(struct conn *c)
+{
+	uint8_t scratch[16384];
+	size_t have = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = c->payload ? read(c->spipe[0], c->payload + have, c->payload_have - have)
+			       : read(c->spipe[0], scratch, sizeof(scratch));
+		if (n <= 0 || (c->payload && (have += (size_t)n) == c->payload_have))
+			break;
+	}
+}
+
+int payload_pipe_to_file(struct conn *c)
+{
+	loff_t off = (loff_t)c->req.offset;
+	size_t left = (size_t)c->verdict.payload;
+	ssize_t n;
+
+	while (left) {
+		n = splice(c->spipe[0], NULL, c->xmit.backend->fd, &off, left, SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int r = n < 0 ? negative_errno() : -EIO;
+
+			pipe_drain(c);
+			return r;
+		}
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+static int alloc_buffer(struct conn *c)
+{
+	if (posix_memalign((void **)&c->payload, 4096, (size_t)c->verdict.payload) != 0) {
+		c->payload = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int payload_setup(struct conn *c)
+{
+	size_t avail = c->in_end - c->in_start;
+	bool direct = payload_may_skip_buffer(c->xmit.backend, &c->req, c->verdict.error);
+
+	c->mode = payload_choose(direct, c->can_splice, c->verdict.payload, avail,
+				 c->spipe[0] >= 0 ? c->spipe_size : SPLICE_PIPE_SIZE);
+	if (c->mode == PAYLOAD_PIPE) {
+		/* What already came with the header goes into the pipe ahead of the rest. */
+		if (pipe_open(c) < 0 || c->verdict.payload > c->spipe_size)
+			c->mode = PAYLOAD_BUFFER;
+		else if (avail && write(c->spipe[1], c->in + c->in_start, avail) != (ssize_t)avail) {
+			pipe_drain(c);
+			c->mode = PAYLOAD_BUFFER;
+		} else {
+			c->payload_have = avail;
+			c->in_start += avail;
+		}
+	}
+	return c->mode == PAYLOAD_BUFFER ? alloc_buffer(c) : 0;
+}
+
+bool payload_fill(struct conn *c)
+{
+	size_t avail = c->in_end - c->in_start, n;
+
+	if (c->discard_left) {
+		n = (size_t)MIN((uint64_t)avail, c->discard_left);
+		c->discard_left -= n;
+		c->in_start += n;
+		return c->discard_left == 0;
+	}
+	if (c->mode == PAYLOAD_PIPE)
+		return c->payload_have == c->verdict.payload; /* it comes from the socket only */
+	n = MIN(avail, (size_t)c->verdict.payload - c->payload_have);
+	if (c->mode == PAYLOAD_INPLACE) {
+		c->payload = c->in + c->in_start; /* borrowed until dispatch_finish_request() */
+		c->payload_have = n;
+		c->in_start += n;
+		return true;
+	}
+	memcpy(c->payload + c->payload_have, c->in + c->in_start, n);
+	c->payload_have += n;
+	c->in_start += n;
+	return c->payload_have == c->verdict.payload;
+}
+
+/* Falls back from the pipe to a buffer: the socket has more of the payload, but the pipe has no room
+ * (it counts pieces, not bytes, and a client sending tiny segments fills it early) or refuses it. */
+static int pipe_to_buffer(struct conn *c)
+{
+	int r = alloc_buffer(c);
+
+	if (r < 0)
+		return r;
+	pipe_drain(c);
+	c->mode = PAYLOAD_BUFFER;
+	return 0;
+}
+
+ssize_t payload_splice(struct conn *c)
+{
+	size_t left = (size_t)c->verdict.payload - c->payload_have;
+	ssize_t n;
+	int queued = 0, r;
+
+	n = splice(c->t->rfd, NULL, c->spipe[1], NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0)
+		c->payload_have += (size_t)n;
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN && (ioctl(c->t->rfd, FIONREAD, &queued) < 0 || queued == 0))
+		return -EAGAIN;
+	if (errno != EAGAIN)
+		c->can_splice = false; /* a socket splice() cannot take from */
+	r = pipe_to_buffer(c);
+	return r < 0 ? r : -EINTR; /* the event loop comes back with the rest, for the buffer now */
+}
+
+void payload_release(struct conn *c)
+{
+	c->spipe[0] = safe_close(c->spipe[0]);
+	c->spipe[1] = safe_close(c->spipe[1]);
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The plain transport over a socketpair, and the output queue flushed through it, with and without
+ * the sendfile capability (the path a user-space TLS transport will take).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/io.h"
+#include "common/macro.h"
+#include "server/outq.h"
+#include "server/transport.h"
+
+struct fixture {
+	int peer;
+	struct transport *t;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	f.peer = sv[1];
+	assert_int_equal(transport_plain_new(sv[0], sv[0], &f.t), 0);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	f->t = transport_close(f->t);
+	f->peer = safe_close(f->peer);
+	return 0;
+}
+
+static size_t read_all(int fd, uint8_t *buf, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t n = read(fd, buf + have, len - have);
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	return have;
+}
+
+static void test_caps(void **state _unused_)
+{
+	struct transport *t;
+	int sv[2], p[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(transport_plain_new(sv[0], sv[0], &t), 0);
+	assert_int_equal(t->caps, TRANSPORT_CAN_SENDFILE | TRANSPORT_CAN_SPLICE);
+	assert_string_equal(t->ops->name, "plain");
+	t = transport_close(t);
+	/* The fd is gone with it. */
+	assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	safe_close(sv[1]);
+
+	/* stdio mode: a pipe in, another fd out: nothing is spliced from a pipe. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(transport_plain_new(p[0], p[1], &t), 0);
+	assert_int_equal(t->caps, TRANSPORT_CAN_SENDFILE);
+	t = transport_close(t);
+	assert_int_equal(fcntl(p[0], F_GETFD), -1);
+	assert_int_equal(fcntl(p[1], F_GETFD), -1);
+	assert_null(transport_close(NULL));
+}
+
+static void test_send_recv(void **state)
+{
+	struct fixture *f = *state;
+	struct iovec iov[2] = { { .iov_base = (void *)"hello ", .iov_len = 6 },
+				{ .iov_base = (void *)"world", .iov_len = 5 } };
+	uint8_t buf[32];
+
+	assert_int_equal(transport_recv(f->t, buf, sizeof(buf)), -EAGAIN);
+	assert_int_equal(transport_send(f->t, iov, 2, false), 11);
+	assert_int_equal(read_all(f->peer, buf, 11), 11);
+	assert_memory_equal(buf, "hello world", 11);
+
+	assert_int_equal(write(f->peer, "abc", 3), 3);
+	assert_int_equal(transport_recv(f->t, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+
+	/* shutdown: the peer sees the end of the stream, and can still talk back. */
+	assert_int_equal(transport_shutdown(f->t), 0);
+	assert_int_equal(read(f->peer, buf, sizeof(buf)), 0);
+	assert_int_equal(write(f->peer, "x", 1), 1);
+	assert_int_equal(transport_recv(f->t, buf, sizeof(buf)), 1);
+
+	f->peer = safe_close(f->peer);
+	assert_int_equal(transport_recv(f->t, buf, sizeof(buf)), 0);
+	assert_true(transport_send(f->t, iov, 1, false) == -EPIPE);
+}
+
+static void flush_file_and_memory(struct fixture *f, unsigned caps)
+{
+	static uint8_t content[200000], got[sizeof(content) + 64];
+	struct outq q = OUTQ_INIT;
+	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
+	size_t want = 5 + 100000 + 3, have = 0;
+	int r;
+
+	for (size_t i = 0; i < sizeof(content); i++)
+		content[i] = (uint8_t)(i * 7 + 1);
+	assert_true(mfd >= 0);
+	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
+	f->t->caps = caps;
+	assert_int_equal(outq_push_copy(&q, "head:", 5), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 1000, 100000), 0);
+	assert_int_equal(outq_push_copy(&q, "end", 3), 0);
+	assert_int_equal(q.bytes, want);
+	/* The socket buffer is smaller than that: flush, read, again. */
+	do {
+		ssize_t n;
+
+		r = outq_flush(&q, f->t);
+		assert_true(r == 0 || r == -EAGAIN);
+		while ((n = read(f->peer, got + have, sizeof(got) - have)) > 0)
+			have += (size_t)n;
+	} while (r == -EAGAIN || have < want);
+	assert_true(outq_empty(&q));
+	assert_int_equal(have, want);
+	assert_memory_equal(got, "head:", 5);
+	assert_memory_equal(got + 5, content + 1000, 100000);
+	assert_memory_equal(got + 5 + 100000, "end", 3);
+}
+
+static void test_outq_sendfile(void **state)
+{
+	flush_file_and_memory(*state, TRANSPORT_CAN_SENDFILE | TRANSPORT_CAN_SPLICE);
+}
+
+static void test_outq_copy(void **state)
+{
+	flush_file_and_memory(*state, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test_setup_teardown(test_send_recv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq_sendfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq_copy, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
