@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * An attached export: what attach negotiated and handed to the kernel, which the supervisor keeps
- * so that every later connection is checked against it.
+ * so that every later connection is checked against it (attachment.c).
  */
 #pragma once
 
@@ -9,9 +9,13 @@
 #include <stdint.h>
 
 #include "client/options.h"
+#include "netlink/nbd-dev.h"
 #include "proto/negotiate.h"
 
 #define ATTACH_MAX_CONNECTIONS 16
+/* How long udev's probe may hold the device lock before attach gives up. */
+#define DEVICE_LOCK_TIMEOUT_MS 5000
+
 
 struct attachment {
 	int fds[ATTACH_MAX_CONNECTIONS]; /* our references to the sockets handed over (-1: none) */
@@ -34,3 +38,15 @@ void attachment_done(struct attachment *a);
  * sentence in why. */
 int attachment_matches(const struct client_options *o, const struct attachment *a,
 		       const struct nbd_neg_result *res, char *why, size_t len);
+
+/* What the kernel is given for a, by either interface (the ioctls ignore what only netlink
+ * carries); points into a. */
+struct nbd_dev_config attachment_device_config(const struct client_options *o,
+					       const struct attachment *a, int index);
+/* Refuses a device someone else holds: logs who, returns -EBUSY. */
+int attachment_refuse_in_use(int index);
+/* The device the kernel attached, on stdout: the reference's "Connected /dev/nbdN" line, or the
+ * bare name for the attach subcommand. */
+void attachment_announce(const struct client_options *o, int index);
+/* Records the sockets handed over, for status (a failure is only a debug note). */
+void attachment_record(const struct attachment *a, int index);

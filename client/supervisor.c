@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -40,6 +39,7 @@
 #include "client/backoff.h"
 #include "client/connection.h"
 #include "client/runstate.h"
+#include "client/supervisor-process.h"
 #include "client/supervisor.h"
 #include "common/daemon.h"
 #include "common/log.h"
@@ -580,23 +580,6 @@ static void teardown(struct supervisor *s)
 	if (s->attempt_fd >= 0)
 		close(s->attempt_fd);
 	runstate_remove(s->index, getpid());
-}
-
-void supervisor_protect(const struct client_options *o)
-{
-	if (o->systemd_mark && o->argv0 && o->argv0[0])
-		o->argv0[0] = '@';
-	if (o->swap) {
-		_cleanup_close_ int fd = -1;
-
-		if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-			log_warning_errno(errno, "Cannot lock the supervisor in memory (-swap): %m; it "
-						 "may be paged out to the device it serves");
-		fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "-1000", 5) != 5)
-			log_warning_errno(errno, "Cannot protect the supervisor from the OOM killer "
-						 "(-swap): %m");
-	}
 }
 
 int supervise(const struct client_options *o, struct attachment *a, int index, int ready_fd)

@@ -24,8 +24,3 @@
  * detached it), or a negative errno, logged, when it cannot go on.
  */
 int supervise(const struct client_options *o, struct attachment *a, int index, int ready_fd);
-
-/* Marks the process for systemd (-m): argv[0] starting with '@' tells its shutdown and switch_root
- * not to kill it. Locks memory and shields it from the OOM killer (-s), since swap on the device
- * means the kernel may need this process to free memory. Failures are logged as warnings. */
-void supervisor_protect(const struct client_options *o);

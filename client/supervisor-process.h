@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The process that stays with a persistent device, whichever interface attached it: its signals,
+ * where it runs, and its protection (supervisor-process.c).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "client/options.h"
+
+/* Blocks (or unblocks) the signals that ask a supervisor to stop or reconnect: from the start of
+ * a persistent attach, a stop request must end in a clean detach, not kill a half-attached device. */
+void supervisor_block_signals(bool block);
+
+/* Under systemd (Type=notify) the supervisor stays in front and notifies. $NOTIFY_SOCKET alone is
+ * not proof: a script run from a service inherits it, and must still get the attach's result and
+ * its prompt back; the service's own main process is started by the service manager. */
+bool supervisor_in_front(void);
+
+/* Marks the process for systemd (-m): argv[0] starting with '@' tells its shutdown and switch_root
+ * not to kill it. Locks memory and shields it from the OOM killer (-s), since swap on the device
+ * means the kernel may need this process to free memory. Failures are logged as warnings. */
+void supervisor_protect(const struct client_options *o);
