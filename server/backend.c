@@ -1,225 +1,29 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The front of every backend (backend.h): each call goes to the backend's own operation.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <unistd.h>
 
-#include "common/io.h"
 #include "server/backend.h"
-#include "server/cow.h"
-#include "server/multifile.h"
 
-/* Writing zeros by hand goes through a buffer of this size. */
-#define ZERO_CHUNK (1u << 20)
-
-static int open_memory(const struct backend_open_args *args, struct backend *b)
+struct backend *backend_new(const struct backend_ops *ops)
 {
-	if (args->size == 0)
-		return -EINVAL;
-	b->fd = memfd_create("nbd-server-memory", MFD_CLOEXEC);
-	if (b->fd < 0)
-		return negative_errno();
-	if (ftruncate(b->fd, (off_t)args->size) < 0)
-		return negative_errno();
-	b->size = args->size;
-	b->can_trim = true;
-	b->can_extents = true;
-	b->description = strdup("memory");
-	return b->description ? 0 : -ENOMEM;
-}
-
-/* Whether SEEK_HOLE means anything here: a filesystem without hole support reports the whole file
- * as data, which is still correct, but probing once avoids a useless lseek per request. */
-static bool probe_extents(int fd, uint64_t size)
-{
-	return size > 0 && lseek(fd, 0, SEEK_HOLE) >= 0;
-}
-
-/* tmpfs and ramfs live in the page cache: their I/O never waits for a device. */
-static bool in_memory(int fd)
-{
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf) < 0)
-		return false;
-	return sf.f_type == 0x01021994 /* TMPFS_MAGIC */ || sf.f_type == (typeof(sf.f_type))0x858458f6
-		/* RAMFS_MAGIC */;
-}
-
-static int open_multi(const struct backend_open_args *args, struct backend *b)
-{
-	int r = multifile_open(args->path, args->read_only, args->direct, &b->multi, &b->size);
-
-	if (r < 0)
-		return r;
-	b->may_block = true;
-	b->can_trim = true;
-	if (args->direct)
-		b->alignment = 4096;
-	if (asprintf(&b->description, "%s.0 ... .%zu", args->path,
-		     multifile_parts(b->multi) - 1) < 0) {
-		b->description = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* The reference's temporary export: a new file next to the path given, gone once closed. */
-static int open_temporary(const struct backend_open_args *args, int flags)
-{
-	_cleanup_free_ char *tmpl = NULL;
-	int fd;
-
-	if (asprintf(&tmpl, "%s-XXXXXX", args->path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmpl, flags & (O_CLOEXEC | O_DIRECT));
-	if (fd < 0)
-		return negative_errno();
-	(void)unlink(tmpl);
-	return fd;
-}
-
-static int open_file(const struct backend_open_args *args, struct backend *b)
-{
-	int flags = O_CLOEXEC | (args->read_only ? O_RDONLY : O_RDWR);
-	struct stat st;
-	uint64_t size;
-
-	if (args->multifile)
-		return open_multi(args, b);
-	if (args->direct)
-		flags |= O_DIRECT;
-	if (args->size && !args->read_only)
-		flags |= O_CREAT;
-	if (args->temporary) {
-		if (args->size == 0)
-			return -EINVAL;
-		b->fd = open_temporary(args, flags);
-		if (b->fd < 0)
-			return b->fd;
-		if (ftruncate(b->fd, (off_t)args->size) < 0)
-			return negative_errno();
-	} else {
-		b->fd = open(args->path, flags, 0600);
-	}
-	if (b->fd < 0)
-		return negative_errno();
-	if (fstat(b->fd, &st) < 0)
-		return negative_errno();
-	if (S_ISBLK(st.st_mode)) {
-		int logical = 512, rot = 0;
-
-		b->block_device = true;
-		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0)
-			return negative_errno();
-		if (ioctl(b->fd, BLKSSZGET, &logical) == 0 && logical > 0 && args->direct)
-			b->alignment = (uint32_t)logical;
-		if (ioctl(b->fd, BLKROTATIONAL, &rot) == 0)
-			b->rotational = rot != 0;
-		b->can_trim = true; /* BLKDISCARD says at run time whether it works */
-	} else if (S_ISREG(st.st_mode)) {
-		size = (uint64_t)st.st_size;
-		if (args->size && args->size != size) {
-			if (args->read_only && args->size > size)
-				return -EFBIG; /* cannot grow what we may not write */
-			if (args->size > size && ftruncate(b->fd, (off_t)args->size) < 0)
-				return negative_errno();
-			size = args->size; /* a smaller size serves only the start of the file */
-		}
-		b->can_trim = true;
-		b->can_extents = probe_extents(b->fd, size);
-		if (args->direct)
-			b->alignment = 4096;
-	} else {
-		return -EINVAL; /* a directory, a FIFO...: nothing that can be served */
-	}
-	b->size = size;
-	b->may_block = !in_memory(b->fd);
-	if (args->temporary) {
-		if (asprintf(&b->description, "a temporary file made from %s", args->path) < 0)
-			b->description = NULL;
-	} else {
-		b->description = strdup(args->path);
-	}
-	return b->description ? 0 : -ENOMEM;
-}
-
-int backend_open(const struct backend_open_args *args, struct backend **ret)
-{
-	_cleanup_(backend_closep) struct backend *b = calloc(1, sizeof(*b));
-	int r;
+	struct backend *b = calloc(1, sizeof(*b));
 
 	if (!b)
-		return -ENOMEM;
+		return NULL;
+	b->ops = ops;
 	b->fd = -1;
 	b->alignment = 1;
-	b->read_only = args->read_only;
-	b->sync = args->sync;
-	b->direct = args->direct;
-	r = args->path ? open_file(args, b) : open_memory(args, b);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(b);
-	return 0;
-}
-
-static int open_cow(struct backend *base, const char *overlay_path, const char *dir,
-		    struct backend **ret);
-
-int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret)
-{
-	return open_cow(base, overlay_path, NULL, ret);
-}
-
-int backend_open_cow_in(struct backend *base, const char *dir, struct backend **ret)
-{
-	return open_cow(base, NULL, dir, ret);
-}
-
-static int open_cow(struct backend *base, const char *overlay_path, const char *dir,
-		    struct backend **ret)
-{
-	_cleanup_(backend_closep) struct backend *b = calloc(1, sizeof(*b));
-	int r;
-
-	if (!b)
-		return -ENOMEM;
-	*b = (struct backend){
-		.fd = -1,
-		.size = base->size,
-		.sync = base->sync,
-		.can_trim = true, /* the overlay can always zero what it is asked to drop */
-		.can_extents = true,
-		.rotational = base->rotational,
-		.may_block = base->may_block || overlay_path || dir,
-		.alignment = base->alignment,
-		.base = base,
-	};
-	b->description = strdup(base->description);
-	if (!b->description)
-		return -ENOMEM;
-	r = dir ? cow_open_private(base, dir, &b->cow) : cow_open(base, overlay_path, &b->cow);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(b);
-	return 0;
+	return b;
 }
 
 struct backend *backend_close(struct backend *b)
 {
 	if (!b)
 		return NULL;
-	cow_close(b->cow);
-	multifile_close(b->multi);
-	if (b->fd >= 0)
-		close(b->fd);
+	b->ops->close(b);
 	free(b->description);
 	free(b);
 	return NULL;
@@ -227,213 +31,52 @@ struct backend *backend_close(struct backend *b)
 
 int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 {
-	ssize_t n;
-
-	if (b->cow)
-		return cow_pread(b->cow, buf, len, offset);
-	if (b->multi)
-		return multifile_pread(b->multi, buf, len, offset);
-	n = pread_full(b->fd, buf, len, offset);
-	if (n < 0)
-		return (int)n;
-	/* The file shrank under us, or a block device is shorter than it said: what is not there
-	 * reads as zeros rather than failing a request inside the export's size. */
-	memset((uint8_t *)buf + n, 0, len - (size_t)n);
-	return 0;
+	return b->ops->pread(b, buf, len, offset);
 }
 
 int backend_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offset, bool fua)
 {
-	int r;
-
-	if (b->cow)
-		return cow_pwrite(b->cow, buf, len, offset, fua);
-	if (b->read_only)
-		return -EPERM;
-	r = b->multi ? multifile_pwrite(b->multi, buf, len, offset)
-		     : pwrite_full(b->fd, buf, len, offset);
-	if (r < 0)
-		return r;
-	if (fua || b->sync)
-		return backend_flush(b);
-	return 0;
+	return b->ops->pwrite(b, buf, len, offset, fua);
 }
 
 int backend_flush(struct backend *b)
 {
-	if (b->cow)
-		return cow_flush(b->cow);
-	if (b->read_only)
-		return 0;
-	if (b->multi)
-		return multifile_flush(b->multi);
-	return fdatasync(b->fd) < 0 ? negative_errno() : 0;
+	return b->ops->flush(b);
 }
 
 int backend_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
 {
-	int r = 0;
-
-	if (b->cow)
-		return cow_trim(b->cow, offset, len, fua);
-	if (b->read_only)
-		return -EPERM;
-	if (len == 0 || !b->can_trim)
-		return 0;
-	if (b->multi) {
-		r = multifile_zero(b->multi, offset, len, true, true);
-		if (r == -ENOTSUP)
-			r = 0; /* advisory, as below */
-	} else if (b->block_device) {
-		uint64_t range[2] = { offset, len };
-
-		if (ioctl(b->fd, BLKDISCARD, range) < 0 && errno != EOPNOTSUPP && errno != EINVAL)
-			r = negative_errno();
-	} else if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-			     (off_t)len) < 0) {
-		/* Trimming is advisory: a filesystem that cannot punch holes simply keeps the data. */
-		if (errno != EOPNOTSUPP)
-			r = negative_errno();
-	}
-	atomic_store(&b->dense, false);
-	if (r == 0 && (fua || b->sync))
-		r = backend_flush(b);
-	return r;
-}
-
-static int write_zeros(struct backend *b, uint64_t offset, uint64_t len)
-{
-	_cleanup_free_ void *zeros = NULL;
-	size_t chunk = (size_t)MIN((uint64_t)ZERO_CHUNK, len);
-	int r;
-
-	if (posix_memalign(&zeros, 4096, chunk) != 0)
-		return -ENOMEM;
-	memset(zeros, 0, chunk);
-	while (len) {
-		size_t n = (size_t)MIN((uint64_t)chunk, len);
-
-		r = backend_pwrite(b, zeros, n, offset, false);
-		if (r < 0)
-			return r;
-		offset += n;
-		len -= n;
-	}
-	return 0;
+	return b->ops->trim(b, offset, len, fua);
 }
 
 int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punch, bool fast_only,
 		 bool fua)
 {
-	int r;
-
-	if (b->cow)
-		return cow_zero(b->cow, offset, len, may_punch, fast_only, fua);
-	if (b->read_only)
-		return -EPERM;
-	if (len == 0)
-		return 0;
-	atomic_store(&b->dense, false);
-	if (b->multi) {
-		r = multifile_zero(b->multi, offset, len, may_punch, fast_only);
-		if (r < 0)
-			return r;
-		goto done;
-	}
-	if (b->block_device) {
-		uint64_t range[2] = { offset, len };
-
-		/* BLKZEROOUT may itself fall back to writing zeros; only the unmap path is "fast". */
-		if (may_punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					   (off_t)offset, (off_t)len) == 0)
-			goto done;
-		if (fast_only)
-			return -ENOTSUP;
-		if (ioctl(b->fd, BLKZEROOUT, range) == 0)
-			goto done;
-	} else {
-		if (may_punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					   (off_t)offset, (off_t)len) == 0)
-			goto done;
-		if (fallocate(b->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-			      (off_t)len) == 0)
-			goto done;
-		if (fast_only)
-			return -ENOTSUP;
-	}
-	r = write_zeros(b, offset, len);
-	if (r < 0)
-		return r;
-done:
-	return (fua || b->sync) ? backend_flush(b) : 0;
+	return b->ops->zero(b, offset, len, may_punch, fast_only, fua);
 }
 
 int backend_cache(struct backend *b, uint64_t offset, uint64_t len)
 {
-	if (b->base)
-		b = b->base;
-	if (b->fd < 0)
-		return 0;
 	/* Only advice: its failure changes nothing the client can observe. */
-	(void)posix_fadvise(b->fd, (off_t)offset, (off_t)len, POSIX_FADV_WILLNEED);
-	return 0;
-}
-
-/* A file with as many blocks allocated as its size has no holes. Checking costs one fstat, while
- * SEEK_HOLE on tmpfs walks every page up to the next hole: milliseconds on a dense gigabyte. */
-static bool fully_allocated(struct backend *b)
-{
-	struct stat st;
-
-	if (b->block_device || fstat(b->fd, &st) < 0)
-		return false;
-	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
-		return false;
-	atomic_store(&b->dense, true);
-	return true;
+	return b->ops->cache ? b->ops->cache(b, offset, len) : 0;
 }
 
 int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
 		   uint64_t *ret_len)
 {
-	off_t data, hole;
-	uint64_t end = offset + len;
-
-	if (b->cow)
-		return cow_extent(b->cow, offset, len, ret_hole, ret_len);
-	if (!b->can_extents || b->multi || fully_allocated(b)) {
+	if (!b->ops->extent) {
 		*ret_hole = false;
 		*ret_len = len;
 		return 0;
 	}
-	data = lseek(b->fd, (off_t)offset, SEEK_DATA);
-	if (data < 0) {
-		if (errno != ENXIO)
-			return negative_errno();
-		/* No data from here to the end of the file. */
-		*ret_hole = true;
-		*ret_len = len;
-		return 0;
-	}
-	if ((uint64_t)data > offset) {
-		*ret_hole = true;
-		*ret_len = MIN((uint64_t)data, end) - offset;
-		return 0;
-	}
-	hole = lseek(b->fd, (off_t)offset, SEEK_HOLE);
-	if (hole < 0)
-		return negative_errno();
-	*ret_hole = false;
-	*ret_len = MIN((uint64_t)hole, end) - offset;
-	if (*ret_len == 0)
-		*ret_len = len; /* past the file's end but inside the export: treat as data */
-	return 0;
+	return b->ops->extent(b, offset, len, ret_hole, ret_len);
 }
 
 int backend_read_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
 			uint64_t *ret_len)
 {
-	if (!b->cow && atomic_load(&b->dense)) {
+	/* Only backends that find out (backend-file.c) ever set dense. */
+	if (atomic_load(&b->dense)) {
 		*ret_hole = false;
 		*ret_len = len;
 		return 0;

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Storage behind an export: a regular file, a block device, or sparse memory (a memfd, so that memory
- * exports share every code path with files: holes, punching, SEEK_DATA).
+ * Storage behind an export, as a chain of backends: each is a struct backend with its operations
+ * (struct backend_ops), and a view such as copy-on-write sits on a lower backend and reaches it
+ * through these same calls. The backends: a file, a block device or sparse memory (a memfd, so that
+ * memory exports share every code path with files) in backend-file.c, several files one after
+ * another in multifile.c, and a copy-on-write view over any of them in cow.c. A new one is a new
+ * file that fills in struct backend_ops, and a line where export.c picks the storage.
  *
  * Every function is safe to call from several threads at once, returns 0 or a negative errno, and
  * transfers all it is asked to or fails.
@@ -15,8 +19,32 @@
 
 #include "common/macro.h"
 
+struct backend;
+
+/* Each operation may assume the range lies inside the backend. */
+struct backend_ops {
+	const char *name;
+	int (*pread)(struct backend *b, void *buf, size_t len, uint64_t offset);
+	int (*pwrite)(struct backend *b, const void *buf, size_t len, uint64_t offset, bool fua);
+	int (*flush)(struct backend *b);
+	int (*trim)(struct backend *b, uint64_t offset, uint64_t len, bool fua);
+	int (*zero)(struct backend *b, uint64_t offset, uint64_t len, bool may_punch,
+		    bool fast_only, bool fua);
+	/* Optional: without it, CACHE does nothing. */
+	int (*cache)(struct backend *b, uint64_t offset, uint64_t len);
+	/* Optional: without it, everything is data. */
+	int (*extent)(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
+		      uint64_t *ret_len);
+	/* Frees what priv holds (not the lower backend). */
+	void (*close)(struct backend *b);
+};
+
 struct backend {
-	int fd;
+	const struct backend_ops *ops;
+	void *priv;         /* the backend's own state */
+	struct backend *lower; /* what a view sits on (owned by whoever opened it), else NULL */
+	int fd;             /* the one file all bytes live in, -1 when there is none (views,
+			     * multifile): only then may sendfile, splice and io_uring use it */
 	uint64_t size;
 	bool read_only;
 	bool block_device;
@@ -29,12 +57,7 @@ struct backend {
 	atomic_bool dense;  /* seen without holes, and none punched by us since (a hint for READ) */
 	uint32_t alignment; /* minimum I/O granularity (1, or the device's logical block size) */
 	char *description;  /* what this is, for logs: the path or "memory" */
-	struct cow *cow;    /* a copy-on-write view: I/O goes through the overlay, fd is -1 */
-	struct multifile *multi; /* several files one after another: fd is -1 */
-	struct backend *base; /* the view's base, owned by its export */
 };
-
-struct cow;
 
 struct backend_open_args {
 	const char *path;   /* NULL: memory */
@@ -42,19 +65,17 @@ struct backend_open_args {
 	bool read_only;
 	bool direct;
 	bool sync;
-	bool multifile;     /* path is PATH.0, PATH.1, ... (multifile.h) */
 	bool temporary;     /* serve a new file made from path (PATH-XXXXXX), removed at once */
 };
 
-int backend_open(const struct backend_open_args *args, struct backend **ret);
-/* A writable copy-on-write view of base (which stays read-only and owned by the caller). overlay_path
- * NULL: the overlay lives in memory and is discarded when the view is closed; otherwise it is kept in
- * that file (and PATH.map) and reused by the next run. */
-int backend_open_cow(struct backend *base, const char *overlay_path, struct backend **ret);
-/* A private overlay kept in an unnamed file in dir rather than in memory (cowdir). */
-int backend_open_cow_in(struct backend *base, const char *dir, struct backend **ret);
+/* For the backends: a backend with ops, fd -1, alignment 1, nothing else set. */
+struct backend *backend_new(const struct backend_ops *ops);
+/* Runs ops->close and frees b; the lower backend stays. */
 struct backend *backend_close(struct backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
+
+/* A file, a block device, or memory (path NULL): backend-file.c. */
+int file_backend_open(const struct backend_open_args *args, struct backend **ret);
 
 int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset);
 /* fua: the data is durable when this returns. */

@@ -8,7 +8,7 @@
  * only part of a block first copies the block from the base. The base is never written.
  *
  * Every function is thread-safe, returns 0 or a negative errno, and mirrors the backend_* call of the
- * same name (backend.h).
+ * same name (backend.h); the view above wraps them as a backend.
  */
 #pragma once
 
@@ -22,6 +22,16 @@
 
 struct backend;
 struct cow;
+
+/* A writable copy-on-write backend over lower (which stays read-only, owned by the caller, and
+ * must outlive it), reaching lower only through the backend calls. overlay_path NULL: the overlay
+ * lives in memory and is discarded when the view is closed; otherwise it is kept in that file (and
+ * PATH.map) and reused by the next run. */
+int cow_backend_open(struct backend *lower, const char *overlay_path, struct backend **ret);
+/* A private overlay kept in an unnamed file in dir rather than in memory (cowdir). */
+int cow_backend_open_in(struct backend *lower, const char *dir, struct backend **ret);
+
+/* The overlay itself, under the view. */
 
 /* base stays owned by the caller and must outlive the overlay. path NULL: anonymous overlay. With a
  * path, an existing overlay file of the right size is reused along with its map (PATH.map); otherwise

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "proto/nbd-protocol.h"
+#include "server/cow.h"
 #include "server/export.h"
+#include "server/multifile.h"
 #include "server/virt.h"
 
 static int open_storage(struct export *e)
@@ -17,20 +19,21 @@ static int open_storage(struct export *e)
 		.read_only = config->read_only || config->copy_on_write,
 		.direct = config->direct_io,
 		.sync = config->sync,
-		.multifile = config->multifile,
 		/* A temporary copy-on-write export only needs its overlays to go, which private
 		 * ones do anyway; the base is served as it is. */
 		.temporary = config->temporary && !config->copy_on_write,
 	};
 	int r;
 
-	r = backend_open(&args, &e->base);
+	/* The storage, then the views over it. */
+	r = config->multifile ? multifile_backend_open(&args, &e->base)
+			      : file_backend_open(&args, &e->base);
 	if (r < 0)
 		return r;
 	e->backend = e->base;
 	if (config->copy_on_write && config->cow_path) {
 		/* A named overlay is one for everyone, kept across connections and runs. */
-		r = backend_open_cow(e->base, config->cow_path, &e->backend);
+		r = cow_backend_open(e->base, config->cow_path, &e->backend);
 		if (r < 0)
 			return r;
 	}
@@ -179,8 +182,8 @@ int export_open_for_client(const struct export *tmpl, const struct sockaddr_stor
 int export_open_private_overlay(const struct export *e, struct backend **ret)
 {
 	if (e->config->cowdir)
-		return backend_open_cow_in(e->base, e->config->cowdir, ret);
-	return backend_open_cow(e->base, NULL, ret);
+		return cow_backend_open_in(e->base, e->config->cowdir, ret);
+	return cow_backend_open(e->base, NULL, ret);
 }
 
 struct export *export_ref(struct export *e)

@@ -10,6 +10,7 @@
 
 #include "common/io.h"
 #include "common/macro.h"
+#include "server/backend.h"
 #include "server/multifile.h"
 
 /* Beyond this many parts a directory is more likely a mistake than an export. */
@@ -26,6 +27,8 @@ struct multifile {
 	size_t n;
 };
 
+static struct multifile *multifile_close(struct multifile *m);
+
 static int add_part(struct multifile *m, int fd, uint64_t start, uint64_t size)
 {
 	struct part *grown = realloc(m->parts, (m->n + 1) * sizeof(*grown));
@@ -37,8 +40,8 @@ static int add_part(struct multifile *m, int fd, uint64_t start, uint64_t size)
 	return 0;
 }
 
-int multifile_open(const char *path, bool read_only, bool direct, struct multifile **ret,
-		   uint64_t *ret_size)
+static int multifile_open(const char *path, bool read_only, bool direct, struct multifile **ret,
+			  uint64_t *ret_size)
 {
 	struct multifile *m = calloc(1, sizeof(*m));
 	uint64_t total = 0;
@@ -84,7 +87,7 @@ int multifile_open(const char *path, bool read_only, bool direct, struct multifi
 	return 0;
 }
 
-struct multifile *multifile_close(struct multifile *m)
+static struct multifile *multifile_close(struct multifile *m)
 {
 	if (!m)
 		return NULL;
@@ -95,7 +98,7 @@ struct multifile *multifile_close(struct multifile *m)
 	return NULL;
 }
 
-size_t multifile_parts(const struct multifile *m)
+static size_t multifile_parts(const struct multifile *m)
 {
 	return m->n;
 }
@@ -126,7 +129,7 @@ static size_t find_part(const struct multifile *m, uint64_t offset)
 			    n = MIN(_end - _pos, (part)->size - off), 1);                         \
 	     _pos += n)
 
-int multifile_pread(struct multifile *m, void *buf, size_t len, uint64_t offset)
+static int multifile_pread(struct multifile *m, void *buf, size_t len, uint64_t offset)
 {
 	struct part *p;
 	uint8_t *b = buf;
@@ -144,7 +147,7 @@ int multifile_pread(struct multifile *m, void *buf, size_t len, uint64_t offset)
 	return 0;
 }
 
-int multifile_pwrite(struct multifile *m, const void *buf, size_t len, uint64_t offset)
+static int multifile_pwrite(struct multifile *m, const void *buf, size_t len, uint64_t offset)
 {
 	const uint8_t *b = buf;
 	struct part *p;
@@ -159,7 +162,7 @@ int multifile_pwrite(struct multifile *m, const void *buf, size_t len, uint64_t 
 	return 0;
 }
 
-int multifile_flush(struct multifile *m)
+static int multifile_flush(struct multifile *m)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (fdatasync(m->parts[i].fd) < 0)
@@ -185,7 +188,8 @@ static int write_zeros(int fd, uint64_t offset, uint64_t len)
 	return 0;
 }
 
-int multifile_zero(struct multifile *m, uint64_t offset, uint64_t len, bool punch, bool fast_only)
+static int multifile_zero(struct multifile *m, uint64_t offset, uint64_t len, bool punch,
+			  bool fast_only)
 {
 	struct part *p;
 
@@ -204,5 +208,106 @@ int multifile_zero(struct multifile *m, uint64_t offset, uint64_t len, bool punc
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* ---- as a backend ---- */
+
+static int mf_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
+{
+	return multifile_pread(b->priv, buf, len, offset);
+}
+
+static int mf_flush(struct backend *b)
+{
+	if (b->read_only)
+		return 0;
+	return multifile_flush(b->priv);
+}
+
+static int mf_pwrite(struct backend *b, const void *buf, size_t len, uint64_t offset, bool fua)
+{
+	int r;
+
+	if (b->read_only)
+		return -EPERM;
+	r = multifile_pwrite(b->priv, buf, len, offset);
+	if (r < 0)
+		return r;
+	return (fua || b->sync) ? mf_flush(b) : 0;
+}
+
+static int mf_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
+{
+	int r;
+
+	if (b->read_only)
+		return -EPERM;
+	if (len == 0 || !b->can_trim)
+		return 0;
+	r = multifile_zero(b->priv, offset, len, true, true);
+	if (r == -ENOTSUP)
+		r = 0; /* trimming is advisory */
+	if (r == 0 && (fua || b->sync))
+		r = mf_flush(b);
+	return r;
+}
+
+static int mf_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punch, bool fast_only,
+		   bool fua)
+{
+	int r;
+
+	if (b->read_only)
+		return -EPERM;
+	if (len == 0)
+		return 0;
+	r = multifile_zero(b->priv, offset, len, may_punch, fast_only);
+	if (r < 0)
+		return r;
+	return (fua || b->sync) ? mf_flush(b) : 0;
+}
+
+static void mf_close(struct backend *b)
+{
+	multifile_close(b->priv);
+}
+
+/* No extent operation: the parts' holes are not looked for, everything is data. No cache either:
+ * there is no single file to advise. */
+static const struct backend_ops multifile_ops = {
+	.name = "multifile",
+	.pread = mf_pread,
+	.pwrite = mf_pwrite,
+	.flush = mf_flush,
+	.trim = mf_trim,
+	.zero = mf_zero,
+	.close = mf_close,
+};
+
+int multifile_backend_open(const struct backend_open_args *args, struct backend **ret)
+{
+	_cleanup_(backend_closep) struct backend *b = backend_new(&multifile_ops);
+	struct multifile *m;
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	r = multifile_open(args->path, args->read_only, args->direct, &m, &b->size);
+	if (r < 0)
+		return r;
+	b->priv = m;
+	b->read_only = args->read_only;
+	b->sync = args->sync;
+	b->direct = args->direct;
+	b->may_block = true;
+	b->can_trim = true;
+	if (args->direct)
+		b->alignment = 4096;
+	if (asprintf(&b->description, "%s.0 ... .%zu", args->path, multifile_parts(m) - 1) < 0) {
+		b->description = NULL;
+		return -ENOMEM;
+	}
+	*ret = TAKE_PTR(b);
 	return 0;
 }

@@ -19,8 +19,9 @@
 bool payload_may_skip_buffer(const struct backend *b, const struct nbd_request *req,
 			     uint32_t error)
 {
-	return req->type == NBD_CMD_WRITE && !error && !b->may_block && b->fd >= 0 && !b->cow &&
-	       !b->direct && !b->read_only;
+	/* fd >= 0: one file to write into, which no view or multifile has. */
+	return req->type == NBD_CMD_WRITE && !error && !b->may_block && b->fd >= 0 && !b->direct &&
+	       !b->read_only;
 }
 
 enum payload_mode payload_choose(bool direct, bool can_splice, uint64_t len, size_t buffered,

@@ -143,7 +143,7 @@ static void make_base(struct fixture *f, uint64_t size, uint64_t seed, bool spar
 	}
 	close(fd);
 	memcpy(f->model, f->content, size);
-	assert_int_equal(backend_open(&args, &f->base), 0);
+	assert_int_equal(file_backend_open(&args, &f->base), 0);
 	assert_true(f->base->read_only);
 	assert_int_equal(f->base->size, size);
 }

@@ -13,6 +13,7 @@
 #include "common/macro.h"
 #include "proto/nbd-protocol.h"
 #include "server/backend.h"
+#include "server/cow.h"
 #include "server/payload.h"
 
 #define MiB (1u << 20)
@@ -49,18 +50,18 @@ static void test_may_skip_buffer(void **state _unused_)
 	struct nbd_request write = { .type = NBD_CMD_WRITE, .length = 4096 };
 	struct nbd_request trim = { .type = NBD_CMD_TRIM, .length = 4096 };
 
-	assert_int_equal(backend_open(&args, &mem), 0);
+	assert_int_equal(file_backend_open(&args, &mem), 0);
 	assert_true(payload_may_skip_buffer(mem, &write, 0));
 	/* A refused WRITE's payload is only read and thrown away. */
 	assert_false(payload_may_skip_buffer(mem, &write, NBD_EPERM));
 	assert_false(payload_may_skip_buffer(mem, &trim, 0));
 
 	args.read_only = true;
-	assert_int_equal(backend_open(&args, &ro), 0);
+	assert_int_equal(file_backend_open(&args, &ro), 0);
 	assert_false(payload_may_skip_buffer(ro, &write, 0));
 
 	/* A copy-on-write view has no single file to write into. */
-	assert_int_equal(backend_open_cow(ro, NULL, &view), 0);
+	assert_int_equal(cow_backend_open(ro, NULL, &view), 0);
 	assert_false(payload_may_skip_buffer(view, &write, 0));
 	view = backend_close(view);
 }
