@@ -9,11 +9,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/un.h>
 
 #include "client/options.h"
-
-#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 enum {
 	OPT_FD = 0x100,

@@ -60,9 +60,9 @@ static int parse_target(struct args *a, const char *arg)
 	int r;
 
 	if (a->unix_socket && !client_is_uri(arg)) {
-		if (strlen(arg) > SOCKET_PATH_MAX) {
+		if (strlen(arg) > CLIENT_SOCKET_PATH_MAX) {
 			log_error("socket path '%s' is longer than %zu bytes, the most a Unix "
-				  "socket address holds", arg, SOCKET_PATH_MAX);
+				  "socket address holds", arg, CLIENT_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		client_target_free(&o->target);
@@ -154,9 +154,9 @@ static int attach_from_nbdtab(struct args *a, const char *device)
 
 	/* -u turns the line's host into a socket path, as it does in the reference. */
 	if (a->unix_socket && o->target.kind == TARGET_TCP) {
-		if (strlen(o->target.host) > SOCKET_PATH_MAX) {
+		if (strlen(o->target.host) > CLIENT_SOCKET_PATH_MAX) {
 			log_error("socket path '%s' is longer than %zu bytes, the most a Unix "
-				  "socket address holds", o->target.host, SOCKET_PATH_MAX);
+				  "socket address holds", o->target.host, CLIENT_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		o->target.kind = TARGET_UNIX;

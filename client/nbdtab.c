@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "client/nbdtab.h"
 #include "common/log.h"
@@ -36,7 +35,6 @@
 #include "common/parse.h"
 #include "proto/nbd-protocol.h"
 
-#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define LINE_FORM "'DEVICE HOST EXPORT [OPTIONS]'"
 
 /* One well-formed line, its fields pointing into the line buffer. */
@@ -442,10 +440,10 @@ static int line_values(const char *path, const struct tab_line *l, struct tab_va
 				  path, l->line);
 			return -EINVAL;
 		}
-		if (strlen(l->host) > SOCKET_PATH_MAX) {
+		if (strlen(l->host) > CLIENT_SOCKET_PATH_MAX) {
 			log_error("%s:%u: socket path '%s' is longer than %zu bytes, the most a "
 				  "Unix socket address holds",
-				  path, l->line, l->host, SOCKET_PATH_MAX);
+				  path, l->line, l->host, CLIENT_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		v->o.target.kind = TARGET_UNIX;

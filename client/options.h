@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/un.h>
 
 enum client_command {
 	CLIENT_ATTACH,      /* nbd-client HOST [PORT] DEV ..., nbd-client nbdX, attach TARGET [DEV] */
@@ -25,6 +26,9 @@ enum client_command {
 	CLIENT_HELP,
 	CLIENT_VERSION,
 };
+
+/* sun_path without its terminator: the longest path a Unix socket address holds. */
+#define CLIENT_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* The kernel's netlink client flags (NBD_CFLAG_* in linux/nbd.h, which cannot be included here). */
 #define NBD_CLIENT_FLAG_DESTROY_ON_DISCONNECT (1u << 0)

@@ -15,16 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 
 #include "client/uri.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
 #include "proto/nbd-protocol.h"
-
-/* sun_path without its terminator: the longest path a socket address holds. */
-#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* The longest URI quoted whole in a message. */
 #define SHOWN_MAX 256
@@ -465,9 +461,9 @@ int client_parse_uri(const char *uri, struct client_target *t)
 			log_error("invalid URI '%s': the socket path is empty", quoted);
 			return -EINVAL;
 		}
-		if (len > SOCKET_PATH_MAX) {
+		if (len > CLIENT_SOCKET_PATH_MAX) {
 			log_error("invalid URI '%s': the socket path is longer than %zu bytes, the "
-				  "most a Unix socket address holds", quoted, SOCKET_PATH_MAX);
+				  "most a Unix socket address holds", quoted, CLIENT_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		n.kind = TARGET_UNIX;
@@ -553,9 +549,9 @@ int client_parse_target(const char *arg, struct client_target *t)
 		return client_parse_uri(arg, t);
 
 	if (arg[0] == '/' || strncmp(arg, "./", 2) == 0 || strncmp(arg, "../", 3) == 0) {
-		if (strlen(arg) > SOCKET_PATH_MAX) {
+		if (strlen(arg) > CLIENT_SOCKET_PATH_MAX) {
 			log_error("socket path '%s' is longer than %zu bytes, the most a Unix "
-				  "socket address holds", arg, SOCKET_PATH_MAX);
+				  "socket address holds", arg, CLIENT_SOCKET_PATH_MAX);
 			return -EINVAL;
 		}
 		n.kind = TARGET_UNIX;
