@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "server/strv.h"
+
 enum export_backend {
 	EXPORT_FILE,   /* a regular file or a block device */
 	EXPORT_MEMORY, /* sparse memory of a given size, gone at exit */
@@ -127,6 +129,10 @@ int server_config_parse_args(struct server_config *cfg, int argc, char **argv);
  * hold part of the file; the caller frees it. */
 int server_config_load_file(struct server_config *cfg, const char *path);
 
+/* Checks one export on its own: complete and consistent. Logs the problem, naming where the export
+ * was defined. */
+int export_config_check(const struct export_config *e);
+
 /* Checks what no single line or option can: there is an export, every export is complete and
  * consistent, names are unique, the Unix socket path fits, addresses match -4/-6. Logs the
  * problem, naming where the export was defined. */
@@ -161,8 +167,3 @@ const char *server_config_default_path(void);
  * (/var/run is /run on current systems, where Debian's unit expects it). */
 #define SERVER_DEFAULT_PIDFILE "/var/run/nbd-server.pid"
 
-/* NULL-terminated string arrays as used above. */
-size_t strv_length(char *const *l);
-bool strv_equal(char *const *a, char *const *b); /* NULL equals only NULL */
-int strv_push(char ***l, const char *s); /* appends a copy; creates the array when *l is NULL */
-void strv_free(char **l);

@@ -23,7 +23,7 @@
 struct backend;
 struct cow;
 
-/* A writable copy-on-write backend over lower (which stays read-only, owned by the caller, and
+/* backend-cow.c: a writable copy-on-write backend over lower (which stays read-only, owned by the caller, and
  * must outlive it), reaching lower only through the backend calls. overlay_path NULL: the overlay
  * lives in memory and is discarded when the view is closed; otherwise it is kept in that file (and
  * PATH.map) and reused by the next run. */
@@ -31,7 +31,7 @@ int cow_backend_open(struct backend *lower, const char *overlay_path, struct bac
 /* A private overlay kept in an unnamed file in dir rather than in memory (cowdir). */
 int cow_backend_open_in(struct backend *lower, const char *dir, struct backend **ret);
 
-/* The overlay itself, under the view. */
+/* cow.c: the overlay itself, under the view. */
 
 /* base stays owned by the caller and must outlive the overlay. path NULL: anonymous overlay. With a
  * path, an existing overlay file of the right size is reused along with its map (PATH.map); otherwise
