@@ -208,17 +208,6 @@ static int start_section(struct parser *p, char *header)
 	return 0;
 }
 
-static int set_string(char **field, const char *value)
-{
-	char *copy = strdup(value);
-
-	if (!copy)
-		return log_oom();
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 static int set_addresses(struct parser *p, const struct key *k, char ***field, const char *value)
 {
 	_cleanup_(strv_freep) char **list = NULL;
@@ -261,12 +250,12 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 			*(char **)field = NULL;
 			return 0;
 		}
-		return set_string(field, value);
+		return config_set_string(field, value);
 
 	case KEY_NAME:
 		if (*value == '\0')
 			return bad_value(p, k->name, value, "expected a name, not nothing");
-		return set_string(field, value);
+		return config_set_string(field, value);
 
 	case KEY_OPT_PATH:
 	case KEY_PATH:
@@ -280,9 +269,9 @@ static int set_value(struct parser *p, const struct key *k, const char *value)
 			return bad_value(p, k->name, value, "expected an absolute path");
 		if (k->type == KEY_INCLUDEDIR) {
 			p->includedir_line = p->line;
-			return set_string(&p->includedir, value);
+			return config_set_string(&p->includedir, value);
 		}
-		return set_string(field, value);
+		return config_set_string(field, value);
 
 	case KEY_BOOL:
 		if (parse_bool(value, &b) < 0)
@@ -554,7 +543,7 @@ int server_config_load_file(struct server_config *cfg, const char *path)
 	if (r >= 0 && p.includedir)
 		r = load_includedir(&p);
 	if (r >= 0)
-		r = set_string(&cfg->config_path, path);
+		r = config_set_string(&cfg->config_path, path);
 	free(p.section);
 	free(p.includedir);
 	return r;

@@ -73,6 +73,17 @@ void export_config_free(struct export_config *e)
 	*e = (struct export_config){ 0 };
 }
 
+int config_set_string(char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return log_oom();
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
 static int dup_or_null(char **dst, const char *src)
 {
 	*dst = src ? strdup(src) : NULL;

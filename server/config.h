@@ -89,6 +89,8 @@ struct server_config {
 	char *config_path;      /* the config file read, if any */
 };
 
+/* Replaces *field with a copy of value; logs running out of memory (the parsers' setter). */
+int config_set_string(char **field, const char *value);
 /* Default values for everything, exports empty. */
 void server_config_init(struct server_config *cfg);
 /* Frees everything and leaves cfg as server_config_init() does, so it may be freed twice. */

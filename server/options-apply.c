@@ -141,17 +141,6 @@ static void help(void)
 	       NBD_DEFAULT_PORT, server_config_default_path());
 }
 
-static int set_string(char **field, const char *value)
-{
-	char *copy = strdup(value);
-
-	if (!copy)
-		return log_oom();
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 /* The daemon leaves the directory it started in, so a relative path is resolved now. */
 static int set_path(char **field, const char *what, const char *path)
 {
@@ -163,7 +152,7 @@ static int set_path(char **field, const char *what, const char *path)
 		return -EINVAL;
 	}
 	if (path[0] == '/')
-		return set_string(field, path);
+		return config_set_string(field, path);
 
 	cwd = get_current_dir_name();
 	if (!cwd)
@@ -584,7 +573,7 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 			e->description = NULL;
 			return 0;
 		}
-		return set_string(&e->description, arg);
+		return config_set_string(&e->description, arg);
 	case OPT_COW_FILE:
 		e = last_export(cfg, ps, "--cow-file");
 		if (!e)
@@ -611,7 +600,7 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 			log_error("empty %s name", c == OPT_USER ? "user" : "group");
 			return -EINVAL;
 		}
-		return set_string(c == OPT_USER ? &cfg->user : &cfg->group, arg);
+		return config_set_string(c == OPT_USER ? &cfg->user : &cfg->group, arg);
 	case OPT_ALLOW:
 		r = allow_entry_check(arg);
 		if (r < 0) {
