@@ -13,7 +13,12 @@ dd if=/dev/urandom of="$SCRATCH/a.img" bs=64K count=2 seek=16 conv=notrunc statu
 dd if=/dev/urandom of="$SCRATCH/a.img" bs=64K count=1 seek=64 conv=notrunc status=none
 cp --sparse=always "$SCRATCH/a.img" "$SCRATCH/same.img"
 cp "$SCRATCH/a.img" "$SCRATCH/differs.img"
-printf 'X' | dd of="$SCRATCH/differs.img" bs=1 seek=$((4 * 1048576 + 5)) conv=notrunc status=none
+# One byte inverted, so that it differs whatever the random data held there (an 'X' written over
+# it was the same byte once in 256 runs).
+"$PY" -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1)[0]; f.seek(int(sys.argv[2])); f.write(bytes([b ^ 0xff]))' \
+	"$SCRATCH/differs.img" $((4 * 1048576 + 5))
 truncate -s 16M "$SCRATCH/rw.img"
 
 SOCK=$SCRATCH/sock
