@@ -14,7 +14,7 @@ struct backend *backend_new(const struct backend_ops *ops)
 	if (!b)
 		return NULL;
 	b->ops = ops;
-	b->fd = -1;
+	b->fd = -EBADF;
 	b->alignment = 1;
 	return b;
 }

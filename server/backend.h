@@ -43,7 +43,7 @@ struct backend {
 	const struct backend_ops *ops;
 	void *priv;         /* the backend's own state */
 	struct backend *lower; /* what a view sits on (owned by whoever opened it), else NULL */
-	int fd;             /* the one file all bytes live in, -1 when there is none (views,
+	int fd;             /* the one file all bytes live in, -EBADF when there is none (views,
 			     * multifile): only then may sendfile, splice and io_uring use it */
 	uint64_t size;
 	bool read_only;
@@ -68,7 +68,7 @@ struct backend_open_args {
 	bool temporary;     /* serve a new file made from path (PATH-XXXXXX), removed at once */
 };
 
-/* For the backends: a backend with ops, fd -1, alignment 1, nothing else set. */
+/* For the backends: a backend with ops, fd -EBADF, alignment 1, nothing else set. */
 struct backend *backend_new(const struct backend_ops *ops);
 /* Runs ops->close and frees b; the lower backend stays. */
 struct backend *backend_close(struct backend *b);

@@ -240,7 +240,7 @@ static int write_all(int fd, const void *buf, size_t len)
 /* Replaces PATH.map with `map` so that a crash leaves either the old or the new map, whole. */
 static int write_map_file(struct cow *c, const uint8_t *map)
 {
-	_cleanup_close_ int fd = -1, dfd = -1;
+	_cleanup_close_ int fd = -EBADF, dfd = -EBADF;
 	int r;
 
 	fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -264,7 +264,7 @@ static int write_map_file(struct cow *c, const uint8_t *map)
 
 static int read_map_file(struct cow *c)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	size_t done = 0;
 
@@ -447,7 +447,7 @@ static int cow_open_in(struct backend *base, const char *path, const char *dir,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->fd = -1;
+	c->fd = -EBADF;
 	c->base = base;
 	c->size = base->size;
 	c->blocks = DIV_ROUND_UP(c->size, (uint64_t)COW_BLOCK_SIZE);
@@ -486,8 +486,7 @@ struct cow *cow_close(struct cow *c)
 	/* Nobody is left to hear of a failure here: a caller that cares flushes first. */
 	if (c->opened)
 		(void)sync_and_persist(c);
-	if (c->fd >= 0)
-		close(c->fd);
+	safe_close(c->fd);
 	pthread_mutex_destroy(&c->persist_lock);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->lock);

@@ -40,7 +40,7 @@ static int add_listener(struct listener_set *set, int fd, const char *name)
 
 static int listen_on(struct listener_set *set, const struct addrinfo *ai, const char *name)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -EBADF;
 	int one = 1;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
@@ -106,7 +106,7 @@ static int listen_tcp(struct listener_set *set, const char *address, uint16_t po
 
 static int listen_unix(struct listener_set *set, const char *path)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -EBADF;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 
@@ -190,7 +190,7 @@ int listeners_open(struct listener_set *set, const struct server_config *cfg)
 void listeners_close(struct listener_set *set, const struct server_config *cfg)
 {
 	for (size_t i = 0; i < set->n; i++)
-		close(set->items[i].fd);
+		safe_close(set->items[i].fd);
 	if (cfg && cfg->unix_path && set->n)
 		(void)unlink(cfg->unix_path);
 	free(set->items);

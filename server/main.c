@@ -101,7 +101,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	const char *pidfile = NULL;
 	bool daemon;
-	int r, ready_fd = -1;
+	int r, ready_fd = -EBADF;
 
 	/* Stop signals wait for the event loop's signalfd from the very start, so a SIGTERM during
 	 * start-up still ends the server cleanly (socket and pid file removed) instead of killing it. */
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (daemon) {
 		daemon_ready(ready_fd, 0);
-		ready_fd = -1;
+		ready_fd = -EBADF;
 		daemon_detach_stdio();
 	}
 	r = server_run(&srv);

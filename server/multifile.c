@@ -92,7 +92,7 @@ static struct multifile *multifile_close(struct multifile *m)
 	if (!m)
 		return NULL;
 	for (size_t i = 0; i < m->n; i++)
-		close(m->parts[i].fd);
+		safe_close(m->parts[i].fd);
 	free(m->parts);
 	free(m);
 	return NULL;

@@ -32,8 +32,8 @@ struct live *server_live(struct server *srv)
 
 int server_listen(struct server *srv, const struct server_config *config, int argc, char **argv)
 {
-	*srv = (struct server){ .config = config, .argc = argc, .argv = argv, .epfd = -1 };
-	srv->signals.fd = srv->closed.fd = -1;
+	*srv = (struct server){ .config = config, .argc = argc, .argv = argv, .epfd = -EBADF };
+	srv->signals.fd = srv->closed.fd = -EBADF;
 	pthread_mutex_init(&srv->live_lock, NULL);
 	slots_init(&srv->slots);
 	if (config->stdio)
@@ -106,7 +106,7 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			return;
 		}
 		if (srv->stopping) {
-			close(fd);
+			safe_close(fd);
 			continue;
 		}
 		/* The allow lists and the limits are applied in the handshake, where the client can
@@ -116,12 +116,12 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			log_notice("Refused a connection: the server has its maximum of %u connections "
 				   "and %u more in their handshake", cfg->max_connections,
 				   HANDSHAKE_SLACK);
-			close(fd);
+			safe_close(fd);
 			continue;
 		}
 		srv->accepted++;
 		if (adopt(srv, fd, fd, &peer, len) < 0)
-			close(fd);
+			safe_close(fd);
 	}
 }
 
@@ -272,10 +272,7 @@ void server_free(struct server *srv)
 	slots_free(&srv->slots);
 	pthread_mutex_destroy(&srv->live_lock);
 	listeners_close(&srv->listeners, srv->config);
-	if (srv->epfd >= 0)
-		close(srv->epfd);
-	if (srv->signals.fd >= 0)
-		close(srv->signals.fd);
-	if (srv->closed.fd >= 0)
-		close(srv->closed.fd);
+	srv->epfd = safe_close(srv->epfd);
+	srv->signals.fd = safe_close(srv->signals.fd);
+	srv->closed.fd = safe_close(srv->closed.fd);
 }

@@ -39,8 +39,7 @@ struct translog *translog_close(struct translog *t)
 {
 	if (!t)
 		return NULL;
-	if (t->fd >= 0)
-		close(t->fd);
+	safe_close(t->fd);
 	free(t->path);
 	free(t);
 	return NULL;

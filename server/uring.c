@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/macro.h"
 #include "server/uring.h"
 
 #if HAVE_LIBURING
@@ -33,8 +34,7 @@ int uring_new(unsigned entries, struct uring **ret)
 	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->efd < 0 || io_uring_register_eventfd(&u->ring, u->efd) < 0) {
 		r = u->efd < 0 ? -errno : -EOPNOTSUPP;
-		if (u->efd >= 0)
-			close(u->efd);
+		safe_close(u->efd);
 		io_uring_queue_exit(&u->ring);
 		free(u);
 		return r;
@@ -48,7 +48,7 @@ void uring_free(struct uring *u)
 	if (!u)
 		return;
 	io_uring_queue_exit(&u->ring);
-	close(u->efd);
+	safe_close(u->efd);
 	free(u);
 }
 

@@ -36,7 +36,7 @@ static void test_cow_over_memory(void **state _unused_)
 	assert_int_equal(cow_backend_open(mem, NULL, &view), 0);
 	assert_string_equal(view->ops->name, "copy-on-write");
 	assert_ptr_equal(view->lower, mem);
-	assert_int_equal(view->fd, -1); /* no single file: no sendfile, splice or io_uring */
+	assert_int_equal(view->fd, -EBADF); /* no single file: no sendfile, splice or io_uring */
 	assert_int_equal(view->size, SIZE);
 	assert_false(view->read_only);
 
