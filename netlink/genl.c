@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/errors.h"
+#include "netlink/nl-errors.h"
 #include "netlink/nbd-dev.h"
 
 struct nbd_nl {
