@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/io.h"
 
 enum fd_kind {
@@ -29,14 +30,6 @@ enum fd_kind {
 	FD_SOCKET,
 	FD_OTHER,
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int fd_wait_for(int fd, short events, int timeout_ms)
 {
