@@ -209,8 +209,10 @@ int attach_ioctl(const struct client_options *o, struct attachment *a, int index
 		attachment_announce(o, index);
 		daemon_ready(*ready_fd, 0);
 		*ready_fd = -1;
-		if (!o->nofork && !supervisor_in_front())
+		if (!o->nofork && !supervisor_in_front()) {
 			daemon_detach_stdio();
+			log_open(NULL, LOG_TARGET_AUTO);
+		}
 		(void)notify_send("READY=1");
 		supervisor_protect(o);
 	} else if (!o->nofork) {

@@ -283,7 +283,8 @@ int cmd_attach(const struct client_options *o)
 		if (!o->nofork && !supervisor_in_front()) {
 			r = daemon_start(&ready_fd);
 			if (r < 0)
-				return r;
+				return log_error_errno(r, "Cannot start the supervisor in the background: "
+							  "%m; -n keeps it in the foreground");
 		}
 	}
 	r = open_connections(o, &a);

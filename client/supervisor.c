@@ -614,8 +614,10 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 	}
 	publish(&s);
 	daemon_ready(ready_fd, 0);
-	if (ready_fd >= 0)
+	if (ready_fd >= 0) {
 		daemon_detach_stdio();
+		log_open(NULL, LOG_TARGET_AUTO);
+	}
 	supervisor_protect(o);
 	(void)notify_send("READY=1");
 	log_info("/dev/nbd%d: supervising %zu connection%s to %s", index, a->n_fds,

@@ -5,7 +5,7 @@
 
 #include "common/daemon.h"
 #include "common/io.h"
-#include "common/log.h"
+#include "common/macro.h"
 
 int daemon_start(int *ret_ready_fd)
 {
@@ -14,10 +14,15 @@ int daemon_start(int *ret_ready_fd)
 	char status = 1;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return log_error_errno(errno, "Cannot create a pipe: %m");
+		return negative_errno();
 	pid = fork();
-	if (pid < 0)
-		return log_error_errno(errno, "Cannot fork: %m");
+	if (pid < 0) {
+		int r = negative_errno();
+
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return r;
+	}
 	if (pid > 0) {
 		close(pipefd[1]);
 		/* EOF without a byte means the daemon died during start-up; it has said why. */
@@ -26,15 +31,17 @@ int daemon_start(int *ret_ready_fd)
 		_exit(status);
 	}
 	close(pipefd[0]);
+	/* From here a failure reaches the caller in the first child, whose parent waits on the pipe:
+	 * the caller logs it, and daemon_ready() reports it. */
 	if (setsid() < 0)
-		return log_error_errno(errno, "Cannot start a new session: %m");
+		return negative_errno();
 	pid = fork();
 	if (pid < 0)
-		return log_error_errno(errno, "Cannot fork: %m");
+		return negative_errno();
 	if (pid > 0)
 		_exit(0);
 	if (chdir("/") < 0)
-		return log_error_errno(errno, "Cannot change to /: %m");
+		return negative_errno();
 	*ret_ready_fd = pipefd[1];
 	return 0;
 }
@@ -60,7 +67,6 @@ void daemon_detach_stdio(void)
 	(void)dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
-	log_open(NULL, LOG_TARGET_AUTO);
 }
 
 void daemon_signal_mask(sigset_t *mask)

@@ -10,13 +10,13 @@
 
 /* Forks twice (with setsid between, so no controlling terminal can come back) and returns 0 in the
  * daemon with *ret_ready_fd set. The original process never returns: it exits with the status the
- * daemon reports through daemon_ready(), or 1 when the daemon dies first. A negative errno (logged)
- * when a fork fails. */
+ * daemon reports through daemon_ready(), or 1 when the daemon dies first. A negative errno when a
+ * step fails (nothing is logged here: the caller says what it was starting). */
 int daemon_start(int *ret_ready_fd);
 /* Tells the waiting parent the outcome (0: ready) and closes the fd; nothing when ready_fd < 0. */
 void daemon_ready(int ready_fd, int status);
-/* Points stdin, stdout and stderr at /dev/null and moves logging to the journal or syslog, for a
- * daemon whose terminal is no longer its own. */
+/* Points stdin, stdout and stderr at /dev/null, for a daemon whose terminal is no longer its own;
+ * the caller then moves its logging to the journal or syslog (log_open(NULL, LOG_TARGET_AUTO)). */
 void daemon_detach_stdio(void);
 /* The signals a daemon of this project handles through its event loop: SIGTERM and SIGINT (stop) and
  * SIGHUP. Blocked early, so that one arriving before the loop waits for it instead of killing. */

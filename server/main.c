@@ -131,8 +131,11 @@ int main(int argc, char **argv)
 		 !getenv("NOTIFY_SOCKET");
 	if (daemon) {
 		r = daemon_start(&ready_fd);
-		if (r < 0)
+		if (r < 0) {
+			log_error_errno(r, "Cannot run in the background: %m; -n keeps the server in "
+					   "the foreground");
 			goto out;
+		}
 	}
 	if (cfg.pidfile) {
 		r = write_pidfile(cfg.pidfile);
@@ -157,6 +160,7 @@ int main(int argc, char **argv)
 		daemon_ready(ready_fd, 0);
 		ready_fd = -EBADF;
 		daemon_detach_stdio();
+		log_open(NULL, LOG_TARGET_AUTO);
 	}
 	r = server_run(&srv);
 out:
