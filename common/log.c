@@ -8,6 +8,7 @@
 
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ static int log_max_level = LOG_NOTICE;
 /* NBDM_LOG_LEVEL is read by the first log_open() only, so reopening after daemonising keeps -v. */
 static bool log_env_read;
 static bool log_syslog_open;
+static int log_kmsg_fd = -1;
 
 static const char *const log_level_names[] = {
 	[LOG_EMERG] = "emerg",
@@ -111,9 +113,21 @@ void log_open(const char *ident, enum log_target target)
 		closelog();
 		log_syslog_open = false;
 	}
+	if (log_kmsg_fd >= 0) {
+		close(log_kmsg_fd);
+		log_kmsg_fd = -1;
+	}
 	if (target == LOG_TARGET_SYSLOG) {
 		openlog(ident_get(), LOG_PID, LOG_DAEMON);
 		log_syslog_open = true;
+	}
+	if (target == LOG_TARGET_KMSG) {
+		const char *path = secure_getenv("NBDM_KMSG_PATH");
+
+		log_kmsg_fd = open(path && *path ? path : "/dev/kmsg",
+				   O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+		if (log_kmsg_fd < 0)
+			target = LOG_TARGET_STDERR;
 	}
 	log_target = target;
 
@@ -127,6 +141,10 @@ void log_close(void)
 	if (log_syslog_open) {
 		closelog();
 		log_syslog_open = false;
+	}
+	if (log_kmsg_fd >= 0) {
+		close(log_kmsg_fd);
+		log_kmsg_fd = -1;
 	}
 	log_ident[0] = '\0';
 	log_target = LOG_TARGET_STDERR;
@@ -195,6 +213,11 @@ int log_internal(int level, int error, const char *fmt, ...)
 	case LOG_TARGET_SYSLOG:
 		k = 0;
 		break;
+	case LOG_TARGET_KMSG:
+		/* The kernel takes facility and priority from the prefix; the rest names us. */
+		k = snprintf(buf, sizeof(buf), "<%d>%s[%d]: ", LOG_DAEMON | prio, ident_get(),
+			     (int)getpid());
+		break;
 	default:
 		k = snprintf(buf, sizeof(buf), "%s: %s", ident_get(),
 			     prio == LOG_DEBUG ? "debug: " : "");
@@ -223,6 +246,10 @@ int log_internal(int level, int error, const char *fmt, ...)
 
 	if (log_target == LOG_TARGET_SYSLOG) {
 		syslog(level, "%s", buf);
+	} else if (log_target == LOG_TARGET_KMSG) {
+		/* One write is one record of the kernel's log. */
+		buf[len++] = '\n';
+		(void)!write(log_kmsg_fd, buf, len);
 	} else {
 		buf[len++] = '\n';
 		/* Nothing to do when stderr is gone: logging the failure to log would need stderr. */

@@ -9,6 +9,8 @@
  *
  * Targets: stderr when it is a terminal; the journal when stderr is connected to it (JOURNAL_STREAM),
  * as "<N>" priority prefixes that journald understands; syslog otherwise (a daemon with no terminal).
+ * The kernel's log (/dev/kmsg) is chosen explicitly, by programs that run where neither journald nor
+ * syslog listens yet: the systemd generator and the initramfs.
  */
 #pragma once
 
@@ -22,6 +24,8 @@ enum log_target {
 	LOG_TARGET_STDERR,
 	LOG_TARGET_JOURNAL,
 	LOG_TARGET_SYSLOG,
+	LOG_TARGET_KMSG,  /* /dev/kmsg (NBDM_KMSG_PATH overrides it, for tests); stderr if it cannot
+			   * be opened */
 };
 
 /*

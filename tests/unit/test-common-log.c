@@ -325,6 +325,39 @@ static void test_journal(void **state _unused_)
 	assert_string_equal(take(), "<3>x\n");
 }
 
+/* The kernel's log: one record per line, with the daemon facility and our name and pid. */
+static void test_kmsg(void **state _unused_)
+{
+	char path[64], expect[256], got[512];
+	int fd = memfd_create("kmsg", MFD_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	assert_int_equal(setenv("NBDM_KMSG_PATH", path, 1), 0);
+	log_open("gen", LOG_TARGET_KMSG);
+	assert_int_equal(log_get_target(), LOG_TARGET_KMSG);
+	log_error("line %d is bad", 3);
+	log_notice("n");
+	log_debug("not shown");
+	snprintf(expect, sizeof(expect), "<27>gen[%d]: line 3 is bad\n<29>gen[%d]: n\n", (int)getpid(),
+		 (int)getpid());
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	assert_true(n >= 0);
+	got[n] = '\0';
+	assert_string_equal(got, expect);
+	assert_string_equal(take(), ""); /* nothing on stderr */
+	close(fd);
+
+	/* Where the kernel's log cannot be opened, stderr takes the lines. */
+	assert_int_equal(setenv("NBDM_KMSG_PATH", "/nonexistent/kmsg", 1), 0);
+	log_open("gen", LOG_TARGET_KMSG);
+	assert_int_equal(log_get_target(), LOG_TARGET_STDERR);
+	log_error("x");
+	assert_string_equal(take(), "gen: x\n");
+	unsetenv("NBDM_KMSG_PATH");
+}
+
 static void test_auto_not_journal(void **state _unused_)
 {
 	/* JOURNAL_STREAM naming some other file (stderr was redirected since): not the journal. */
@@ -469,6 +502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level_from_string, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kmsg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_not_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_tty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
