@@ -11,6 +11,9 @@ order, so that a slow moment of the machine does not fall on one server only. Th
 spread (lowest-highest) of nbdm's figure.
 
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
+                             [--only nbdm,...] [--baseline OLD-nbd-server]
+--baseline measures an earlier build in the same rounds, so that a change is judged against noise
+of the same moment.
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
 Not a test: it asserts nothing and never runs in CI.
 """
@@ -91,8 +94,8 @@ class Server:
 
 
 class Nbdm(Server):
-    def __init__(self, binary, *a):
-        super().__init__("nbdm", *a)
+    def __init__(self, binary, *a, name="nbdm"):
+        super().__init__(name, *a)
         self.binary = binary
 
     def start(self):
@@ -197,6 +200,8 @@ def main():
     p.add_argument("--size", default="1G")
     p.add_argument("--only", help="comma-separated servers to run (nbdm,nbd-server,nbdkit,qemu-nbd)")
     p.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median")
+    p.add_argument("--baseline", help="another nbd-server binary (an earlier build), measured in the "
+                   "same rounds as nbdm-before, for before/after comparisons")
     a = p.parse_args()
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     a.size_bytes = int(a.size[:-1]) * units[a.size[-1]] if a.size[-1] in units else int(a.size)
@@ -219,6 +224,8 @@ def main():
                    Nbdkit(image, tmp), QemuNbd(image, tmp)]
         if a.only:
             servers = [s for s in servers if s.name in a.only.split(",")]
+        if a.baseline:
+            servers.insert(1, Nbdm(os.path.abspath(a.baseline), image, tmp, name="nbdm-before"))
         samples = {}
         ceilings = []
         for round_no in range(a.repeat):
@@ -241,17 +248,19 @@ def main():
 
     names = [s.name for s in servers]
     header = (f"| {'test':<24} | {'unit':<5} | " + " | ".join(f"{n:>10}" for n in names) +
-              " | nbdm spread | nbdm / best peer |")
+              " | nbdm spread | nbdm / best peer |" + (" nbdm / before |" if a.baseline else ""))
     print(header)
     print("|" + "|".join("-" * (len(c) + 2) for c in header.strip().strip("|").split("|")) + "|")
     for label, unit, _ in ROWS:
         vals = [results[(n, label)] for n in names]
-        peers = [results[(n, label)] for n in names if n != "nbdm"]
+        peers = [results[(n, label)] for n in names if not n.startswith("nbdm")]
         ratio = (results.get(("nbdm", label), 0) / max(peers)) if peers and max(peers) else float("nan")
         ours = samples.get(("nbdm", label), [0])
         spread = f"{min(ours):.0f}-{max(ours):.0f}"
+        before = results.get(("nbdm-before", label))
+        change = f" {results.get(('nbdm', label), 0) / before:.2f}x |" if before else ""
         print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) +
-              f" | {spread:>11} | {ratio:.2f}x |")
+              f" | {spread:>11} | {ratio:.2f}x |" + change)
     print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, TCP loopback.")
     print(f"Loopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
     if ("nbdm", ROWS[0][0]) in results:
