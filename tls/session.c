@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One TLS session over a connected socket. Every call may meet a non-blocking socket: GnuTLS's
+ * "again" becomes -EAGAIN, and tls_session_wants_write() says which readiness to wait for. After
+ * -EAGAIN from tls_session_send(), GnuTLS wants the same data offered again.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "tls/creds.h"
+#include "tls/errors.h"
+#include "tls/session.h"
+
+struct tls_session *tls_session_free(struct tls_session *s)
+{
+	if (!s)
+		return NULL;
+	if (s->g)
+		gnutls_deinit(s->g);
+	free(s);
+	return NULL;
+}
+
+static bool is_ip_address(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret)
+{
+	struct tls_session *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->creds = c;
+	r = gnutls_init(&s->g, c->role == TLS_CLIENT ? GNUTLS_CLIENT : GNUTLS_SERVER);
+	if (r < 0)
+		goto fail;
+	r = gnutls_priority_set(s->g, c->priority);
+	if (r < 0)
+		goto fail;
+	if (c->x509)
+		r = gnutls_credentials_set(s->g, GNUTLS_CRD_CERTIFICATE, c->x509);
+	else
+		r = gnutls_credentials_set(s->g, GNUTLS_CRD_PSK,
+					   c->role == TLS_CLIENT ? (void *)c->psk_client
+								 : (void *)c->psk_server);
+	if (r < 0)
+		goto fail;
+	if (c->role == TLS_CLIENT) {
+		/* SNI carries names only; an address is checked against the certificate all the
+		 * same. */
+		if (c->hostname && !is_ip_address(c->hostname)) {
+			r = gnutls_server_name_set(s->g, GNUTLS_NAME_DNS, c->hostname,
+						   strlen(c->hostname));
+			if (r < 0)
+				goto fail;
+		}
+		if (c->x509 && c->verify_peer)
+			gnutls_session_set_verify_cert(s->g, c->hostname, 0);
+	} else if (c->require_client_cert) {
+		gnutls_certificate_server_set_request(s->g, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(s->g, NULL, 0);
+	}
+	/* The caller's event loop (or its timeout around a blocking call) decides how long. */
+	gnutls_handshake_set_timeout(s->g, 0);
+	gnutls_transport_set_int(s->g, fd);
+	*ret = s;
+	return 0;
+fail:
+	tls_session_free(s);
+	return -errno_from_gnutls(r);
+}
+
+/* Why a handshake failed, in the words a user can act on. */
+static int handshake_failed(struct tls_session *s, int r)
+{
+	if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR || r == GNUTLS_E_CERTIFICATE_ERROR) {
+		unsigned status = gnutls_session_get_verify_cert_status(s->g);
+		gnutls_datum_t out = { 0 };
+
+		if (status && gnutls_certificate_verification_status_print(
+				      status, GNUTLS_CRT_X509, &out, 0) == 0) {
+			snprintf(s->error, sizeof(s->error), "the %s's certificate was refused: %s",
+				 s->creds->role == TLS_CLIENT ? "server" : "client", (char *)out.data);
+			gnutls_free(out.data);
+		} else {
+			snprintf(s->error, sizeof(s->error), "the peer's certificate was refused: %s",
+				 gnutls_error_message(r));
+		}
+		return -EACCES;
+	}
+	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED) {
+		snprintf(s->error, sizeof(s->error), "the peer ended the handshake: %s",
+			 gnutls_alert_get_name(gnutls_alert_get(s->g)));
+		return -ECONNREFUSED;
+	}
+	if (r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_CERTIFICATE_REQUIRED) {
+		snprintf(s->error, sizeof(s->error), "the peer sent no certificate, and one is required");
+		return -EACCES;
+	}
+	/* A wrong PSK shows as a record that does not decrypt (or a bad Finished). */
+	if (!s->creds->x509 && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED)) {
+		snprintf(s->error, sizeof(s->error), "the pre-shared keys differ (%s)",
+			 gnutls_error_message(r));
+		return -EACCES;
+	}
+	snprintf(s->error, sizeof(s->error), "%s", gnutls_error_message(r));
+	return -errno_from_gnutls(r);
+}
+
+int tls_session_handshake(struct tls_session *s)
+{
+	int r = gnutls_handshake(s->g);
+
+	s->error[0] = '\0';
+	if (r == GNUTLS_E_SUCCESS)
+		return 0;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	/* Tell the peer why (best effort), so that its user reads a reason and not a hang-up. */
+	if (r != GNUTLS_E_FATAL_ALERT_RECEIVED)
+		(void)gnutls_alert_send_appropriate(s->g, r);
+	return handshake_failed(s, r);
+}
+
+bool tls_session_wants_write(const struct tls_session *s)
+{
+	return gnutls_record_get_direction(s->g) == 1;
+}
+
+static ssize_t record_failed(struct tls_session *s, ssize_t r)
+{
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (r == GNUTLS_E_PREMATURE_TERMINATION) {
+		snprintf(s->error, sizeof(s->error), "the peer closed the connection without ending "
+						     "TLS (no close_notify)");
+		return -ECONNRESET;
+	}
+	if (r == GNUTLS_E_REHANDSHAKE) {
+		snprintf(s->error, sizeof(s->error), "the peer asked for a renegotiation, which is "
+						     "not supported");
+		return -EPROTO;
+	}
+	snprintf(s->error, sizeof(s->error), "%s", gnutls_error_message((int)r));
+	return -errno_from_gnutls((int)r);
+}
+
+ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len)
+{
+	/* A TLS 1.3 session ticket or key update is taken care of inside GnuTLS. */
+	ssize_t r = gnutls_record_recv(s->g, buf, len);
+
+	return r >= 0 ? r : record_failed(s, r);
+}
+
+ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len)
+{
+	ssize_t r = gnutls_record_send(s->g, buf, len);
+
+	return r >= 0 ? r : record_failed(s, r);
+}
+
+size_t tls_session_pending(const struct tls_session *s)
+{
+	return gnutls_record_check_pending(s->g);
+}
+
+void tls_session_bye(struct tls_session *s)
+{
+	(void)gnutls_bye(s->g, GNUTLS_SHUT_WR);
+}
+
+void tls_session_describe(const struct tls_session *s, char *buf, size_t len)
+{
+	const char *version = gnutls_protocol_get_name(gnutls_protocol_get_version(s->g));
+	const char *cipher = gnutls_cipher_get_name(gnutls_cipher_get(s->g));
+
+	snprintf(buf, len, "%s, %s, %s", version ? version : "?", cipher ? cipher : "?",
+		 gnutls_auth_get_type(s->g) == GNUTLS_CRD_PSK ? "PSK" : "X.509");
+}
+
+const char *tls_session_error(const struct tls_session *s)
+{
+	return s->error;
+}
