@@ -16,6 +16,8 @@
 #                       one connection of several skips without it)
 #   NBDM_VM_NOTIFY_LISTEN the guest helper guest-tools/notify-listen.c, built (optional: the sd_notify
 #                       checks skip without it)
+#   NBDM_VM_KTLS_CHECK  the guest helper guest-tools/ktls-check.c, built (optional: the kernel TLS
+#                       test skips without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -108,6 +110,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 [ -n "${NBDM_VM_NBD_MONITOR:-}" ] && args+=(--nbd-monitor "$NBDM_VM_NBD_MONITOR")
 [ -n "${NBDM_VM_TCP_RELAY:-}" ] && args+=(--tcp-relay "$NBDM_VM_TCP_RELAY")
 [ -n "${NBDM_VM_NOTIFY_LISTEN:-}" ] && args+=(--notify-listen "$NBDM_VM_NOTIFY_LISTEN")
+[ -n "${NBDM_VM_KTLS_CHECK:-}" ] && args+=(--ktls-check "$NBDM_VM_KTLS_CHECK")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

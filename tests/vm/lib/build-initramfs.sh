@@ -14,6 +14,7 @@
 #   --nbd-monitor FILE   the test helper nbd-monitor (optional)
 #   --tcp-relay FILE     the test helper tcp-relay (optional)
 #   --notify-listen FILE the test helper notify-listen (optional)
+#   --ktls-check FILE    the test helper ktls-check (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -30,10 +31,11 @@ guest=$(cd "$here/../guest" && pwd)
 
 # Modules the guest needs, by name; their dependencies come along. ext2 (via ext4), tmpfs, devtmpfs
 # and the 8250 UART are built into Debian's cloud kernels. unix_diag, which a real system loads on
-# demand, lets nbd-client status see whether a Unix socket the kernel holds was shut down.
-MODULES=(nbd unix_diag)
+# demand, lets nbd-client status see whether a Unix socket the kernel holds was shut down. tls and
+# the AES-GCM modules are the kernel's TLS; a name the kernel has built in is skipped.
+MODULES=(nbd unix_diag tls gcm ghash_generic ctr seqiv aesni_intel)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--nbd-monitor) nbd_monitor=$2 ;;
 	--tcp-relay) tcp_relay=$2 ;;
 	--notify-listen) notify_listen=$2 ;;
+	--ktls-check) ktls_check=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -126,6 +129,13 @@ add_optional env_fd_connect "$fd_connect" fd-connect
 add_optional env_nbd_monitor "$nbd_monitor" nbd-monitor
 add_optional env_tcp_relay "$tcp_relay" tcp-relay
 add_optional env_notify_listen "$notify_listen" notify-listen
+add_optional env_ktls_check "$ktls_check" ktls-check
+# TLS material for the guest's tests (tests/tls/make-certs.sh, with the host's certtool and psktool).
+env_tls_dir=
+if command -v certtool >/dev/null && command -v psktool >/dev/null &&
+	sh "$here/../../tls/make-certs.sh" "$root/etc/nbdm-tls" >/dev/null 2>&1; then
+	env_tls_dir=/etc/nbdm-tls
+fi
 add_program "$deb_client/sbin/nbd-client" /opt/debian/nbd-client
 add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # util-linux's blkdiscard (Essential, so always on the host): unlike busybox's it can zero a range
@@ -142,6 +152,9 @@ for m in "${MODULES[@]}"; do
 	# its file name, in which '-' and '_' are interchangeable.
 	line=$(awk -v m="$m" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n);
 		gsub(/-/, "_", n); mm = m; gsub(/-/, "_", mm); if (n == mm) { print; exit } }' "$moddir/modules.dep")
+	if [ -z "$line" ] && grep -Eq "/${m//_/[-_]}\.ko$" "$moddir/modules.builtin" 2>/dev/null; then
+		continue
+	fi
 	[ -n "$line" ] || vm_die "kernel $kver has no module $m"
 	for f in ${line/:/ }; do wanted[$f]=1; done
 done
@@ -172,8 +185,10 @@ FD_CONNECT=$env_fd_connect
 NBD_MONITOR=$env_nbd_monitor
 TCP_RELAY=$env_tcp_relay
 NOTIFY_LISTEN=$env_notify_listen
+KTLS_CHECK=$env_ktls_check
+TLS_DIR=$env_tls_dir
 export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
-export NOTIFY_LISTEN
+export NOTIFY_LISTEN KTLS_CHECK TLS_DIR
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A finished TLS session moved into the kernel's TLS (see ktls.c). */
+#pragma once
+
+#include "tls/tls.h"
+
+/*
+ * Gives the session's keys for both directions to its socket, which from then on encrypts and
+ * decrypts in the kernel: plain read()/write()/sendfile() carry TLS records, and the session must
+ * not be used for I/O again (free it without tls_session_bye()). Call it with nothing pending
+ * (every reply that belongs to the handshake read through the session first).
+ *
+ * 0, or a negative errno with tls_session_error() saying why: -EOPNOTSUPP (a version or cipher
+ * the kernel does not take), -EBUSY (decrypted data still pending), -ENOENT or -EPERM from the
+ * kernel (no tls module, no CAP_NET_ADMIN) or a refused send key: the socket still works through
+ * the session, so a caller may carry on in user space; -EREMOTEIO: sending moved into the kernel
+ * but receiving did not, and the connection cannot be used any more.
+ */
+int tls_session_to_kernel(struct tls_session *s);
