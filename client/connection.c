@@ -13,6 +13,7 @@
 
 #include "client/connection.h"
 #include "client/transport.h"
+#include "common/clock.h"
 #include "common/io.h"
 #include "common/log.h"
 
@@ -41,14 +42,6 @@ const char *client_target_string(const struct client_target *t, char *buf, size_
 		break;
 	}
 	return buf;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* connect() with a deadline: non-blocking connect, then wait for writability. */

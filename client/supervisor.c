@@ -41,6 +41,7 @@
 #include "client/runstate.h"
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
+#include "common/clock.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/notify.h"
@@ -113,14 +114,6 @@ struct supervisor {
 	struct attempt *attempt; /* non-NULL while a thread runs it */
 	pthread_t thread;
 };
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- state, published */
 
@@ -230,11 +223,11 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 	log_notice("/dev/nbd%d: connection %zu of %zu to %s lost (%s); reconnecting", s->index, i + 1,
 		   s->a->n_fds, s->where, why);
 	if (s->state == STATE_CONNECTED) {
-		bool stable = monotonic_ms() - s->connected_ms >= STABLE_CONNECTION_MS;
+		bool stable = now_ms() - s->connected_ms >= STABLE_CONNECTION_MS;
 
 		s->state = STATE_RECONNECTING;
 		s->since = time(NULL);
-		s->since_ms = monotonic_ms();
+		s->since_ms = now_ms();
 		s->attempts = 0;
 		s->last_error[0] = '\0';
 		s->logged_error[0] = '\0';
@@ -451,10 +444,10 @@ static int on_attempt_done(struct supervisor *s)
 
 	if (s->n_dead == 0) {
 		log_notice("/dev/nbd%d: reconnected to %s after %.1f s (%u attempt%s)", s->index,
-			   s->where, (double)(monotonic_ms() - s->since_ms) / 1000.0, s->attempts,
+			   s->where, (double)(now_ms() - s->since_ms) / 1000.0, s->attempts,
 			   s->attempts == 1 ? "" : "s");
 		s->state = STATE_CONNECTED;
-		s->connected_ms = monotonic_ms();
+		s->connected_ms = now_ms();
 		s->since = time(NULL);
 		s->attempts = 0;
 		s->last_error[0] = '\0';
@@ -594,7 +587,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		.attempt_fd = -1,
 		.state = STATE_CONNECTED,
 		.since = time(NULL),
-		.connected_ms = monotonic_ms(),
+		.connected_ms = now_ms(),
 	};
 	bool detached_by_other = false;
 	int r;
