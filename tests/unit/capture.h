@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * For unit tests of code that logs to stderr and prints to stdout: both go to memory files that the
- * test reads back and empties with capture_take(), and scratch directories are removed whole.
+ * Helpers shared by the unit tests: table-driven cases (CASE_CHECK names the failing case), output
+ * capture for code that logs to stderr and prints to stdout (both go to memory files that the test
+ * reads back and empties with capture_take()), and scratch directories removed whole.
  */
 #pragma once
 
@@ -11,6 +12,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* In a loop over a table of cases: fails naming the case and the condition. */
+#define CASE_CHECK(name, cond)                                                                     \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fail_msg("case '%s': %s", (name), #cond);                                  \
+	} while (0)
 
 struct capture {
 	int saved_stderr, saved_stdout; /* the real ones, restored by capture_end() */

@@ -36,12 +36,6 @@ static char tab_path[1024];
 static struct capture cap = CAPTURE_INIT;
 static struct client_options o;
 
-#define CASE_CHECK(name, cond)                                                                     \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fail_msg("case '%s': %s", (name), #cond);                                  \
-	} while (0)
-
 static const char tab_content[] =
 	"# the test's nbdtab\n"
 	"nbd0 tabhost tabexp port=2000,persist,bs=4096,timeout=30,certfile=/c.pem\n"

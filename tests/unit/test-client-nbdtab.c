@@ -31,12 +31,6 @@ static char dir[512];
 static struct capture cap = CAPTURE_INIT;
 static struct client_options o;
 
-#define CASE_CHECK(name, cond)                                                                     \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fail_msg("case '%s': %s", (name), #cond);                                  \
-	} while (0)
-
 static int setup(void **state _unused_)
 {
 	unsetenv("NBDM_LOG_LEVEL");

@@ -26,12 +26,6 @@
 
 static struct capture cap = CAPTURE_INIT;
 
-#define CASE_CHECK(name, cond)                                                                     \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fail_msg("case '%s': %s", (name), #cond);                                  \
-	} while (0)
-
 static int setup(void **state _unused_)
 {
 	unsetenv("NBDM_LOG_LEVEL");
