@@ -237,9 +237,6 @@ int cmd_attach(const struct client_options *o)
 	struct attachment a = { 0 };
 	int index = -1, ready_fd = -1, r;
 
-	if (o->target.tls.enabled)
-		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; remove "
-						   "the TLS options (or use nbd:// instead of nbds://)");
 	if (o->persist && o->target.kind == TARGET_FD)
 		return log_error_errno(EINVAL, "-p cannot reconnect sockets given with --fd: it needs "
 					       "a host or a socket path to connect to again");

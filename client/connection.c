@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "client/connection.h"
+#include "client/transport-tls.h"
 #include "client/transport.h"
 #include "common/clock.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "tls/tls.h"
 
 /* Keepalive: probe after 10 s of silence, every 5 s, 3 times; unacknowledged data fails after 30 s.
  * A server that vanished without closing is then noticed in well under a minute. */
@@ -150,9 +152,11 @@ static int resolve_message(const struct client_target *t, int gai, int r, char *
 			t->host, why);
 }
 
-int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg, int timeout_ms,
-		     struct nbd_neg_result **ret, char **ret_message)
+int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg,
+		     const struct tls_creds *tls, int timeout_ms, struct nbd_neg_result **ret,
+		     char **ret_message)
 {
+	char why[512];
 	_cleanup_(nbd_neg_freep) struct nbd_neg *n = NULL;
 	uint8_t buf[4096];
 	int r;
@@ -197,10 +201,17 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
 			(void)nbd_neg_feed(n, buf, (size_t)got);
 			break;
 		case NBD_NEG_WANT_TLS:
-			if (ret_message)
-				*ret_message = strdup("The server accepted STARTTLS, but this nbd-client "
-						      "has no TLS support yet");
-			return -EOPNOTSUPP;
+			if (!tls)
+				return -EINVAL; /* the machine asks only when cfg->tls is set */
+			r = client_transport_start_tls(t, tls, timeout_ms, why, sizeof(why));
+			if (r < 0) {
+				if (ret_message)
+					*ret_message = strdup(why);
+				return r;
+			}
+			log_debug("TLS: %s", t->note);
+			nbd_neg_tls_done(n);
+			break;
 		case NBD_NEG_DONE:
 			*ret = nbd_neg_steal_result(n);
 			return 0;
@@ -222,6 +233,48 @@ io_error:
 	return r;
 }
 
+/* The credentials of the target's TLS settings, or NULL (and 0) without TLS. */
+static int load_tls(const struct client_target *target, struct tls_creds **ret, char **ret_message)
+{
+	const struct client_tls *tls = &target->tls;
+	struct tls_config cfg = {
+		.cacertfile = tls->cacertfile,
+		.certfile = tls->certfile,
+		.keyfile = tls->keyfile,
+		.pskfile = tls->psk_file,
+		.username = tls->username,
+		/* The name the certificate must carry: -H, else the host connected to. */
+		.hostname = tls->hostname ? tls->hostname
+			    : target->kind == TARGET_TCP ? target->host : NULL,
+		.priority = tls->priority,
+		.verify_peer = tls->verify_peer != 0,
+	};
+	char why[512];
+	int r;
+
+	*ret = NULL;
+	if (!tls->enabled)
+		return 0;
+	if (tls->type && strcmp(tls->type, "anon") == 0) {
+		*ret_message = strdup("tls-type=anon (anonymous TLS) is not supported: it encrypts "
+				      "without knowing who the server is; use a certificate or a PSK");
+		return -EOPNOTSUPP;
+	}
+	if (tls->type && strcmp(tls->type, "psk") == 0 && !tls->psk_file) {
+		*ret_message = strdup("tls-type=psk needs the key file: tls-psk-file=FILE");
+		return -EINVAL;
+	}
+	r = tls_creds_load(TLS_CLIENT, &cfg, ret, why, sizeof(why));
+	if (r < 0) {
+		*ret_message = strdup(why);
+		return r;
+	}
+	if (!cfg.verify_peer)
+		log_warning("TLS without verifying the server's certificate (tls-verify-peer=0): "
+			    "anyone between here and the server can read and change the data");
+	return 0;
+}
+
 int client_open_export(const struct client_options *o, int given_fd, enum nbd_neg_mode mode,
 		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
 		       struct nbd_neg_result **ret_res, char **ret_message)
@@ -231,15 +284,21 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 		.export_name = o->target.export_name,
 		.no_opt_go = o->no_opt_go,
 		.block_size = true,
+		.tls = o->target.tls.enabled,
 	};
 	_cleanup_(client_transport_close) struct client_transport t = CLIENT_TRANSPORT_NONE;
+	_cleanup_(tls_creds_freep) struct tls_creds *creds = NULL;
 	_cleanup_free_ char *reason = NULL;
-	char where[512];
+	char where[512], why[512];
 	int r, fd, gai = 0;
 
 	*ret_message = NULL;
 	*ret_res = NULL;
 	client_target_string(&o->target, where, sizeof(where));
+	/* Before connecting: a missing certificate is the user's to fix, whatever the server. */
+	r = load_tls(&o->target, &creds, ret_message);
+	if (r < 0)
+		return r;
 	if (given_fd >= 0) {
 		/* Our own reference, above the standard streams: the caller's stays theirs. */
 		fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
@@ -267,18 +326,25 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 	}
 	client_transport_plain(&t, fd);
 	if (mode != NBD_NEG_ATTACH || (!o->negotiated && !o->preinit)) {
-		r = client_negotiate(&t, &cfg, negotiate_timeout_ms, ret_res, &reason);
+		r = client_negotiate(&t, &cfg, creds, negotiate_timeout_ms, ret_res, &reason);
 		if (r < 0) {
 			if (asprintf(ret_message, "%s: %s", where, reason ? reason : strerror(-r)) < 0)
 				*ret_message = NULL;
 			return r;
 		}
 	}
-	fd = client_transport_release(&t);
+	if (mode != NBD_NEG_ATTACH) {
+		/* Nothing follows a query: end the session (TLS's close_notify) and the connection. */
+		client_transport_close(&t);
+		*ret_fd = -1;
+		return 0;
+	}
+	why[0] = '\0';
+	fd = client_transport_release(&t, why, sizeof(why));
 	if (fd < 0) {
 		nbd_neg_result_free(TAKE_PTR(*ret_res));
-		if (asprintf(ret_message, "%s: cannot hand the connection over: %s", where,
-			     strerror(-fd)) < 0)
+		if (asprintf(ret_message, "%s: cannot hand the connection to the kernel: %s", where,
+			     why[0] ? why : strerror(-fd)) < 0)
 			*ret_message = NULL;
 		return fd;
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Opening connections to a server and negotiating on them: the one function every path goes through
- * (attach, --fd, list, info, reconnection, and later TLS), so that they all behave alike.
+ * (attach, --fd, list, info, reconnection), so that they all behave alike, TLS included.
  */
 #pragma once
 
@@ -10,11 +10,15 @@
 
 struct client_transport;
 
-/* Runs the handshake over t. On failure, *ret_message (when not NULL) gets a malloc'd sentence
- * saying what went wrong, with the server's own words when it sent any. Called only by
- * client_open_export(), and by tests. */
-int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg, int timeout_ms,
-		     struct nbd_neg_result **ret, char **ret_message);
+struct tls_creds;
+
+/* Runs the handshake over t; with cfg->tls, STARTTLS turns t into a TLS transport with tls's
+ * credentials. On failure, *ret_message (when not NULL) gets a malloc'd sentence saying what went
+ * wrong, with the server's own words when it sent any. Called only by client_open_export(), and
+ * by tests. */
+int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cfg,
+		     const struct tls_creds *tls, int timeout_ms, struct nbd_neg_result **ret,
+		     char **ret_message);
 
 /*
  * Opens one connection to o's target and negotiates on it: the one function every connection goes

@@ -33,9 +33,6 @@ static int query(const struct client_options *o, enum nbd_neg_mode mode,
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (o->target.tls.enabled)
-		return log_error_errno(EOPNOTSUPP, "TLS is not available yet in this nbd-client; "
-						   "connect without TLS (nbd:// instead of nbds://)");
 	r = client_open_export(o, -1, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
 			       &fd, ret, &message);
 	if (r < 0) {

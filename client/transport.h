@@ -2,7 +2,7 @@
 /*
  * What the client's negotiation reads and writes through: a connected socket wrapped in a small
  * set of operations. The plain socket is transport-plain.c; after NBD_OPT_STARTTLS a GnuTLS
- * session replaces it (transport-tls.c, to come), and at the end of the handshake the socket is
+ * session replaces it (transport-tls.c), and at the end of the handshake the socket is
  * handed to the kernel, with kernel TLS keys installed first when the session allows. Nothing in
  * the client reads or writes a connection during negotiation except through these operations.
  */
@@ -23,8 +23,8 @@ struct client_transport_ops {
 	int (*send)(struct client_transport *t, const void *buf, size_t len, int timeout_ms);
 	/* Ends the transport and gives its socket back for the transmission phase, which the
 	 * kernel runs (for TLS: once its keys are in the kernel). The fd, or a negative errno, in
-	 * which case the transport is closed. */
-	int (*release)(struct client_transport *t);
+	 * which case the transport is closed and why says what failed. */
+	int (*release)(struct client_transport *t, char *why, size_t why_len);
 	/* Ends the transport and closes its socket. */
 	void (*close)(struct client_transport *t);
 };
@@ -33,6 +33,7 @@ struct client_transport {
 	const struct client_transport_ops *ops;
 	int fd;     /* the socket underneath */
 	void *data; /* the operations' own state (a TLS session); NULL for plain */
+	char note[128]; /* after STARTTLS: the session, "TLS1.3, AES-256-GCM, X.509"; else "" */
 };
 
 #define CLIENT_TRANSPORT_NONE { .fd = -1 }
@@ -53,9 +54,9 @@ static inline int client_transport_send(struct client_transport *t, const void *
 }
 
 /* The socket, for the kernel; t is empty afterwards. */
-static inline int client_transport_release(struct client_transport *t)
+static inline int client_transport_release(struct client_transport *t, char *why, size_t why_len)
 {
-	int fd = t->ops->release(t);
+	int fd = t->ops->release(t, why, why_len);
 
 	*t = (struct client_transport)CLIENT_TRANSPORT_NONE;
 	return fd;

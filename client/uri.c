@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "client/uri.h"
 #include "common/log.h"
@@ -175,6 +176,9 @@ struct uri_query {
 	size_t socket_len;
 	char *tls_hostname;
 	char *tls_type;
+	char *tls_certificates;   /* a directory: ca-cert.pem, client-cert.pem, client-key.pem */
+	char *tls_psk_file;
+	char *tls_username;
 	int tls_verify_peer;
 };
 
@@ -183,6 +187,23 @@ static void uri_query_free(struct uri_query *q)
 	free(q->socket);
 	free(q->tls_hostname);
 	free(q->tls_type);
+	free(q->tls_certificates);
+	free(q->tls_psk_file);
+	free(q->tls_username);
+}
+
+/* The query parameters that take any non-empty text, as libnbd names them. */
+static char **text_param(struct uri_query *q, const char *key)
+{
+	if (strcmp(key, "tls-hostname") == 0)
+		return &q->tls_hostname;
+	if (strcmp(key, "tls-certificates") == 0)
+		return &q->tls_certificates;
+	if (strcmp(key, "tls-psk-file") == 0)
+		return &q->tls_psk_file;
+	if (strcmp(key, "tls-username") == 0)
+		return &q->tls_username;
+	return NULL;
 }
 
 static int query_param(const char *uri, struct uri_query *q, const char *param, size_t n)
@@ -213,14 +234,16 @@ static int query_param(const char *uri, struct uri_query *q, const char *param, 
 	r = decode_text(uri, "query", eq + 1, n - klen - 1, &value);
 	if (r < 0)
 		return r;
-	if (strcmp(key, "tls-hostname") == 0) {
-		if (q->tls_hostname)
+	if (text_param(q, key)) {
+		char **slot = text_param(q, key);
+
+		if (*slot)
 			goto twice;
 		if (*value == '\0') {
-			log_error("invalid URI '%s': tls-hostname is empty", uri);
+			log_error("invalid URI '%s': %s is empty", uri, key);
 			return -EINVAL;
 		}
-		q->tls_hostname = TAKE_PTR(value);
+		*slot = TAKE_PTR(value);
 		return 0;
 	}
 	if (strcmp(key, "tls-type") == 0) {
@@ -247,12 +270,41 @@ static int query_param(const char *uri, struct uri_query *q, const char *param, 
 		return 0;
 	}
 	log_error("invalid URI '%s': unknown query parameter '%s' (known: socket, tls-type, "
-		  "tls-hostname, tls-verify-peer)", uri, key);
+		  "tls-hostname, tls-verify-peer, tls-certificates, tls-psk-file, tls-username)",
+		  uri, key);
 	return -EINVAL;
 
 twice:
 	log_error("invalid URI '%s': query parameter '%s' is given twice", uri, key);
 	return -EINVAL;
+}
+
+/*
+ * tls-certificates=DIR, in the layout libnbd, qemu and nbdkit share: DIR/ca-cert.pem (the CA;
+ * required), and a client certificate DIR/client-cert.pem with its key DIR/client-key.pem when
+ * both are there.
+ */
+static int certificates_dir(const char *uri, const char *dir, struct client_tls *tls)
+{
+	_cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL;
+
+	if (asprintf(&ca, "%s/ca-cert.pem", dir) < 0 || asprintf(&cert, "%s/client-cert.pem", dir) < 0 ||
+	    asprintf(&key, "%s/client-key.pem", dir) < 0)
+		return log_oom();
+	if (access(ca, R_OK) < 0) {
+		log_error("invalid URI '%s': tls-certificates=%s has no readable ca-cert.pem (%m)", uri,
+			  dir);
+		return -EINVAL;
+	}
+	free(tls->cacertfile);
+	tls->cacertfile = TAKE_PTR(ca);
+	if (access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
+		free(tls->certfile);
+		free(tls->keyfile);
+		tls->certfile = TAKE_PTR(cert);
+		tls->keyfile = TAKE_PTR(key);
+	}
+	return 0;
 }
 
 static int parse_query(const char *uri, const char *query, struct uri_query *q)
@@ -493,10 +545,25 @@ int client_parse_uri(const char *uri, struct client_target *t)
 	n.tls.type = TAKE_PTR(q.tls_type);
 	n.tls.verify_peer = q.tls_verify_peer;
 	n.tls.hostname = TAKE_PTR(q.tls_hostname);
+	n.tls.psk_file = TAKE_PTR(q.tls_psk_file);
+	/* tls-username wins over the userinfo, as in libnbd. */
+	if (q.tls_username) {
+		free(n.tls.username);
+		n.tls.username = TAKE_PTR(q.tls_username);
+	}
+	if (q.tls_certificates) {
+		r = certificates_dir(uri, q.tls_certificates, &n.tls);
+		if (r < 0)
+			return r;
+	}
 	n.tls.given = (n.tls.type ? CLIENT_TLS_TYPE : 0) |
 		      (n.tls.verify_peer >= 0 ? CLIENT_TLS_VERIFY_PEER : 0) |
 		      (n.tls.hostname ? CLIENT_TLS_HOSTNAME : 0) |
-		      (n.tls.username ? CLIENT_TLS_USERNAME : 0);
+		      (n.tls.username ? CLIENT_TLS_USERNAME : 0) |
+		      (n.tls.psk_file ? CLIENT_TLS_PSK_FILE : 0) |
+		      (n.tls.cacertfile ? CLIENT_TLS_CACERTFILE : 0) |
+		      (n.tls.certfile ? CLIENT_TLS_CERTFILE : 0) |
+		      (n.tls.keyfile ? CLIENT_TLS_KEYFILE : 0);
 
 	client_target_free(t);
 	*t = n;

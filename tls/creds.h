@@ -17,5 +17,3 @@ struct tls_creds {
 	bool verify_peer;          /* client */
 	bool require_client_cert;  /* server with a CA */
 };
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_creds *, tls_creds_free);

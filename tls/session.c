@@ -90,6 +90,10 @@ static int handshake_failed(struct tls_session *s, int r)
 
 		if (status && gnutls_certificate_verification_status_print(
 				      status, GNUTLS_CRT_X509, &out, 0) == 0) {
+			size_t n = strlen((char *)out.data);
+
+			while (n > 0 && ((char *)out.data)[n - 1] == ' ')
+				((char *)out.data)[--n] = '\0';
 			snprintf(s->error, sizeof(s->error), "the %s's certificate was refused: %s",
 				 s->creds->role == TLS_CLIENT ? "server" : "client", (char *)out.data);
 			gnutls_free(out.data);
@@ -113,6 +117,12 @@ static int handshake_failed(struct tls_session *s, int r)
 		snprintf(s->error, sizeof(s->error), "the pre-shared keys differ (%s)",
 			 gnutls_error_message(r));
 		return -EACCES;
+	}
+	if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR) {
+		snprintf(s->error, sizeof(s->error), "the peer closed the connection in the middle of "
+						     "the handshake%s", s->creds->x509 ? "" :
+			 " (with PSK, a user name or key that differs looks like this)");
+		return -ECONNRESET;
 	}
 	snprintf(s->error, sizeof(s->error), "%s", gnutls_error_message(r));
 	return -errno_from_gnutls(r);

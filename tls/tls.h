@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/macro.h"
+
 enum tls_role {
 	TLS_CLIENT,
 	TLS_SERVER,
@@ -50,11 +52,13 @@ struct tls_session;
 int tls_creds_load(enum tls_role role, const struct tls_config *cfg, struct tls_creds **ret,
 		   char *why, size_t why_len);
 struct tls_creds *tls_creds_free(struct tls_creds *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_creds *, tls_creds_free);
 
 /* A session over the connected socket fd (not owned: closing it stays the caller's). The socket
  * may be blocking or not; the functions below then block or return -EAGAIN. */
 int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret);
 struct tls_session *tls_session_free(struct tls_session *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_session *, tls_session_free);
 
 /* One step of the handshake: 0 when it is complete (and, for a client, the server verified),
  * -EAGAIN when the socket must become readable (or writable: tls_session_wants_write()), another

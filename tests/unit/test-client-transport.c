@@ -85,7 +85,7 @@ static void test_plain_release_and_close(void **state _unused_)
 	/* An empty transport closes nothing. */
 	client_transport_close(&t);
 	client_transport_plain(&t, TAKE_FD(pair[0]));
-	assert_int_equal(client_transport_release(&t), fd);
+	assert_int_equal(client_transport_release(&t, NULL, 0), fd);
 	assert_null(t.ops);
 	assert_true(fd_open(fd));
 
@@ -122,9 +122,9 @@ static int counted_send(struct client_transport *t _unused_, const void *buf, si
 	return r;
 }
 
-static int counted_release(struct client_transport *t _unused_)
+static int counted_release(struct client_transport *t _unused_, char *why, size_t why_len)
 {
-	return client_transport_release(&counted.plain);
+	return client_transport_release(&counted.plain, why, why_len);
 }
 
 static void counted_close(struct client_transport *t _unused_)
@@ -222,7 +222,7 @@ static int negotiate(enum script script, struct server *s, struct nbd_neg_result
 	client_transport_plain(&counted.plain, TAKE_FD(pair[0]));
 	*s = (struct server){ .fd = pair[1], .script = script };
 	assert_int_equal(pthread_create(&thread, NULL, server_run, s), 0);
-	r = client_negotiate(&t, &cfg, timeout_ms, res, message);
+	r = client_negotiate(&t, &cfg, NULL, timeout_ms, res, message);
 	client_transport_close(&t);
 	pthread_join(thread, NULL);
 	return r;
