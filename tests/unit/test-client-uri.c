@@ -61,7 +61,7 @@ struct good_case {
 	enum target_kind kind;
 	const char *host, *port, *socket, *export_name;
 	bool tls, abstract;
-	const char *user, *tls_hostname, *tls_type;
+	const char *user, *tls_hostname, *tls_type, *psk_file;
 	int verify; /* tls-verify-peer + 1; 0: not given */
 };
 
@@ -83,6 +83,7 @@ static void check_good(const struct good_case *c, parse_fn parse)
 	CASE_CHECK(c->input, str_eq(t.tls.username, c->user));
 	CASE_CHECK(c->input, str_eq(t.tls.hostname, c->tls_hostname));
 	CASE_CHECK(c->input, str_eq(t.tls.type, c->tls_type));
+	CASE_CHECK(c->input, str_eq(t.tls.psk_file, c->psk_file));
 	CASE_CHECK(c->input, t.tls.verify_peer == c->verify - 1);
 	CASE_CHECK(c->input, strcmp(take_err(), "") == 0);
 	client_target_free(&t);
@@ -144,6 +145,9 @@ static const struct good_case good_uris[] = {
 	{ "nbds+unix:///x?socket=/s&tls-type=psk&tls-verify-peer=1", UNIX, .socket = "/s",
 	  .export_name = "x", .tls = true, .tls_type = "psk", .verify = 2 },
 	{ "nbd://h/?tls-type=anon", TCP, "h", "10809", .export_name = "", .tls_type = "anon" },
+	/* libnbd's names; tls-username wins over the userinfo. */
+	{ "nbds://bob@h/x?tls-psk-file=/k.psk&tls-username=alice", TCP, "h", "10809",
+	  .export_name = "x", .tls = true, .user = "alice", .psk_file = "/k.psk" },
 };
 
 static void test_uri_good(void **state _unused_)
@@ -161,7 +165,9 @@ struct bad_case {
 };
 
 #define URI_FORMS "nbd[s]://HOST[:PORT][/EXPORT] or nbd[s]+unix:///[EXPORT]?socket=PATH"
-#define QUERY_KEYS "(known: socket, tls-type, tls-hostname, tls-verify-peer)"
+#define QUERY_KEYS \
+	"(known: socket, tls-type, tls-hostname, tls-verify-peer, tls-certificates, tls-psk-file, " \
+	"tls-username)"
 #define ESCAPE "'%' must start an escape of two hex digits (write %25 for '%' itself)"
 
 static const struct bad_case bad_uris[] = {
@@ -237,6 +243,11 @@ static const struct bad_case bad_uris[] = {
 	  "or 1" },
 	{ "nbd://h/x?tls-hostname=",
 	  "invalid URI 'nbd://h/x?tls-hostname=': tls-hostname is empty" },
+	{ "nbd://h/x?tls-psk-file=",
+	  "invalid URI 'nbd://h/x?tls-psk-file=': tls-psk-file is empty" },
+	{ "nbds://h/x?tls-certificates=/nonexistent",
+	  "invalid URI 'nbds://h/x?tls-certificates=/nonexistent': tls-certificates=/nonexistent has "
+	  "no readable ca-cert.pem (No such file or directory)" },
 	{ "nbd://h/x?tls-hostname=a&tls-hostname=b",
 	  "invalid URI 'nbd://h/x?tls-hostname=a&tls-hostname=b': query parameter "
 	  "'tls-hostname' is given twice" },
