@@ -232,7 +232,7 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	return chosen;
 }
 
-int cmd_attach(const struct client_options *o)
+static int attach(const struct client_options *o)
 {
 	struct attachment a = { 0 };
 	int index = -1, ready_fd = -1, r;
@@ -307,4 +307,21 @@ out:
 	daemon_ready(ready_fd, r < 0 ? 1 : 0);
 	attachment_done(&a);
 	return r < 0 ? r : 0;
+}
+
+int cmd_attach(const struct client_options *o)
+{
+	struct client_options with_supervisor;
+
+	/* A TLS session in the kernel dies of any record the kernel cannot read (a late session
+	 * ticket, a key update, an alert), and no process would be left to notice and connect
+	 * again: a TLS device always gets its supervisor, as the reference keeps its proxy. */
+	if (o->target.tls.enabled && !o->persist && o->target.kind != TARGET_FD) {
+		with_supervisor = *o; /* a shallow copy: o keeps ownership of every string */
+		with_supervisor.persist = true;
+		log_info("TLS: a supervisor stays with the device to replace a connection whose session "
+			 "breaks (as with -persist)");
+		return attach(&with_supervisor);
+	}
+	return attach(o);
 }
