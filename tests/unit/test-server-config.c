@@ -38,12 +38,6 @@ static char saved_cwd[PATH_MAX];
 static struct capture cap = CAPTURE_INIT;
 static struct server_config cfg;
 
-#define CASE_CHECK(name, cond)                                                                     \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fail_msg("case '%s': %s", (name), #cond);                                  \
-	} while (0)
-
 static int setup(void **state _unused_)
 {
 	unsetenv("NBDM_LOG_LEVEL");
