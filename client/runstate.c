@@ -109,15 +109,13 @@ static bool is_supervisor(pid_t pid)
 	       process_name(getpid(), ours, sizeof(ours)) == 0 && strcmp(theirs, ours) == 0;
 }
 
-int runstate_read(int index, struct supervisor_report *r)
+/* Calls fn(key, value, userdata) for each "key=value" line of path: 0, or the errno of opening it. */
+static int read_pairs(const char *path, void (*fn)(const char *key, const char *value, void *userdata),
+		      void *userdata)
 {
-	char path[512], line[1024];
-	_cleanup_fclose_ FILE *f = NULL;
-	uint64_t v;
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char line[1024];
 
-	*r = (struct supervisor_report){ 0 };
-	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
-	f = fopen(path, "re");
 	if (!f)
 		return negative_errno();
 	while (fgets(line, sizeof(line), f)) {
@@ -128,29 +126,50 @@ int runstate_read(int index, struct supervisor_report *r)
 		if (!eq)
 			continue;
 		*eq++ = '\0';
-		if (strcmp(line, "state") == 0)
-			copy_value(r->state, sizeof(r->state), eq);
-		else if (strcmp(line, "interface") == 0)
-			copy_value(r->interface, sizeof(r->interface), eq);
-		else if (strcmp(line, "last_error") == 0)
-			copy_value(r->last_error, sizeof(r->last_error), eq);
-		else if (strcmp(line, "backend") == 0)
-			copy_value(r->backend, sizeof(r->backend), eq);
-		else if (parse_u64(eq, &v) < 0 || v > INT64_MAX)
-			continue;
-		else if (strcmp(line, "pid") == 0 && v <= INT32_MAX)
-			r->pid = (pid_t)v;
-		else if (strcmp(line, "since") == 0)
-			r->since = (int64_t)v;
-		else if (strcmp(line, "attempts") == 0)
-			r->attempts = (unsigned)MIN(v, UINT32_MAX);
-		else if (strcmp(line, "connections") == 0)
-			r->connections = (unsigned)MIN(v, UINT32_MAX);
-		else if (strcmp(line, "dead") == 0)
-			r->dead = (unsigned)MIN(v, UINT32_MAX);
-		else if (strcmp(line, "reconnects") == 0)
-			r->reconnects = (unsigned)MIN(v, UINT32_MAX);
+		fn(line, eq, userdata);
 	}
+	return 0;
+}
+
+static void report_pair(const char *key, const char *value, void *userdata)
+{
+	struct supervisor_report *r = userdata;
+	uint64_t v;
+
+	if (strcmp(key, "state") == 0)
+		copy_value(r->state, sizeof(r->state), value);
+	else if (strcmp(key, "interface") == 0)
+		copy_value(r->interface, sizeof(r->interface), value);
+	else if (strcmp(key, "last_error") == 0)
+		copy_value(r->last_error, sizeof(r->last_error), value);
+	else if (strcmp(key, "backend") == 0)
+		copy_value(r->backend, sizeof(r->backend), value);
+	else if (parse_u64(value, &v) < 0 || v > INT64_MAX)
+		return;
+	else if (strcmp(key, "pid") == 0 && v <= INT32_MAX)
+		r->pid = (pid_t)v;
+	else if (strcmp(key, "since") == 0)
+		r->since = (int64_t)v;
+	else if (strcmp(key, "attempts") == 0)
+		r->attempts = (unsigned)MIN(v, UINT32_MAX);
+	else if (strcmp(key, "connections") == 0)
+		r->connections = (unsigned)MIN(v, UINT32_MAX);
+	else if (strcmp(key, "dead") == 0)
+		r->dead = (unsigned)MIN(v, UINT32_MAX);
+	else if (strcmp(key, "reconnects") == 0)
+		r->reconnects = (unsigned)MIN(v, UINT32_MAX);
+}
+
+int runstate_read(int index, struct supervisor_report *r)
+{
+	char path[512];
+	int e;
+
+	*r = (struct supervisor_report){ 0 };
+	snprintf(path, sizeof(path), "%s/nbd%d", runstate_dir(), index);
+	e = read_pairs(path, report_pair, r);
+	if (e < 0)
+		return e;
 	if (r->pid <= 0 || !r->state[0])
 		return -EBADMSG;
 	if (!is_supervisor(r->pid))
@@ -209,36 +228,33 @@ static void parse_inodes(struct conn_record *r, const char *list)
 	}
 }
 
+static void record_pair(const char *key, const char *value, void *userdata)
+{
+	struct conn_record *r = userdata;
+	uint64_t v;
+
+	if (strcmp(key, "backend") == 0)
+		copy_value(r->backend, sizeof(r->backend), value);
+	else if (strcmp(key, "sockets") == 0)
+		parse_inodes(r, value);
+	else if (parse_u64(value, &v) < 0)
+		return;
+	else if (strcmp(key, "pid") == 0 && v <= INT32_MAX)
+		r->pid = (pid_t)v;
+	else if (strcmp(key, "connections") == 0)
+		r->n = (unsigned)MIN(v, ELEMENTSOF(r->inodes));
+}
+
 int connrecord_read(int index, struct conn_record *r)
 {
-	char path[512], line[1024];
-	_cleanup_fclose_ FILE *f = NULL;
-	uint64_t v;
+	char path[512];
+	int e;
 
 	*r = (struct conn_record){ 0 };
 	connrecord_path(index, path, sizeof(path));
-	f = fopen(path, "re");
-	if (!f)
-		return negative_errno();
-	while (fgets(line, sizeof(line), f)) {
-		char *eq = strchr(line, '='), *nl = strchr(line, '\n');
-
-		if (nl)
-			*nl = '\0';
-		if (!eq)
-			continue;
-		*eq++ = '\0';
-		if (strcmp(line, "backend") == 0)
-			copy_value(r->backend, sizeof(r->backend), eq);
-		else if (strcmp(line, "sockets") == 0)
-			parse_inodes(r, eq);
-		else if (parse_u64(eq, &v) < 0)
-			continue;
-		else if (strcmp(line, "pid") == 0 && v <= INT32_MAX)
-			r->pid = (pid_t)v;
-		else if (strcmp(line, "connections") == 0)
-			r->n = (unsigned)MIN(v, ELEMENTSOF(r->inodes));
-	}
+	e = read_pairs(path, record_pair, r);
+	if (e < 0)
+		return e;
 	if (r->pid <= 0 || r->n == 0)
 		return -EBADMSG;
 	return 0;
