@@ -18,6 +18,7 @@
 #include "proto/handshake.h"
 #include "proto/names.h"
 #include "proto/negotiate.h"
+#include "proto/negotiate-result.h"
 #include "proto/option.h"
 #include "proto/pump.h"
 
@@ -315,61 +316,30 @@ static int unexpected_reply(struct nbd_neg *n)
 		    option_label(n->reply.option), n->reply.type);
 }
 
-/* Grows an array geometrically: called before adding element `count`, it reallocates only when count
- * is zero or a power of two, so a long LIST costs O(n) copying, not O(n^2). */
-static void *grow(void *array, size_t count, size_t size)
+/* The list replies, added to the result; the messages say what the server got wrong. */
+static int add_meta_context(struct nbd_neg *n, const uint8_t *payload, size_t len)
 {
-	if (count && (count & (count - 1)))
-		return array;
-	return realloc(array, (count ? 2 * count : 1) * size);
-}
+	int r = nbd_neg_result_add_meta_context(n->result, payload, len, NEG_MAX_ENTRIES);
 
-static int append_meta_context(struct nbd_neg *n, const uint8_t *payload, size_t len)
-{
-	struct nbd_neg_result *res = n->result;
-	struct nbd_meta_context *mc;
-	struct nbd_string name;
-	uint32_t id;
-	int r;
-
-	r = nbd_rep_meta_context_decode(payload, len, &id, &name);
+	if (r == -E2BIG)
+		return fail(n, r, "The server sent more than %u metadata contexts", NEG_MAX_ENTRIES);
+	if (r == -ENOMEM)
+		return fail(n, r, "Out of memory");
 	if (r < 0)
 		return fail(n, r, "The server sent a malformed NBD_REP_META_CONTEXT");
-	if (res->n_meta_contexts >= NEG_MAX_ENTRIES)
-		return fail(n, -E2BIG, "The server sent more than %u metadata contexts",
-			    NEG_MAX_ENTRIES);
-	mc = grow(res->meta_contexts, res->n_meta_contexts, sizeof(*mc));
-	if (!mc)
-		return fail(n, -ENOMEM, "Out of memory");
-	res->meta_contexts = mc;
-	mc[res->n_meta_contexts] = (struct nbd_meta_context){ .id = id, .name = nbd_string_dup(name) };
-	if (!mc[res->n_meta_contexts].name)
-		return fail(n, -ENOMEM, "Out of memory");
-	res->n_meta_contexts++;
 	return 0;
 }
 
-static int append_export(struct nbd_neg *n, const uint8_t *payload, size_t len)
+static int add_export(struct nbd_neg *n, const uint8_t *payload, size_t len)
 {
-	struct nbd_neg_result *res = n->result;
-	struct nbd_export_entry *e;
-	struct nbd_string name, desc;
-	int r;
+	int r = nbd_neg_result_add_export(n->result, payload, len, NEG_MAX_ENTRIES);
 
-	r = nbd_rep_server_decode(payload, len, &name, &desc);
+	if (r == -E2BIG)
+		return fail(n, r, "The server listed more than %u exports", NEG_MAX_ENTRIES);
+	if (r == -ENOMEM)
+		return fail(n, r, "Out of memory");
 	if (r < 0)
 		return fail(n, r, "The server sent a malformed NBD_REP_SERVER");
-	if (res->n_exports >= NEG_MAX_ENTRIES)
-		return fail(n, -E2BIG, "The server listed more than %u exports", NEG_MAX_ENTRIES);
-	e = grow(res->exports, res->n_exports, sizeof(*e));
-	if (!e)
-		return fail(n, -ENOMEM, "Out of memory");
-	res->exports = e;
-	e[res->n_exports] = (struct nbd_export_entry){ .name = nbd_string_dup(name),
-						       .description = nbd_string_dup(desc) };
-	res->n_exports++;
-	if (!e[res->n_exports - 1].name || !e[res->n_exports - 1].description)
-		return fail(n, -ENOMEM, "Out of memory");
 	return 0;
 }
 
@@ -414,15 +384,6 @@ static int apply_info(struct nbd_neg *n, const uint8_t *payload, size_t len)
 	}
 }
 
-static void clear_meta_contexts(struct nbd_neg_result *res)
-{
-	for (size_t i = 0; i < res->n_meta_contexts; i++)
-		free(res->meta_contexts[i].name);
-	free(res->meta_contexts);
-	res->meta_contexts = NULL;
-	res->n_meta_contexts = 0;
-}
-
 /* One whole option reply has arrived for the current step. */
 static int handle_reply(struct nbd_neg *n, const uint8_t *payload, size_t len)
 {
@@ -447,7 +408,7 @@ static int handle_reply(struct nbd_neg *n, const uint8_t *payload, size_t len)
 		return err ? server_refused(n, payload, len) : unexpected_reply(n);
 	case STEP_LIST:
 		if (type == NBD_REP_SERVER) {
-			r = append_export(n, payload, len);
+			r = add_export(n, payload, len);
 			if (r < 0)
 				return r;
 			expect_read(n, PHASE_REPLY_HEADER, NBD_OPTION_REPLY_HEADER_SIZE);
@@ -470,14 +431,14 @@ static int handle_reply(struct nbd_neg *n, const uint8_t *payload, size_t len)
 	case STEP_LIST_META_CONTEXT:
 	case STEP_SET_META_CONTEXT:
 		if (type == NBD_REP_META_CONTEXT) {
-			r = append_meta_context(n, payload, len);
+			r = add_meta_context(n, payload, len);
 			if (r < 0)
 				return r;
 			expect_read(n, PHASE_REPLY_HEADER, NBD_OPTION_REPLY_HEADER_SIZE);
 			return 0;
 		}
 		if (err)
-			clear_meta_contexts(res); /* a failed SET selects nothing */
+			nbd_neg_result_clear_meta_contexts(res); /* a failed SET selects nothing */
 		else if (!ack)
 			return unexpected_reply(n);
 		return advance(n);
@@ -603,21 +564,6 @@ int nbd_neg_new(const struct nbd_neg_config *config, struct nbd_neg **ret)
 	return 0;
 }
 
-void nbd_neg_result_free(struct nbd_neg_result *r)
-{
-	if (!r)
-		return;
-	free(r->name);
-	free(r->description);
-	clear_meta_contexts(r);
-	for (size_t i = 0; i < r->n_exports; i++) {
-		free(r->exports[i].name);
-		free(r->exports[i].description);
-	}
-	free(r->exports);
-	free(r);
-}
-
 struct nbd_neg *nbd_neg_free(struct nbd_neg *n)
 {
 	if (!n)
@@ -733,7 +679,7 @@ void nbd_neg_tls_done(struct nbd_neg *n)
 	/* STARTTLS makes both sides forget everything negotiated before it. */
 	res->structured_replies = false;
 	res->extended_headers = false;
-	clear_meta_contexts(res);
+	nbd_neg_result_clear_meta_contexts(res);
 	res->tls = true;
 	(void)advance(n);
 }
