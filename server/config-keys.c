@@ -13,7 +13,6 @@
 #define GX SECTION_GENERIC, 0
 #define EX SECTION_EXPORT, 0
 
-#define WHY_TLS "TLS is not available yet in this nbd-server; remove it"
 #define WHY_NOT(what) what " is not supported by this nbd-server; remove it"
 
 const struct key config_keys[] = {
@@ -31,12 +30,13 @@ const struct key config_keys[] = {
 	{ "oldstyle", GX, .type = KEY_OFF_BOOL,
 	  .why = "the oldstyle handshake is not supported by this nbd-server (nor by the reference "
 		 "since 3.10); remove it" },
-	{ "force_tls", GX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
-	{ "certfile", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
-	{ "keyfile", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
-	{ "cacertfile", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
-	{ "tlsprio", GX, .type = KEY_OFF_STRING, .why = WHY_TLS },
-	{ "tlsonly", GX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
+	{ "force_tls", G(force_tls), .type = KEY_BOOL },
+	/* In [generic], tlsonly means what force_tls does: every export needs TLS. */
+	{ "tlsonly", G(force_tls), .type = KEY_BOOL },
+	{ "certfile", G(certfile), .type = KEY_OPT_PATH },
+	{ "keyfile", G(keyfile), .type = KEY_OPT_PATH },
+	{ "cacertfile", G(cacertfile), .type = KEY_OPT_PATH },
+	{ "tlsprio", G(tls_priority), .type = KEY_STRING },
 	{ "splice", GX, .type = KEY_NOTE_BOOL,
 	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
 
@@ -73,8 +73,9 @@ const struct key config_keys[] = {
 	{ "splice", EX, .type = KEY_NOTE_BOOL,
 	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
 	{ "sdp", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("SDP (the Sockets Direct Protocol)") },
-	{ "force_tls", EX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
-	{ "tlsonly", EX, .type = KEY_OFF_BOOL, .why = WHY_TLS },
+	{ "tlsonly", E(tls_only), .type = KEY_BOOL },
+	/* In an export's section, force_tls means what tlsonly does there. */
+	{ "force_tls", E(tls_only), .type = KEY_BOOL },
 	{ "timeout", EX, .type = KEY_IGNORED,
 	  .why = "the reference nbd-server documents it but never used it; a client sets its own "
 		 "timeout" },

@@ -86,5 +86,7 @@ int export_config_write(FILE *f, const struct export_config *e, const char *sect
 		write_key(f, "authfile", e->authfile);
 	if (e->max_connections)
 		fprintf(f, "\tmaxconnections = %u\n", e->max_connections);
+	if (e->tls_only)
+		fputs("\ttlsonly = true\n", f);
 	return fflush(f) == 0 ? 0 : negative_errno();
 }

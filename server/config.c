@@ -130,6 +130,7 @@ bool export_config_equal(const struct export_config *a, const struct export_conf
 	       str_equal(a->authfile, b->authfile) && strv_equal(a->allow, b->allow) &&
 	       a->max_connections == b->max_connections && a->multifile == b->multifile &&
 	       a->temporary == b->temporary && str_equal(a->cowdir, b->cowdir) &&
+	       a->tls_only == b->tls_only &&
 	       str_equal(a->prerun, b->prerun) && str_equal(a->postrun, b->postrun) &&
 	       str_equal(a->transactionlog, b->transactionlog) && a->virtstyle == b->virtstyle &&
 	       a->virt_cidr == b->virt_cidr;
@@ -160,6 +161,11 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->group);
 	free(cfg->pidfile);
 	free(cfg->config_path);
+	free(cfg->certfile);
+	free(cfg->keyfile);
+	free(cfg->cacertfile);
+	free(cfg->pskfile);
+	free(cfg->tls_priority);
 	server_config_init(cfg);
 }
 
@@ -371,6 +377,74 @@ int export_config_check(const struct export_config *e)
 	return 0;
 }
 
+bool server_config_tls_enabled(const struct server_config *cfg)
+{
+	return cfg->tls != TLS_SETTING_OFF && (cfg->certfile || cfg->keyfile || cfg->pskfile);
+}
+
+bool server_config_tls_required(const struct server_config *cfg)
+{
+	return server_config_tls_enabled(cfg) && (cfg->tls == TLS_SETTING_REQUIRE || cfg->force_tls);
+}
+
+/* What TLS needs: one kind of credentials, complete, and a way to offer it. */
+static int check_tls(const struct server_config *cfg)
+{
+	bool x509 = cfg->certfile || cfg->keyfile;
+
+	if (x509 && (!cfg->certfile || !cfg->keyfile)) {
+		log_error("TLS with certificates needs both the certificate and its key: %s is set "
+			  "but not %s (certfile and keyfile in [generic], --certfile and --keyfile, "
+			  "or --tls-certificates DIR)", cfg->certfile ? "certfile" : "keyfile",
+			  cfg->certfile ? "keyfile" : "certfile");
+		return -EINVAL;
+	}
+	if (x509 && cfg->pskfile) {
+		log_error("TLS with both certificates (%s) and a PSK file (%s): choose one of them",
+			  cfg->certfile, cfg->pskfile);
+		return -EINVAL;
+	}
+	if (cfg->cacertfile && !x509) {
+		log_error("cacertfile %s checks client certificates, which needs the server's own "
+			  "certificate too: set certfile and keyfile (or --tls-certificates DIR)",
+			  cfg->cacertfile);
+		return -EINVAL;
+	}
+	if (cfg->tls == TLS_SETTING_OFF) {
+		if (cfg->force_tls) {
+			log_error("--tls=off contradicts force_tls in the config file: TLS cannot be "
+				  "both off and required");
+			return -EINVAL;
+		}
+	} else if (!x509 && !cfg->pskfile &&
+		   (cfg->tls != TLS_SETTING_DEFAULT || cfg->force_tls)) {
+		log_error("TLS is %s, but there are no credentials: give certfile and keyfile in "
+			  "[generic] (or --tls-certificates DIR, or --certfile and --keyfile), or "
+			  "--tls-psk FILE", cfg->tls == TLS_SETTING_ON ? "on (--tls=on)" : "required");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		const struct export_config *e = &cfg->exports[i];
+		char where[NBD_MAX_STRING + 256];
+
+		if (!e->tls_only || server_config_tls_enabled(cfg))
+			continue;
+		export_where(e, where, sizeof(where));
+		log_error("%s: tlsonly needs TLS, which is %s: %s", where,
+			  cfg->tls == TLS_SETTING_OFF ? "off (--tls=off)" : "not configured",
+			  cfg->tls == TLS_SETTING_OFF ? "drop --tls=off or tlsonly"
+						       : "give certfile and keyfile in [generic] (or "
+							 "--tls-certificates DIR), or drop tlsonly");
+		return -EINVAL;
+	}
+	if (server_config_tls_enabled(cfg) && cfg->stdio) {
+		log_error("TLS is not available with --stdio (PORT 0): serve over a socket, or turn "
+			  "TLS off with --tls=off");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int server_config_check(const struct server_config *cfg)
 {
 	int r;
@@ -415,7 +489,7 @@ int server_config_check(const struct server_config *cfg)
 				return -EINVAL;
 			}
 		}
-	return 0;
+	return check_tls(cfg);
 }
 
 /* ------------------------------------------------------------------------ allow lists */

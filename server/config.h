@@ -59,6 +59,22 @@ struct export_config {
 	enum virtstyle virtstyle;
 	unsigned virt_cidr;     /* VIRT_CIDRHASH: prefix length */
 	char *origin;           /* "FILE:LINE" of its section, NULL: the command line */
+	bool tls_only;          /* tlsonly: served only over TLS (hidden from LIST before it) */
+};
+
+/* --tls: whether the server offers TLS. */
+enum tls_setting {
+	TLS_SETTING_DEFAULT, /* on when credentials are configured, off otherwise */
+	TLS_SETTING_OFF,     /* STARTTLS is refused, even with credentials */
+	TLS_SETTING_ON,      /* offered; exports with tlsonly need it */
+	TLS_SETTING_REQUIRE, /* every export needs it (force_tls) */
+};
+
+/* --tls-ktls: whether a finished TLS session moves into the kernel's TLS for transmission. */
+enum ktls_setting {
+	KTLS_AUTO, /* try it, stay in user space when the kernel refuses */
+	KTLS_NO,
+	KTLS_YES,  /* log a warning each time the kernel refuses */
 };
 
 struct server_config {
@@ -87,6 +103,17 @@ struct server_config {
 	unsigned threads;       /* event loop threads; 0: one per CPU */
 	int verbosity;          /* number of -v */
 	char *config_path;      /* the config file read, if any */
+
+	/* TLS. X.509 (certfile and keyfile; with cacertfile, client certificates are required and
+	 * checked against it) or PSK (pskfile, psktool's format): one of the two. */
+	enum tls_setting tls;
+	bool force_tls;         /* force_tls: every export requires TLS (as --tls=require) */
+	char *certfile;
+	char *keyfile;
+	char *cacertfile;
+	char *pskfile;
+	char *tls_priority;     /* tlsprio: a GnuTLS priority string, NULL: the library's default */
+	enum ktls_setting ktls;
 };
 
 /* Replaces *field with a copy of value; logs running out of memory (the parsers' setter). */
@@ -139,6 +166,11 @@ int export_config_check(const struct export_config *e);
  * consistent, names are unique, the Unix socket path fits, addresses match -4/-6. Logs the
  * problem, naming where the export was defined. */
 int server_config_check(const struct server_config *cfg);
+
+/* Whether the server offers TLS (STARTTLS) with this configuration, and whether every export
+ * requires it. */
+bool server_config_tls_enabled(const struct server_config *cfg);
+bool server_config_tls_required(const struct server_config *cfg);
 
 /* Reads cfg->authfile into cfg->allow and each export's authfile into its allow (appending to what
  * is there), so that a missing file stops the server instead of opening it to everyone. */

@@ -16,15 +16,25 @@
 #include "common/log.h"
 #include "server/conn.h"
 
+/* Input the transport holds where epoll cannot see it (decrypted bytes in a TLS session). */
+static bool transport_has_input(const struct conn *c)
+{
+	return !c->zombie && !c->read_paused &&
+	       (c->state == CONN_HANDSHAKE || c->state == CONN_TRANSMISSION) &&
+	       transport_pending(c->t) > 0;
+}
+
 /* Requests already buffered while reading was paused get their turn once it resumes. */
 static bool has_buffered_requests(const struct conn *c)
 {
-	return c->state == CONN_TRANSMISSION && !c->read_paused && c->in_start != c->in_end;
+	return (c->state == CONN_TRANSMISSION && !c->read_paused && c->in_start != c->in_end) ||
+	       transport_has_input(c);
 }
 
 static void conn_dispatch_read(struct loop_source *s, uint32_t events);
 static void conn_dispatch_write(struct loop_source *s, uint32_t events);
 static void conn_on_readable(struct conn *c);
+static void conn_tls_step(struct conn *c);
 
 static const char *describe_peer(const struct sockaddr_storage *a, socklen_t len, char *buf,
 				 size_t size)
@@ -74,6 +84,16 @@ static int set_events(struct conn *c, bool want_read, bool want_write)
 	c->rev = rev;
 	c->wev = wev;
 	return 0;
+}
+
+/* What the connection waits for now: reading unless paused or done, writing while replies wait; in
+ * the TLS handshake, the one way the session asks for. */
+static int update_events(struct conn *c)
+{
+	bool tls_write = c->state == CONN_TLS_HANDSHAKE && c->tls_wants_write;
+
+	return set_events(c, c->state != CONN_DRAINING && !c->read_paused && !c->eof && !tls_write,
+			  !outq_empty(&c->out) || tls_write);
 }
 
 static void conn_destroy(struct conn *c)
@@ -147,8 +167,7 @@ static bool conn_flush(struct conn *c)
 	if (c->read_paused && c->out.bytes < CONN_OUTPUT_HIGH / 2 &&
 	    c->inflight < CONN_MAX_INFLIGHT / 2)
 		c->read_paused = false;
-	if (set_events(c, c->state != CONN_DRAINING && !c->read_paused && !c->eof,
-		       !outq_empty(&c->out)) < 0) {
+	if (update_events(c) < 0) {
 		conn_free(c);
 		return false;
 	}
@@ -242,9 +261,36 @@ static ssize_t conn_read(struct conn *c)
 	return n;
 }
 
+/* After STARTTLS: its reply leaves in the clear first, then the TLS handshake runs a step per
+ * event. A failed handshake closes the connection at once: nothing in the clear follows it. */
+static void conn_tls_step(struct conn *c)
+{
+	int r;
+
+	if (!conn_flush(c) || !outq_empty(&c->out))
+		return;
+	r = negotiate_tls_step(c);
+	if (r < 0) {
+		conn_free(c);
+		return;
+	}
+	if (r == 0) {
+		if (update_events(c) < 0)
+			conn_free(c);
+		return;
+	}
+	/* Options again, over TLS; the client's first ones may already wait in the session. */
+	conn_on_readable(c);
+}
+
 static void conn_on_readable(struct conn *c)
 {
 	int r = 0;
+
+	if (c->state == CONN_TLS_HANDSHAKE) {
+		conn_tls_step(c);
+		return;
+	}
 
 	if (has_buffered_requests(c)) {
 		r = process_requests(c);
@@ -302,13 +348,33 @@ static void conn_on_readable(struct conn *c)
 		conn_drain_and_close(c);
 		return;
 	}
-	(void)conn_flush(c);
+	if (c->state == CONN_TLS_HANDSHAKE) {
+		conn_tls_step(c);
+		return;
+	}
+	if (conn_flush(c) && transport_has_input(c))
+		c->worker->rescan = true;
+}
+
+void conn_rescan(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (transport_has_input(c))
+			conn_on_readable(c);
+	}
 }
 
 static void conn_dispatch_read(struct loop_source *s, uint32_t events)
 {
 	struct conn *c = container_of(s, struct conn, rsrc);
 
+	if (c->state == CONN_TLS_HANDSHAKE) {
+		conn_tls_step(c);
+		return;
+	}
 	if (c->t->rfd == c->t->wfd && (events & EPOLLOUT)) {
 		if (!conn_flush(c))
 			return;

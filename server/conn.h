@@ -39,9 +39,9 @@
 
 enum conn_state {
 	CONN_HANDSHAKE,     /* options, stepped by negotiate.c */
-	CONN_TLS_HANDSHAKE, /* after STARTTLS: the TLS session's own handshake, stepped by
-			     * negotiate.c over a TLS transport until it is done, then options again
-			     * (not reached until a TLS transport exists) */
+	CONN_TLS_HANDSHAKE, /* after STARTTLS: its reply goes out in the clear, then the TLS
+			     * session's own handshake is stepped by negotiate.c over a TLS
+			     * transport until it is done, then options again */
 	CONN_TRANSMISSION,
 	CONN_DRAINING,      /* send what is queued, then close */
 };
@@ -61,6 +61,8 @@ struct conn {
 	void (*complete)(struct conn *c, int error);
 
 	struct srv_hs *hs;
+	struct srv_tls *tls;   /* the credentials STARTTLS uses (a reference), NULL: TLS is off */
+	bool tls_wants_write;  /* the TLS handshake waits for the socket to take more */
 	struct live *live;     /* the configuration the handshake looked exports up in (a reference) */
 	struct export *client_export; /* a per-client export opened for a lookup (a reference) */
 	struct xmit xmit;
@@ -97,6 +99,9 @@ int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_storage *
 	     socklen_t peer_len);
 /* Sends what is queued, then closes. */
 void conn_drain_and_close(struct conn *c);
+/* Serves the connections whose transport holds input the event loop cannot see (worker.c calls it
+ * when w->rescan is set). */
+void conn_rescan(struct worker *w);
 
 /* negotiate.c: the handshake over the connection's transport. */
 int negotiate_start(struct conn *c);
@@ -104,6 +109,10 @@ int negotiate_start(struct conn *c);
  * input is needed, negative to close. */
 int negotiate_step(struct conn *c);
 void negotiate_done(struct conn *c);
+/* After STARTTLS, once its reply is sent: puts a TLS transport in place (the first time) and steps
+ * its handshake. 1 when TLS is up (options go on), 0 to wait for the socket (c->tls_wants_write
+ * says which way), negative when it failed: close at once, sending nothing. */
+int negotiate_tls_step(struct conn *c);
 
 /* admit.c: the handshake machine's admit callback, and what admission owes at the end. */
 bool admit_permits(const struct conn *c, const struct export *e);

@@ -80,6 +80,7 @@ static void work_out_info(struct export *e)
 		/* O_DIRECT cannot serve misaligned requests, so only clients that promise to honour
 		 * the minimum may use such an export. */
 		.block_size_required = b && b->alignment > 1,
+		.tls_only = config->tls_only,
 		.userdata = e,
 	};
 }

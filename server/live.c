@@ -112,6 +112,7 @@ struct live *live_unref(struct live *l)
 		export_unref(l->exports[i]);
 	free(l->exports);
 	allow_list_done(&l->allow);
+	srv_tls_unref(l->tls);
 	if (l->owned) {
 		server_config_free(l->owned);
 		free(l->owned);

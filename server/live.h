@@ -15,6 +15,7 @@
 #include "server/allow.h"
 #include "server/config.h"
 #include "server/export.h"
+#include "server/tls-creds.h"
 
 struct live {
 	atomic_uint refs;
@@ -23,6 +24,7 @@ struct live {
 	struct export **exports;
 	size_t n_exports;
 	struct allow_list allow;   /* config->allow, parsed */
+	struct srv_tls *tls;       /* TLS credentials (a reference), NULL: TLS is off */
 };
 
 /*

@@ -148,6 +148,10 @@ int main(int argc, char **argv)
 		if (write_pidfile_quiet(SERVER_DEFAULT_PIDFILE) == 0)
 			pidfile = SERVER_DEFAULT_PIDFILE;
 	}
+	/* Key files are usually readable by root alone. */
+	r = srv_tls_load(&cfg, &srv.tls);
+	if (r < 0)
+		goto out;
 	if (cfg.user || cfg.group) {
 		r = drop_privileges(cfg.user, cfg.group);
 		if (r < 0)

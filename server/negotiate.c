@@ -5,12 +5,16 @@
  * looks exports up in the configuration in force, and starts transmission once an export is
  * admitted (admit.c).
  *
- * TLS joins here: when the machine answers STARTTLS it asks for TLS (SRV_HS_WANT_TLS), and this
- * file swaps the connection's transport for a TLS one over the same socket (transport-tls.c),
- * steps that session's handshake without blocking in the CONN_TLS_HANDSHAKE phase, and resumes
- * the options over it.
+ * TLS joins here. The TLS mode of a connection is fixed when it starts, from the configuration in
+ * force then: off without credentials, required with force_tls (--tls=require), else offered, with
+ * tlsonly exports needing it. When the machine answers STARTTLS it asks for TLS (SRV_HS_WANT_TLS);
+ * once the ACK has left in the clear, this file swaps the connection's transport for a TLS one
+ * over the same socket (transport-tls.c), steps that session's handshake without blocking in the
+ * CONN_TLS_HANDSHAKE phase, and resumes the options over it. When transmission starts, the session
+ * may move into the kernel's TLS, which lets READ replies go out with sendfile() again.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -63,16 +67,55 @@ static const struct srv_export *hs_nth(void *userdata, size_t i)
 	return NULL;
 }
 
+/* Kernel TLS for transmission, when allowed: the first outcome of each kind is logged at info, the
+ * rest at debug (asked for with --tls-ktls=yes, a refusal is a warning every time). */
+static int try_kernel_tls(struct conn *c)
+{
+	static atomic_bool told_kernel, told_user;
+	char desc[128];
+	int r;
+
+	if (!c->tls || c->tls->ktls == KTLS_NO)
+		return 0;
+	transport_tls_describe(c->t, desc, sizeof(desc));
+	r = transport_tls_to_kernel(c->t);
+	if (r == 0) {
+		log_full_errno(atomic_exchange(&told_kernel, true) ? LOG_DEBUG : LOG_INFO, 0,
+			 "Connection %s: TLS (%s) moved into the kernel; READ replies go out with "
+			 "sendfile()", c->peer, desc);
+		return 0;
+	}
+	if (r == -EREMOTEIO) {
+		log_error("Connection %s: moving TLS into the kernel failed half-way (%s); closing",
+			  c->peer, transport_tls_error(c->t));
+		return r;
+	}
+	if (c->tls->ktls == KTLS_YES)
+		log_warning("Connection %s: the kernel's TLS refused the session: %s; it stays in "
+			    "user space", c->peer, transport_tls_error(c->t));
+	else
+		log_full_errno(atomic_exchange(&told_user, true) ? LOG_DEBUG : LOG_INFO, 0,
+			 "Connection %s: TLS stays in user space (the kernel's TLS is not available: "
+			 "%s)", c->peer, transport_tls_error(c->t));
+	return 0;
+}
+
 static int start_transmission(struct conn *c)
 {
 	const struct srv_hs_result *res = srv_hs_result(c->hs);
 	struct export *e = c->export;
+	int r;
 
 	/* admit_export() took the export when it said yes to GO or EXPORT_NAME. */
 	if (!e || e != res->export->userdata)
 		return -EINVAL;
+	if (transport_is_tls(c->t)) {
+		r = try_kernel_tls(c);
+		if (r < 0)
+			return r;
+	}
 	if (e->private_overlays) {
-		int r = export_open_private_overlay(e, &c->own_backend);
+		r = export_open_private_overlay(e, &c->own_backend);
 
 		if (r < 0) {
 			log_error_errno(r, "Connection %s: cannot create a copy-on-write overlay for "
@@ -95,9 +138,10 @@ static int start_transmission(struct conn *c)
 	};
 	if (!c->xmit.structured && !c->xmit.extended)
 		c->xmit.flags &= (uint16_t)~NBD_FLAG_SEND_DF;
-	log_info("Connection %s: serving export '%s'%s%s", c->peer, e->config->name,
+	log_info("Connection %s: serving export '%s'%s%s%s", c->peer, e->config->name,
 		 c->xmit.structured ? " (structured replies)" : "",
-		 c->xmit.extended ? " (extended headers)" : "");
+		 c->xmit.extended ? " (extended headers)" : "",
+		 transport_is_tls(c->t) ? " over TLS" : "");
 	srv_hs_free(c->hs);
 	c->hs = NULL;
 	/* The handshake's lookups are over; the admitted export is all this connection needs. */
@@ -129,10 +173,17 @@ int negotiate_step(struct conn *c)
 				c->in_start += (size_t)n;
 			break;
 		case SRV_HS_WANT_TLS:
-			/* STARTTLS is only acknowledged when TLS is configured, which is not possible
-			 * yet; the machine never gets here. With TLS: the transport becomes a TLS
-			 * session and the connection enters CONN_TLS_HANDSHAKE. */
-			return -EPROTO;
+			/* The client waits for the ACK before its TLS handshake: bytes already here
+			 * came before it, in the clear, and must not be taken as part of TLS (nor
+			 * of the options after it). */
+			if (c->in_end != c->in_start) {
+				log_info("Connection %s: client sent data after NBD_OPT_STARTTLS "
+					 "before its reply; closing", c->peer);
+				return -EPROTO;
+			}
+			c->state = CONN_TLS_HANDSHAKE;
+			c->tls_wants_write = false;
+			return 0;
 		case SRV_HS_DONE:
 			if (!srv_hs_result(c->hs)->export) {
 				log_debug("Connection %s: client ended the handshake", c->peer);
@@ -146,6 +197,41 @@ int negotiate_step(struct conn *c)
 	}
 }
 
+int negotiate_tls_step(struct conn *c)
+{
+	char desc[128];
+	int r;
+
+	if (!transport_is_tls(c->t)) {
+		struct transport *t;
+
+		r = transport_tls_new(c->t, c->tls, &t);
+		if (r < 0) {
+			log_error_errno(r, "Connection %s: cannot start a TLS session: %m", c->peer);
+			return r;
+		}
+		c->t = t;
+		c->can_splice = false;
+	}
+	r = transport_tls_handshake(c->t);
+	if (r == -EAGAIN) {
+		c->tls_wants_write = transport_tls_wants_write(c->t);
+		return 0;
+	}
+	if (r < 0) {
+		log_info("Connection %s: TLS handshake failed: %s; closing", c->peer,
+			 *transport_tls_error(c->t) ? transport_tls_error(c->t) : strerror(-r));
+		return r;
+	}
+	transport_tls_describe(c->t, desc, sizeof(desc));
+	log_info("Connection %s: TLS established (%s)", c->peer, desc);
+	c->tls_wants_write = false;
+	c->state = CONN_HANDSHAKE;
+	/* Everything negotiated before STARTTLS is forgotten; options are read anew. */
+	srv_hs_tls_done(c->hs);
+	return 1;
+}
+
 int negotiate_start(struct conn *c)
 {
 	_cleanup_(live_unrefp) struct live *live = worker_live(c->worker);
@@ -155,11 +241,22 @@ int negotiate_start(struct conn *c)
 		.admit = admit_export,
 		.allow_list = live->config->allow_list,
 		.allow_extended_headers = true,
-		.tls = SRV_TLS_OFF,
+		.tls = !live->tls ? SRV_TLS_OFF
+			: server_config_tls_required(live->config) ? SRV_TLS_REQUIRED
+								     : SRV_TLS_SELECTIVE,
 		.userdata = c,
 	};
+	int r;
 
-	return srv_hs_new(&hs, &c->hs);
+	/* TLS is not for the two fds of --stdio (the configuration refuses it there). */
+	if (c->rsrc.fd != c->wsrc.fd)
+		hs.tls = SRV_TLS_OFF;
+	r = srv_hs_new(&hs, &c->hs);
+	if (r < 0)
+		return r;
+	if (hs.tls != SRV_TLS_OFF)
+		c->tls = srv_tls_ref(live->tls);
+	return 0;
 }
 
 void negotiate_done(struct conn *c)
@@ -168,4 +265,5 @@ void negotiate_done(struct conn *c)
 	c->live = live_unref(c->live);
 	srv_hs_free(c->hs);
 	c->hs = NULL;
+	c->tls = srv_tls_unref(c->tls);
 }

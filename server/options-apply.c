@@ -37,6 +37,16 @@ enum {
 	OPT_USER,
 	OPT_GROUP,
 	OPT_ALLOW,
+	OPT_TLS,
+	OPT_TLS_CERTIFICATES,
+	OPT_TLS_PSK,
+	OPT_TLS_VERIFY_PEER,
+	OPT_TLS_PRIORITY,
+	OPT_TLS_KTLS,
+	OPT_CERTFILE,
+	OPT_KEYFILE,
+	OPT_CACERTFILE,
+	OPT_TLSONLY,
 };
 
 const struct option server_options[] = {
@@ -65,6 +75,16 @@ const struct option server_options[] = {
 	{ "group", required_argument, NULL, OPT_GROUP },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
 	{ "authfile", required_argument, NULL, 'l' },
+	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "tls-certificates", required_argument, NULL, OPT_TLS_CERTIFICATES },
+	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY_PEER },
+	{ "tls-priority", required_argument, NULL, OPT_TLS_PRIORITY },
+	{ "tls-ktls", required_argument, NULL, OPT_TLS_KTLS },
+	{ "certfile", required_argument, NULL, OPT_CERTFILE },
+	{ "keyfile", required_argument, NULL, OPT_KEYFILE },
+	{ "cacertfile", required_argument, NULL, OPT_CACERTFILE },
+	{ "tls-only", no_argument, NULL, OPT_TLSONLY },
 	{ "output-config", required_argument, NULL, 'o' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -122,6 +142,19 @@ static void help(void)
 	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
 	       "      --no-list              do not let clients list the exports\n"
 	       "  -M, --max-connections N    at most N clients at once (0: no limit)\n"
+	       "\n"
+	       "TLS:\n"
+	       "      --tls=off|on|require   offer TLS (default: on when credentials are given),\n"
+	       "                             or require it for every export\n"
+	       "      --tls-certificates DIR server-cert.pem, server-key.pem (and ca-cert.pem)\n"
+	       "      --certfile FILE        the server's certificate (PEM)\n"
+	       "      --keyfile FILE         its private key (PEM)\n"
+	       "      --cacertfile FILE      require client certificates signed by this CA\n"
+	       "      --tls-verify-peer      the same with DIR/ca-cert.pem of --tls-certificates\n"
+	       "      --tls-psk FILE         pre-shared keys in psktool's format instead\n"
+	       "      --tls-priority STRING  GnuTLS priority string\n"
+	       "      --tls-only             the command-line exports require TLS\n"
+	       "      --tls-ktls=auto|no|yes move sessions into the kernel's TLS for transmission\n"
 	       "\n"
 	       "Running:\n"
 	       "  -C, --config FILE          read FILE instead of %s\n"
@@ -613,6 +646,53 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 		}
 		if (strv_push(&cfg->allow, arg) < 0)
 			return log_oom();
+		return 0;
+	case OPT_TLS:
+		if (strcmp(arg, "off") == 0)
+			cfg->tls = TLS_SETTING_OFF;
+		else if (strcmp(arg, "on") == 0)
+			cfg->tls = TLS_SETTING_ON;
+		else if (strcmp(arg, "require") == 0)
+			cfg->tls = TLS_SETTING_REQUIRE;
+		else {
+			log_error("invalid --tls '%s': expected off, on or require", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_TLS_CERTIFICATES:
+		return set_path(&ps->tls_dir, "TLS certificate directory", arg);
+	case OPT_TLS_PSK:
+		return set_path(&cfg->pskfile, "PSK file name", arg);
+	case OPT_TLS_VERIFY_PEER:
+		ps->tls_verify_peer = true;
+		return 0;
+	case OPT_TLS_PRIORITY:
+		if (*arg == '\0') {
+			log_error("empty --tls-priority: give a GnuTLS priority string, or leave the "
+				  "option out for the default");
+			return -EINVAL;
+		}
+		return config_set_string(&cfg->tls_priority, arg);
+	case OPT_TLS_KTLS:
+		if (strcmp(arg, "auto") == 0)
+			cfg->ktls = KTLS_AUTO;
+		else if (strcmp(arg, "no") == 0 || strcmp(arg, "off") == 0)
+			cfg->ktls = KTLS_NO;
+		else if (strcmp(arg, "yes") == 0 || strcmp(arg, "on") == 0)
+			cfg->ktls = KTLS_YES;
+		else {
+			log_error("invalid --tls-ktls '%s': expected auto, no or yes", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_CERTFILE:
+		return set_path(&cfg->certfile, "certificate file name", arg);
+	case OPT_KEYFILE:
+		return set_path(&cfg->keyfile, "key file name", arg);
+	case OPT_CACERTFILE:
+		return set_path(&cfg->cacertfile, "CA certificate file name", arg);
+	case OPT_TLSONLY:
+		ps->tls_only = true;
 		return 0;
 	}
 	/* Every option in the tables above has a case. */

@@ -25,9 +25,37 @@
 #include "server/config.h"
 #include "server/options.h"
 
+/* --tls-certificates DIR: the file names nbdkit and qemu read from such a directory. */
+static int finish_tls(struct server_config *cfg, struct pass *ps)
+{
+	if (ps->tls_dir) {
+		free(cfg->certfile);
+		free(cfg->keyfile);
+		cfg->certfile = cfg->keyfile = NULL;
+		if (asprintf(&cfg->certfile, "%s/server-cert.pem", ps->tls_dir) < 0 ||
+		    asprintf(&cfg->keyfile, "%s/server-key.pem", ps->tls_dir) < 0) {
+			cfg->certfile = cfg->keyfile = NULL;
+			return log_oom();
+		}
+		if (ps->tls_verify_peer) {
+			free(cfg->cacertfile);
+			if (asprintf(&cfg->cacertfile, "%s/ca-cert.pem", ps->tls_dir) < 0) {
+				cfg->cacertfile = NULL;
+				return log_oom();
+			}
+		}
+	} else if (ps->tls_verify_peer && !cfg->cacertfile) {
+		log_error("--tls-verify-peer checks client certificates against a CA: give "
+			  "--tls-certificates DIR (with DIR/ca-cert.pem) or --cacertfile FILE");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int finish_pass(struct server_config *cfg, struct pass *ps)
 {
 	bool files = false;
+	int r;
 
 	if (ps->ipv4_only && ps->ipv6_only) {
 		log_error("-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other; give neither "
@@ -46,9 +74,13 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 	 * The reference's -r and -c apply wherever they stand, and so do the other export flags.
 	 * Those about files leave memory exports alone, so that one command line can mix both.
 	 */
+	r = finish_tls(cfg, ps);
+	if (r < 0)
+		return r;
 	for (size_t i = ps->first_export; i < cfg->n_exports; i++) {
 		struct export_config *e = &cfg->exports[i];
 
+		e->tls_only |= ps->tls_only;
 		e->read_only |= ps->read_only;
 		e->sync |= ps->sync;
 		if (e->backend != EXPORT_FILE)
@@ -69,11 +101,18 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 	return 0;
 }
 
+static void pass_done(struct pass *ps)
+{
+	free(ps->tls_dir);
+	ps->tls_dir = NULL;
+}
+
 static int parse_pass(struct server_config *cfg, struct pass *ps, bool quiet, int argc,
 		      char **argv)
 {
 	int c, r;
 
+	free(ps->tls_dir);
 	*ps = (struct pass){ .first_export = cfg->n_exports, .quiet = quiet };
 	/* 0, not 1: resets getopt's state completely, as each pass and each test needs. */
 	optind = 0;
@@ -136,7 +175,7 @@ int server_config_parse_args(struct server_config *cfg, int argc, char **argv)
 {
 	_cleanup_(server_config_free) struct server_config first, result;
 	const char *path;
-	struct pass ps;
+	_cleanup_(pass_done) struct pass ps = {};
 	int r;
 
 	server_config_init(&first);

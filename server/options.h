@@ -27,6 +27,9 @@ struct pass {
 	size_t default_export;      /* + 1; 0: none yet. The export "" from FILE or --memory */
 	const char *default_by;     /* "FILE" or "--memory" */
 	bool quiet;                 /* the second pass: warnings were given by the first */
+	char *tls_dir;              /* --tls-certificates, made absolute (owned) */
+	bool tls_verify_peer;       /* --tls-verify-peer */
+	bool tls_only;              /* --tls-only: for every command-line export */
 };
 
 extern const struct option server_options[];

@@ -43,6 +43,13 @@ static void report_fixed(const struct server_config *old, const struct server_co
 			    what[i]);
 }
 
+static bool tls_files_same(const struct server_config *a, const struct server_config *b)
+{
+	return a->tls == b->tls && a->force_tls == b->force_tls && str_same(a->certfile, b->certfile) &&
+	       str_same(a->keyfile, b->keyfile) && str_same(a->cacertfile, b->cacertfile) &&
+	       str_same(a->pskfile, b->pskfile) && str_same(a->tls_priority, b->tls_priority);
+}
+
 static void report_changes(const struct live *old, const struct live *now)
 {
 	const struct server_config *a = old->config, *b = now->config;
@@ -82,6 +89,7 @@ void server_reload(struct server *srv)
 {
 	struct server_config *cfg = calloc(1, sizeof(*cfg));
 	struct live *now, *old = srv->live;
+	struct srv_tls *tls = NULL;
 	int r;
 
 	log_notice("Received SIGHUP: reading the configuration again");
@@ -99,13 +107,34 @@ void server_reload(struct server *srv)
 		return;
 	}
 	report_fixed(srv->config, cfg);
+	r = srv_tls_load(cfg, &tls);
+	if (r < 0 && old->tls && tls_files_same(old->config, cfg)) {
+		/* Key files only root may read cannot be read again once privileges are dropped. */
+		log_warning("Reload: the TLS credentials could not be read again (see above); the "
+			    "ones loaded before are kept");
+		tls = srv_tls_ref(old->tls);
+	} else if (r < 0) {
+		log_error("Reload failed: the TLS credentials could not be loaded (see above); the "
+			  "configuration in force is kept");
+		server_config_free(cfg);
+		free(cfg);
+		return;
+	}
 	/* live_open() owns cfg from here, also when it fails. */
 	r = live_open(cfg, cfg, old, &now);
 	if (r < 0) {
+		srv_tls_unref(tls);
 		log_error("Reload failed: an export could not be opened (see above); the "
 			  "configuration in force is kept");
 		return;
 	}
+	now->tls = tls;
+	if (!!old->tls != !!tls || server_config_tls_required(old->config) !=
+					   server_config_tls_required(now->config))
+		log_notice("Reload: TLS is now %s", !tls ? "off"
+						 : server_config_tls_required(now->config)
+						       ? "required"
+						       : "offered");
 	report_changes(old, now);
 	pthread_mutex_lock(&srv->live_lock);
 	srv->live = now;

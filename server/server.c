@@ -43,7 +43,15 @@ int server_listen(struct server *srv, const struct server_config *config, int ar
 
 int server_open_exports(struct server *srv)
 {
-	return live_open(srv->config, NULL, NULL, &srv->live);
+	int r = live_open(srv->config, NULL, NULL, &srv->live);
+
+	if (r < 0)
+		return r;
+	srv->live->tls = TAKE_PTR(srv->tls);
+	if (srv->live->tls)
+		log_info("TLS: %s%s", srv->live->tls->kind,
+			 server_config_tls_required(srv->config) ? ", required for every export" : "");
+	return 0;
 }
 
 bool server_socket_activated(const struct server *srv)
@@ -269,6 +277,7 @@ void server_free(struct server *srv)
 {
 	live_unref(srv->live);
 	srv->live = NULL;
+	srv->tls = srv_tls_unref(srv->tls);
 	slots_free(&srv->slots);
 	pthread_mutex_destroy(&srv->live_lock);
 	listeners_close(&srv->listeners, srv->config);

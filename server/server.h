@@ -32,6 +32,7 @@ struct server {
 	 * and may read it without; other threads take a reference under the lock (server_live()). */
 	pthread_mutex_t live_lock;
 	struct live *live;
+	struct srv_tls *tls;       /* loaded before privileges are dropped, until the first live */
 	struct slots slots;        /* connection slots, across reloads */
 
 	struct listener_set listeners;

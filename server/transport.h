@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "common/macro.h"
+#include "server/tls-creds.h"
 
 enum {
 	TRANSPORT_CAN_SENDFILE = 1u << 0, /* file ranges may be sendfile()d to wfd */
@@ -35,6 +36,9 @@ struct transport_ops {
 	/* Sends from iov (more: further bytes follow at once, so the transport may hold a partial
 	 * segment back). Returns bytes taken, -EAGAIN when none fit, or another negative errno. */
 	ssize_t (*send)(struct transport *t, const struct iovec *iov, int iovcnt, bool more);
+	/* Optional: bytes the transport already holds for recv(), which the event loop cannot see
+	 * on the fd (decrypted and waiting in a TLS session). */
+	size_t (*pending)(struct transport *t);
 	/* No more output: the end of the stream, sent in the transport's own way (for TLS, its
 	 * close_notify). */
 	int (*shutdown)(struct transport *t);
@@ -50,6 +54,26 @@ struct transport {
 
 /* A transport over rfd and wfd as they are; it owns them from now on (closed by close()). */
 int transport_plain_new(int rfd, int wfd, struct transport **ret);
+
+/* transport-tls.c. A TLS session over plain's socket, which it takes over (plain is freed); the
+ * session holds a reference to creds. Only for a transport over one socket. */
+int transport_tls_new(struct transport *plain, struct srv_tls *creds, struct transport **ret);
+bool transport_is_tls(const struct transport *t);
+/* One step of the TLS handshake: 0 when done, -EAGAIN to wait (for writing when
+ * transport_tls_wants_write()), another negative errno when it failed (transport_tls_error()). */
+int transport_tls_handshake(struct transport *t);
+bool transport_tls_wants_write(const struct transport *t);
+const char *transport_tls_error(const struct transport *t);
+void transport_tls_describe(const struct transport *t, char *buf, size_t len);
+/* Moves the established session into the kernel's TLS: 0, and the transport claims sendfile;
+ * or a negative errno with transport_tls_error() saying why, and the session goes on in user
+ * space, except after -EREMOTEIO (the connection is unusable). */
+int transport_tls_to_kernel(struct transport *t);
+
+static inline size_t transport_pending(struct transport *t)
+{
+	return t && t->ops->pending ? t->ops->pending(t) : 0;
+}
 
 static inline ssize_t transport_recv(struct transport *t, void *buf, size_t len)
 {

@@ -78,7 +78,7 @@ static void *worker_main(void *arg)
 	struct epoll_event events[64];
 
 	while (!w->stopping || w->conns) {
-		int n = epoll_wait(w->epfd, events, (int)ELEMENTSOF(events), -1);
+		int n = epoll_wait(w->epfd, events, (int)ELEMENTSOF(events), w->rescan ? 0 : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -90,6 +90,10 @@ static void *worker_main(void *arg)
 			struct loop_source *s = events[i].data.ptr;
 
 			s->dispatch(s, events[i].events);
+		}
+		if (w->rescan) {
+			w->rescan = false;
+			conn_rescan(w);
 		}
 	}
 	return NULL;

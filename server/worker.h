@@ -48,6 +48,7 @@ struct worker {
 	struct conn *conns; /* list, for shutdown */
 	bool stopping;
 	bool started;
+	bool rescan; /* a connection's transport holds input: conn_rescan() before waiting */
 };
 
 struct workers {

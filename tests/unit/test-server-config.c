@@ -996,8 +996,8 @@ static const struct config_error config_errors[] = {
 	  "not supported" },
 	{ "sparse_cow bad bool", "[disk]\nexportname = /x\nsparse_cow = maybe\n", 3,
 	  "invalid value 'maybe' for key 'sparse_cow' in section [disk]: expected true or false" },
-	{ "tlsonly", "[disk]\nexportname = /x\ntlsonly = true\n", 3,
-	  "key 'tlsonly' in section [disk]: TLS is not available yet" },
+	{ "tlsonly bad bool", "[disk]\nexportname = /x\ntlsonly = sometimes\n", 3,
+	  "invalid value 'sometimes' for key 'tlsonly' in section [disk]: expected true or false" },
 	{ "port name", "[generic]\nport = no-such-service-nbdm\n", 2,
 	  "invalid value 'no-such-service-nbdm' for key 'port' in section [generic]: expected a "
 	  "number from 1 to 65535 or a TCP service name" },
@@ -1005,22 +1005,18 @@ static const struct config_error config_errors[] = {
 	  "key 'sdp' in section [disk]: SDP (the Sockets Direct Protocol) is not supported" },
 	{ "sdp bad bool", "[disk]\nexportname = /x\nsdp = perhaps\n", 3,
 	  "invalid value 'perhaps' for key 'sdp' in section [disk]: expected true or false" },
-	{ "export force_tls", "[disk]\nexportname = /x\nforce_tls = true\n", 3,
-	  "key 'force_tls' in section [disk]: TLS is not available yet in this nbd-server; remove "
-	  "it" },
 	{ "oldstyle", "[generic]\noldstyle = true\n", 2,
 	  "key 'oldstyle' in section [generic]: the oldstyle handshake is not supported by this "
 	  "nbd-server (nor by the reference since 3.10); remove it" },
-	{ "generic force_tls", "[generic]\nforce_tls = true\n", 2,
-	  "key 'force_tls' in section [generic]: TLS is not available yet in this nbd-server" },
-	{ "certfile", "[generic]\ncertfile = /etc/cert.pem\n", 2,
-	  "key 'certfile' in section [generic]: TLS is not available yet" },
-	{ "keyfile", "[generic]\nkeyfile = /etc/key.pem\n", 2,
-	  "key 'keyfile' in section [generic]: TLS is not available yet" },
-	{ "cacertfile", "[generic]\ncacertfile = /etc/ca.pem\n", 2,
-	  "key 'cacertfile' in section [generic]: TLS is not available yet" },
-	{ "tlsprio", "[generic]\ntlsprio = NORMAL\n", 2,
-	  "key 'tlsprio' in section [generic]: TLS is not available yet" },
+	{ "generic force_tls bad bool", "[generic]\nforce_tls = always\n", 2,
+	  "invalid value 'always' for key 'force_tls' in section [generic]: expected true or false" },
+	{ "certfile relative", "[generic]\ncertfile = cert.pem\n", 2,
+	  "invalid value 'cert.pem' for key 'certfile' in section [generic]: expected an absolute "
+	  "path" },
+	{ "keyfile relative", "[generic]\nkeyfile = key.pem\n", 2,
+	  "invalid value 'key.pem' for key 'keyfile' in section [generic]: expected an absolute path" },
+	{ "cacertfile in an export", "[disk]\nexportname = /x\ncacertfile = /ca.pem\n", 3,
+	  "key 'cacertfile' belongs in [generic], not in section [disk]" },
 	{ "unsupported key in the other section", "[generic]\nsdp = true\n", 2,
 	  "key 'sdp' in section [generic]: SDP (the Sockets Direct Protocol) is not supported" },
 	/* The test writes a NUL and more after this content. */
@@ -1303,6 +1299,103 @@ static void test_allow_entry_check(void **state _unused_)
 	assert_false(listen_address_valid("1.2.3.4:80"));
 }
 
+/* TLS settings from the file and the command line, and what the configuration check refuses. */
+static void test_tls_settings(void **state _unused_)
+{
+	const char *conf;
+
+	/* Not configured: off. */
+	assert_int_equal(RUN("--export", "d=/srv/img"), 0);
+	assert_false(server_config_tls_enabled(&cfg));
+	reset_cfg();
+
+	/* The reference's keys; tlsonly per export; generic tlsonly is force_tls. */
+	conf = write_file("tls.conf", "[generic]\ncertfile = /etc/s.pem\nkeyfile = /etc/k.pem\n"
+				      "cacertfile = /etc/ca.pem\ntlsprio = NORMAL\n"
+				      "[secret]\nexportname = /srv/a\ntlsonly = true\n"
+				      "[open]\nexportname = /srv/b\n");
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_true(server_config_tls_enabled(&cfg));
+	assert_false(server_config_tls_required(&cfg));
+	assert_string_equal(cfg.certfile, "/etc/s.pem");
+	assert_string_equal(cfg.keyfile, "/etc/k.pem");
+	assert_string_equal(cfg.cacertfile, "/etc/ca.pem");
+	assert_string_equal(cfg.tls_priority, "NORMAL");
+	assert_true(server_config_find_export(&cfg, "secret")->tls_only);
+	assert_false(server_config_find_export(&cfg, "open")->tls_only);
+	reset_cfg();
+	conf = write_file("force.conf", "[generic]\ncertfile = /etc/s.pem\nkeyfile = /etc/k.pem\n"
+					"tlsonly = true\n[d]\nexportname = /srv/a\nforce_tls = true\n");
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_true(server_config_tls_required(&cfg));
+	assert_true(server_config_find_export(&cfg, "d")->tls_only);
+	reset_cfg();
+
+	/* --tls-certificates DIR, with ca-cert.pem only for --tls-verify-peer. */
+	assert_int_equal(RUN("--export", "d=/srv/img", "--tls-certificates", "/etc/pki/nbd",
+			     "--tls=require", "--tls-ktls=no"), 0);
+	assert_string_equal(cfg.certfile, "/etc/pki/nbd/server-cert.pem");
+	assert_string_equal(cfg.keyfile, "/etc/pki/nbd/server-key.pem");
+	assert_null(cfg.cacertfile);
+	assert_true(server_config_tls_required(&cfg));
+	assert_int_equal(cfg.ktls, KTLS_NO);
+	reset_cfg();
+	assert_int_equal(RUN("--export", "d=/srv/img", "--tls-verify-peer", "--tls-certificates",
+			     "/etc/pki/nbd", "--tls-only"), 0);
+	assert_string_equal(cfg.cacertfile, "/etc/pki/nbd/ca-cert.pem");
+	assert_true(cfg.exports[0].tls_only);
+	reset_cfg();
+	/* The command line overrides the file, and --tls=off turns TLS off with credentials. */
+	conf = write_file("tls2.conf", "[generic]\ncertfile = /etc/s.pem\nkeyfile = /etc/k.pem\n"
+				       "[d]\nexportname = /srv/a\n");
+	assert_int_equal(RUN("-C", conf, "--certfile", "/x/c.pem", "--tls-priority", "SECURE256"),
+			 0);
+	assert_string_equal(cfg.certfile, "/x/c.pem");
+	assert_string_equal(cfg.tls_priority, "SECURE256");
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf, "--tls=off"), 0);
+	assert_false(server_config_tls_enabled(&cfg));
+	reset_cfg();
+	assert_int_equal(RUN("--export", "d=/srv/img", "--tls-psk", "/etc/psk.txt"), 0);
+	assert_string_equal(cfg.pskfile, "/etc/psk.txt");
+	assert_true(server_config_tls_enabled(&cfg));
+	reset_cfg();
+	(void)take_err();
+
+#define REFUSED(msg, ...)                                                                          \
+	do {                                                                                       \
+		assert_int_equal(RUN(__VA_ARGS__), -EINVAL);                                       \
+		const char *err_ = take_err();                                                     \
+		if (!strstr(err_, msg))                                                            \
+			fail_msg("expected '%s' in: %s", msg, err_);                               \
+		reset_cfg();                                                                       \
+	} while (0)
+	REFUSED("invalid --tls 'maybe': expected off, on or require", "--export", "d=/x", "--tls",
+		"maybe");
+	REFUSED("invalid --tls-ktls 'perhaps'", "--export", "d=/x", "--tls-ktls=perhaps");
+	REFUSED("TLS is on (--tls=on), but there are no credentials", "--export", "d=/x",
+		"--tls=on");
+	REFUSED("TLS is required, but there are no credentials", "--export", "d=/x",
+		"--tls=require");
+	REFUSED("needs both the certificate and its key: certfile is set but not keyfile",
+		"--export", "d=/x", "--certfile", "/c.pem");
+	REFUSED("choose one of them", "--export", "d=/x", "--tls-certificates", "/d", "--tls-psk",
+		"/p");
+	REFUSED("cacertfile /ca.pem checks client certificates", "--export", "d=/x", "--cacertfile",
+		"/ca.pem", "--tls-psk", "/p");
+	REFUSED("--tls-verify-peer checks client certificates against a CA", "--export", "d=/x",
+		"--tls-verify-peer", "--certfile", "/c", "--keyfile", "/k");
+	REFUSED("tlsonly needs TLS, which is not configured", "--export", "d=/x", "--tls-only");
+	REFUSED("tlsonly needs TLS, which is off (--tls=off)", "--export", "d=/x", "--tls-only",
+		"--tls-psk", "/p", "--tls=off");
+	REFUSED("TLS is not available with --stdio", "--stdio", "--memory", "1M", "--tls-psk", "/p");
+	REFUSED("empty --tls-priority", "--export", "d=/x", "--tls-priority", "");
+	conf = write_file("f.conf", "[generic]\nforce_tls = true\n[d]\nexportname = /srv/a\n");
+	REFUSED("TLS is required, but there are no credentials", "-C", conf);
+	REFUSED("--tls=off contradicts force_tls", "-C", conf, "--tls=off", "--tls-psk", "/p");
+#undef REFUSED
+}
+
 /* Every test gets its own directory and captured output. */
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -1415,6 +1508,7 @@ int main(void)
 		TEST(test_allow_list_bad),
 		TEST(test_allow_list_unreadable),
 		TEST(test_allow_entry_check),
+		TEST(test_tls_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -612,6 +612,249 @@ static void test_raw_meta_context_before_structured_replies(void **state)
 	raw_end(&r);
 }
 
+/* ---- TLS policy, raw ---- */
+
+/* The replies of the last option: their types in order (and the names of REP_SERVER replies,
+ * space-separated, and the text of the last error). Returns how many there are. */
+static size_t raw_replies(struct raw *r, uint32_t option, uint32_t *types, size_t max, char *names,
+			  size_t names_size, char *message, size_t message_size)
+{
+	const uint8_t *p = r->replies.data;
+	size_t left = r->replies.len, n = 0;
+
+	if (names)
+		names[0] = '\0';
+	if (message)
+		message[0] = '\0';
+	while (left) {
+		struct nbd_option_reply_header h;
+		const uint8_t *payload = p + NBD_OPTION_REPLY_HEADER_SIZE;
+
+		assert_true(left >= NBD_OPTION_REPLY_HEADER_SIZE);
+		assert_int_equal(nbd_option_reply_header_decode(p, NBD_OPTION_REPLY_HEADER_SIZE, option,
+								UINT32_MAX, &h), 0);
+		assert_true(left >= NBD_OPTION_REPLY_HEADER_SIZE + h.length);
+		assert_true(n < max);
+		types[n++] = h.type;
+		if (names && h.type == NBD_REP_SERVER) {
+			uint32_t len = load_be32(payload);
+
+			if (names[0])
+				strncat(names, " ", names_size - strlen(names) - 1);
+			strncat(names, (const char *)payload + 4,
+				MIN((size_t)len, names_size - strlen(names) - 1));
+		}
+		if (message && (h.type & 0x80000000u))
+			snprintf(message, message_size, "%.*s", (int)h.length, (const char *)payload);
+		p += NBD_OPTION_REPLY_HEADER_SIZE + h.length;
+		left -= NBD_OPTION_REPLY_HEADER_SIZE + h.length;
+	}
+	return n;
+}
+
+static ssize_t raw_info(struct raw *r, uint32_t option, const char *name)
+{
+	_cleanup_buffer_ struct buffer b = BUFFER_INIT;
+
+	assert_int_equal(nbd_info_request_encode(&b, option, name, NULL, 0), 0);
+	return raw_send(r, b.data, b.len);
+}
+
+/* STARTTLS, its ACK, and the TLS handshake "done". */
+static void raw_starttls(struct raw *r)
+{
+	uint32_t types[4];
+
+	assert_true(raw_option(r, NBD_OPT_STARTTLS, NULL, 0) >= 0);
+	assert_int_equal(raw_replies(r, NBD_OPT_STARTTLS, types, 4, NULL, 0, NULL, 0), 1);
+	assert_int_equal(types[0], NBD_REP_ACK);
+	/* Nothing more is read in the clear: the next bytes are TLS. */
+	assert_int_equal(srv_hs_want(r->s), SRV_HS_WANT_TLS);
+	assert_int_equal(srv_hs_input_wanted(r->s), 0);
+	assert_int_equal(srv_hs_feed(r->s, "x", 1), -EINVAL);
+	srv_hs_tls_done(r->s);
+	assert_int_equal(srv_hs_want(r->s), SRV_HS_WANT_READ);
+	assert_true(srv_hs_result(r->s)->tls);
+}
+
+static void test_raw_starttls_ack_and_twice(void **state)
+{
+	const struct srv_hs_config cfg = server_config();
+	struct raw r;
+
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_false(srv_hs_result(r.s)->tls);
+	raw_starttls(&r);
+	/* A second STARTTLS is refused, and the connection goes on. */
+	assert_true(raw_option(&r, NBD_OPT_STARTTLS, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID);
+	assert_true(srv_hs_result(r.s)->tls);
+	assert_true(raw_option(&r, NBD_OPT_STRUCTURED_REPLY, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK);
+	raw_end(&r);
+}
+
+static void test_raw_tls_required_before_tls(void **state)
+{
+	static const uint32_t plain_options[] = { NBD_OPT_LIST, NBD_OPT_STRUCTURED_REPLY,
+						   NBD_OPT_EXTENDED_HEADERS, 0x4242 };
+	static const uint32_t named_options[] = { NBD_OPT_INFO, NBD_OPT_GO,
+						   NBD_OPT_LIST_META_CONTEXT,
+						   NBD_OPT_SET_META_CONTEXT };
+	struct srv_hs_config cfg = server_config();
+	char message[256];
+	uint32_t types[4];
+	struct raw r;
+
+	cfg.tls = SRV_TLS_REQUIRED;
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	for (size_t i = 0; i < ELEMENTSOF(plain_options); i++) {
+		assert_true(raw_option(&r, plain_options[i], NULL, 0) >= 0);
+		assert_single_reply(&r, plain_options[i], NBD_REP_ERR_TLS_REQD);
+		raw_replies(&r, plain_options[i], types, 4, NULL, 0, message, sizeof(message));
+		assert_non_null(strstr(message, "requires TLS"));
+	}
+	for (size_t i = 0; i < ELEMENTSOF(named_options); i++) {
+		if (named_options[i] == NBD_OPT_INFO || named_options[i] == NBD_OPT_GO)
+			assert_true(raw_info(&r, named_options[i], "disk") >= 0);
+		else {
+			_cleanup_buffer_ struct buffer b = BUFFER_INIT;
+			static const char *const q[] = { "base:allocation" };
+
+			assert_int_equal(nbd_meta_request_encode(&b, named_options[i], "disk", q, 1),
+					 0);
+			assert_true(raw_send(&r, b.data, b.len) >= 0);
+		}
+		/* No REP_INFO before the refusal: nothing about the export leaks. */
+		assert_single_reply(&r, named_options[i], NBD_REP_ERR_TLS_REQD);
+	}
+	/* After TLS everything works, and ERR_TLS_REQD is never sent again. */
+	raw_starttls(&r);
+	assert_true(raw_option(&r, 0x4242, NULL, 0) >= 0);
+	assert_single_reply(&r, 0x4242, NBD_REP_ERR_UNSUP);
+	assert_true(raw_info(&r, NBD_OPT_GO, "disk") >= 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	assert_string_equal(srv_hs_result(r.s)->export->name, "disk");
+	raw_end(&r);
+
+	/* ABORT needs no TLS. */
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_true(raw_option(&r, NBD_OPT_ABORT, NULL, 0) >= 0);
+	assert_int_equal(raw_replies(&r, NBD_OPT_ABORT, types, 4, NULL, 0, NULL, 0), 1);
+	assert_int_equal(types[0], NBD_REP_ACK);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	assert_null(srv_hs_result(r.s)->export);
+	raw_end(&r);
+
+	/* EXPORT_NAME has no error reply: the server closes, having sent nothing. */
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_int_equal(raw_option(&r, NBD_OPT_EXPORT_NAME, "disk", 4), -EACCES);
+	assert_int_equal(r.replies.len, 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_FAILED);
+	assert_non_null(strstr(srv_hs_error_message(r.s), "without TLS"));
+	raw_end(&r);
+}
+
+static void test_raw_tls_only_export(void **state)
+{
+	const struct srv_hs_config cfg = server_config();
+	char names[256], message[256];
+	uint32_t types[8];
+	struct raw r;
+
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	/* Hidden from LIST before TLS. */
+	assert_true(raw_option(&r, NBD_OPT_LIST, NULL, 0) >= 0);
+	assert_int_equal(raw_replies(&r, NBD_OPT_LIST, types, 8, names, sizeof(names), NULL, 0), 3);
+	assert_string_equal(names, "disk strict");
+	/* Refused at INFO and GO, and said why. */
+	assert_true(raw_info(&r, NBD_OPT_INFO, "secret") >= 0);
+	assert_single_reply(&r, NBD_OPT_INFO, NBD_REP_ERR_TLS_REQD);
+	assert_true(raw_info(&r, NBD_OPT_GO, "secret") >= 0);
+	assert_single_reply(&r, NBD_OPT_GO, NBD_REP_ERR_TLS_REQD);
+	raw_replies(&r, NBD_OPT_GO, types, 8, NULL, 0, message, sizeof(message));
+	assert_string_equal(message, "this export requires TLS");
+	/* Other options and exports need no TLS in this mode. */
+	assert_true(raw_info(&r, NBD_OPT_INFO, "disk") >= 0);
+	assert_int_equal(raw_replies(&r, NBD_OPT_INFO, types, 8, NULL, 0, NULL, 0) > 1, 1);
+	assert_true(raw_info(&r, NBD_OPT_INFO, "nope") >= 0);
+	assert_single_reply(&r, NBD_OPT_INFO, NBD_REP_ERR_UNKNOWN);
+	/* After TLS: listed and served. */
+	raw_starttls(&r);
+	assert_true(raw_option(&r, NBD_OPT_LIST, NULL, 0) >= 0);
+	assert_int_equal(raw_replies(&r, NBD_OPT_LIST, types, 8, names, sizeof(names), NULL, 0), 4);
+	assert_string_equal(names, "disk strict secret");
+	assert_true(raw_info(&r, NBD_OPT_GO, "secret") >= 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	assert_string_equal(srv_hs_result(r.s)->export->name, "secret");
+	raw_end(&r);
+
+	/* EXPORT_NAME of it without TLS: closed. */
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_int_equal(raw_option(&r, NBD_OPT_EXPORT_NAME, "secret", 6), -EACCES);
+	assert_int_equal(r.replies.len, 0);
+	raw_end(&r);
+}
+
+static void test_raw_state_forgotten_after_starttls(void **state)
+{
+	const struct srv_hs_config cfg = server_config();
+	_cleanup_buffer_ struct buffer b = BUFFER_INIT;
+	static const char *const q[] = { "base:allocation" };
+	uint32_t types[4];
+	struct raw r;
+
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_true(raw_option(&r, NBD_OPT_STRUCTURED_REPLY, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK);
+	assert_int_equal(nbd_meta_request_encode(&b, NBD_OPT_SET_META_CONTEXT, "disk", q, 1), 0);
+	assert_true(raw_send(&r, b.data, b.len) >= 0);
+	assert_int_equal(raw_replies(&r, NBD_OPT_SET_META_CONTEXT, types, 4, NULL, 0, NULL, 0), 2);
+	assert_int_equal(types[0], NBD_REP_META_CONTEXT);
+	assert_true(srv_hs_result(r.s)->structured_replies);
+	raw_starttls(&r);
+	/* Structured replies and the metadata context are gone. */
+	assert_false(srv_hs_result(r.s)->structured_replies);
+	assert_int_equal(srv_hs_result(r.s)->base_allocation_id, 0);
+	assert_true(raw_option(&r, NBD_OPT_EXTENDED_HEADERS, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_EXTENDED_HEADERS, NBD_REP_ACK);
+	assert_true(raw_info(&r, NBD_OPT_GO, "disk") >= 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	assert_false(srv_hs_result(r.s)->structured_replies);
+	assert_true(srv_hs_result(r.s)->extended_headers);
+	assert_int_equal(srv_hs_result(r.s)->base_allocation_id, 0);
+	raw_end(&r);
+
+	/* Extended headers negotiated before STARTTLS are forgotten too. */
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_true(raw_option(&r, NBD_OPT_EXTENDED_HEADERS, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_EXTENDED_HEADERS, NBD_REP_ACK);
+	raw_starttls(&r);
+	assert_false(srv_hs_result(r.s)->extended_headers);
+	/* ... so EXPORT_NAME is allowed again. */
+	assert_true(raw_option(&r, NBD_OPT_EXPORT_NAME, "disk", 4) >= 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	raw_end(&r);
+}
+
+static void test_raw_tls_off(void **state)
+{
+	struct srv_hs_config cfg = server_config();
+	struct raw r;
+
+	cfg.tls = SRV_TLS_OFF;
+	raw_start(&r, &cfg, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_true(raw_option(&r, NBD_OPT_STARTTLS, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY);
+	assert_false(srv_hs_result(r.s)->tls);
+	/* Never ERR_TLS_REQD without TLS: options work as usual. */
+	assert_true(raw_option(&r, NBD_OPT_STRUCTURED_REPLY, NULL, 0) >= 0);
+	assert_single_reply(&r, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK);
+	assert_true(raw_info(&r, NBD_OPT_GO, "disk") >= 0);
+	assert_int_equal(srv_hs_want(r.s), SRV_HS_DONE);
+	raw_end(&r);
+}
+
 static void test_raw_option_too_big_is_skipped(void **state)
 {
 	const struct srv_hs_config cfg = server_config();
@@ -733,6 +976,11 @@ int main(void)
 		cmocka_unit_test(test_tls_only_export),
 		cmocka_unit_test(test_starttls_refused_without_tls),
 		cmocka_unit_test(test_raw_unknown_client_flags),
+		cmocka_unit_test(test_raw_starttls_ack_and_twice),
+		cmocka_unit_test(test_raw_tls_required_before_tls),
+		cmocka_unit_test(test_raw_tls_only_export),
+		cmocka_unit_test(test_raw_state_forgotten_after_starttls),
+		cmocka_unit_test(test_raw_tls_off),
 		cmocka_unit_test(test_raw_unknown_option_and_keeps_sync),
 		cmocka_unit_test(test_raw_options_with_forbidden_data),
 		cmocka_unit_test(test_raw_malformed_go),
