@@ -254,13 +254,13 @@ def main():
     for label, unit, _ in ROWS:
         vals = [results[(n, label)] for n in names]
         peers = [results[(n, label)] for n in names if not n.startswith("nbdm")]
-        ratio = (results.get(("nbdm", label), 0) / max(peers)) if peers and max(peers) else float("nan")
+        ratio = f"{results.get(('nbdm', label), 0) / max(peers):.2f}x" if peers and max(peers) else "-"
         ours = samples.get(("nbdm", label), [0])
         spread = f"{min(ours):.0f}-{max(ours):.0f}"
         before = results.get(("nbdm-before", label))
         change = f" {results.get(('nbdm', label), 0) / before:.2f}x |" if before else ""
         print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) +
-              f" | {spread:>11} | {ratio:.2f}x |" + change)
+              f" | {spread:>11} | {ratio} |" + change)
     print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, TCP loopback.")
     print(f"Loopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
     if ("nbdm", ROWS[0][0]) in results:
