@@ -86,13 +86,16 @@ static int set_events(struct conn *c, bool want_read, bool want_write)
 	return 0;
 }
 
-/* What the connection waits for now: reading unless paused or done, writing while replies wait; in
- * the TLS handshake, the one way the session asks for. */
+/* What the connection waits for now: reading unless paused or done, writing while replies wait. In
+ * the TLS handshake, only the way the session asks for, and nothing to read before the ACK of
+ * STARTTLS has left (a client waits for it). */
 static int update_events(struct conn *c)
 {
-	bool tls_write = c->state == CONN_TLS_HANDSHAKE && c->tls_wants_write;
+	bool tls = c->state == CONN_TLS_HANDSHAKE;
+	bool tls_write = tls && c->tls_wants_write;
 
-	return set_events(c, c->state != CONN_DRAINING && !c->read_paused && !c->eof && !tls_write,
+	return set_events(c, c->state != CONN_DRAINING && !c->read_paused && !c->eof && !tls_write &&
+				     !(tls && !outq_empty(&c->out)),
 			  !outq_empty(&c->out) || tls_write);
 }
 

@@ -88,6 +88,8 @@ static int try_kernel_tls(struct conn *c)
 	if (r == -EREMOTEIO) {
 		log_error("Connection %s: moving TLS into the kernel failed half-way (%s); closing",
 			  c->peer, transport_tls_error(c->t));
+		/* Neither the session nor the socket can send the GO reply any more. */
+		outq_clear(&c->out);
 		return r;
 	}
 	if (c->tls->ktls == KTLS_YES)

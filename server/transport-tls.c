@@ -108,6 +108,7 @@ static ssize_t tls_recv(struct transport *t, void *buf, size_t len)
 static ssize_t tls_send(struct transport *t, const struct iovec *iov, int iovcnt, bool more)
 {
 	struct tls_transport *tt = tls_of(t);
+	size_t taken = 0;
 	ssize_t n;
 
 	if (tt->kernel) {
@@ -118,23 +119,36 @@ static ssize_t tls_send(struct transport *t, const struct iovec *iov, int iovcnt
 			return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
 		return n;
 	}
-	/* Nothing held: the next record's worth of the caller's bytes. Something held: those are
-	 * the first bytes the caller offers again, so they go first. */
-	if (tt->held_len == 0)
-		for (int i = 0; i < iovcnt && tt->held_len < sizeof(tt->held); i++) {
-			size_t take = MIN(iov[i].iov_len, sizeof(tt->held) - tt->held_len);
+	/* Record by record while the socket takes them. Nothing held: the next record's worth of
+	 * the caller's bytes (after those already taken) is copied. Something held: those are the
+	 * bytes the caller offers next, so they go first, as GnuTLS wants after -EAGAIN. */
+	for (;;) {
+		if (tt->held_len == 0) {
+			size_t skip = taken;
 
-			memcpy(tt->held + tt->held_len, iov[i].iov_base, take);
-			tt->held_len += take;
+			for (int i = 0; i < iovcnt && tt->held_len < sizeof(tt->held); i++) {
+				size_t have = iov[i].iov_len, take;
+
+				if (skip >= have) {
+					skip -= have;
+					continue;
+				}
+				take = MIN(have - skip, sizeof(tt->held) - tt->held_len);
+				memcpy(tt->held + tt->held_len, (const uint8_t *)iov[i].iov_base + skip,
+				       take);
+				tt->held_len += take;
+				skip = 0;
+			}
+			if (tt->held_len == 0)
+				return (ssize_t)taken;
 		}
-	if (tt->held_len == 0)
-		return 0;
-	n = tls_session_send(tt->s, tt->held, tt->held_len);
-	if (n < 0)
-		return n;
-	tt->held_len -= (size_t)n;
-	memmove(tt->held, tt->held + n, tt->held_len);
-	return n;
+		n = tls_session_send(tt->s, tt->held, tt->held_len);
+		if (n < 0)
+			return taken ? (ssize_t)taken : n;
+		taken += (size_t)n;
+		tt->held_len -= (size_t)n;
+		memmove(tt->held, tt->held + n, tt->held_len);
+	}
 }
 
 static size_t tls_pending(struct transport *t)
