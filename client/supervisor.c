@@ -10,7 +10,8 @@
  * dropped, so it is not the only one. The loop also has a signalfd (SIGTERM and SIGINT detach,
  * SIGHUP reconnects at once), a timerfd that paces the attempts, and an eventfd through which an
  * attempt reports. While every connection is healthy nothing wakes it: no timer is armed and
- * nothing is polled.
+ * nothing is polled; with TLS, one check a minute replaces a session before its key has protected
+ * too many records (tls-age.h).
  *
  * A connection that dies is shut down on our side too (so the kernel certainly counts it dead,
  * which RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is),
@@ -41,6 +42,7 @@
 #include "client/runstate.h"
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
+#include "client/tls-age.h"
 #include "common/clock.h"
 #include "common/daemon.h"
 #include "common/log.h"
@@ -60,6 +62,7 @@ enum {
 	TAG_MONITOR,
 	TAG_TIMER,
 	TAG_ATTEMPT,
+	TAG_TLS_AGE,
 };
 
 /* The getaddrinfo() and handshake of an attempt need little stack (NSS modules and sanitizers a bit
@@ -99,6 +102,8 @@ struct supervisor {
 	struct nbd_nl *nl;
 	struct nbd_nl *monitor;
 	int epfd, sigfd, timerfd, attempt_fd;
+	int agefd;             /* TLS only: a periodic check of the sessions' record counts */
+	struct tls_age age;
 	enum supervisor_state state;
 	size_t n_dead;
 	struct backoff backoff;
@@ -482,6 +487,25 @@ static void on_timer(struct supervisor *s)
 	}
 }
 
+/* A TLS session near its key's record limit is replaced like a dead connection, one at a time: the
+ * kernel holds that connection's I/O meanwhile, and the others carry on. */
+static void on_tls_age(struct supervisor *s)
+{
+	uint64_t v, records = 0;
+	char why[128];
+	int i;
+
+	(void)!read(s->agefd, &v, sizeof(v));
+	if (s->state != STATE_CONNECTED)
+		return;
+	i = tls_age_oldest(&s->age, s->a->fds, s->a->n_fds, &records);
+	if (i < 0)
+		return;
+	snprintf(why, sizeof(why), "its TLS session has carried %llu records; a fresh one replaces it "
+				   "before the key wears out", (unsigned long long)records);
+	slot_dead(s, (size_t)i, why);
+}
+
 /* ---------------------------------------------------------------- signals */
 
 /* 1: stop. */
@@ -548,6 +572,18 @@ static int setup(struct supervisor *s)
 		if (r < 0)
 			return log_error_errno(r, "Cannot watch connection %zu: %m", i + 1);
 	}
+	/* The one wake-up of a healthy device, and only with TLS (see tls-age.h). */
+	if (s->o->target.tls.enabled) {
+		struct itimerspec its;
+
+		tls_age_init(&s->age);
+		its.it_value.tv_sec = its.it_interval.tv_sec = s->age.check_ms / 1000;
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(s->age.check_ms % 1000) * 1000000L;
+		s->agefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (s->agefd < 0 || timerfd_settime(s->agefd, 0, &its, NULL) < 0 ||
+		    (r = add_watch(s, s->agefd, TAG_TLS_AGE)) < 0)
+			return log_error_errno(errno, "Cannot set up the TLS session check: %m");
+	}
 	return 0;
 }
 
@@ -572,6 +608,8 @@ static void teardown(struct supervisor *s)
 		close(s->timerfd);
 	if (s->attempt_fd >= 0)
 		close(s->attempt_fd);
+	if (s->agefd >= 0)
+		close(s->agefd);
 	runstate_remove(s->index, getpid());
 }
 
@@ -585,6 +623,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		.sigfd = -1,
 		.timerfd = -1,
 		.attempt_fd = -1,
+		.agefd = -1,
 		.state = STATE_CONNECTED,
 		.since = time(NULL),
 		.connected_ms = now_ms(),
@@ -641,6 +680,9 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 			case TAG_TIMER:
 				on_timer(&s);
 				detached_by_other = s.state == STATE_STOPPING;
+				break;
+			case TAG_TLS_AGE:
+				on_tls_age(&s);
 				break;
 			case TAG_ATTEMPT:
 				if (on_attempt_done(&s) == 1) {

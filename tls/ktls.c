@@ -122,3 +122,42 @@ int tls_session_to_kernel(struct tls_session *s)
 	}
 	return 0;
 }
+
+static uint64_t big_endian_64(const unsigned char *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* The record sequence number of one direction; both AES-GCM layouts keep it at the same place. */
+static int direction_records(int fd, int direction, uint64_t *ret)
+{
+	union crypto_info info;
+	socklen_t len = sizeof(info);
+
+	if (getsockopt(fd, SOL_TLS, direction, &info, &len) < 0)
+		return negative_errno();
+	if (info.aes128.info.cipher_type == TLS_CIPHER_AES_GCM_256)
+		*ret = big_endian_64(info.aes256.rec_seq);
+	else
+		*ret = big_endian_64(info.aes128.rec_seq);
+	explicit_bzero(&info, sizeof(info));
+	return 0;
+}
+
+int tls_kernel_records(int fd, uint64_t *ret_sent, uint64_t *ret_received)
+{
+	uint64_t sent, received;
+	int r = direction_records(fd, TLS_TX, &sent);
+
+	if (r == 0)
+		r = direction_records(fd, TLS_RX, &received);
+	if (r < 0)
+		return r;
+	*ret_sent = sent;
+	*ret_received = received;
+	return 0;
+}

@@ -2,6 +2,8 @@
 /* A finished TLS session moved into the kernel's TLS (see ktls.c). */
 #pragma once
 
+#include <stdint.h>
+
 #include "tls/tls.h"
 
 /*
@@ -17,3 +19,9 @@
  * but receiving did not, and the connection cannot be used any more.
  */
 int tls_session_to_kernel(struct tls_session *s);
+
+/* How many records the kernel has sent and received on a socket whose session it holds (the next
+ * record sequence numbers of TLS_TX and TLS_RX): 0, or a negative errno (-ENOPROTOOPT: the socket
+ * has no kernel TLS). AES-GCM keys must not protect more than about 2^24.5 records, and the
+ * kernels this runs on cannot rekey: a connection is replaced before that. */
+int tls_kernel_records(int fd, uint64_t *ret_sent, uint64_t *ret_received);

@@ -88,6 +88,19 @@ write_verify "client tls -persist: data after the restart" nbd3 2
 check_eq "client tls -persist: no I/O error" 0 "$(( $(nbd_io_errors nbd3) - errs0 ))"
 detach_ours "client tls -persist" nbd3 detach /dev/nbd3
 
+# ---- a session is replaced before its key wears out (the limit made small for the test)
+errs0=$(nbd_io_errors nbd5)
+export NBDM_TLS_RECORD_LIMIT=100 NBDM_TLS_CHECK_MS=300
+check "client tls: attach -persist with a record limit of 100, checked every 300 ms" \
+	start_supervisor tlsage 127.0.0.1 10830 /dev/nbd5 -N tls $CERTS -persist -n
+unset NBDM_TLS_RECORD_LIMIT NBDM_TLS_CHECK_MS
+write_verify "client tls age: 4 MiB written and read back (well over 100 records)" nbd5 4
+check "client tls age: the supervisor replaced the aged session" wait_until 20 sup_reconnects_at_least nbd5 1
+check "client tls age: and said why" grep -q "TLS session has carried" /tmp/tlsage.log
+write_verify "client tls age: data through the new session" nbd5 2
+check_eq "client tls age: no I/O error" 0 "$(( $(nbd_io_errors nbd5) - errs0 ))"
+detach_ours "client tls age" nbd5 detach /dev/nbd5
+
 # ---- refusals
 refused "client tls: a server certificate from another CA is refused" "issuer is unknown" \
 	attach nbds://127.0.0.1:10830/tls /dev/nbd4 -cacertfile "$T/other-ca.pem"

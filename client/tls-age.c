@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdlib.h>
+
+#include "client/tls-age.h"
+#include "common/parse.h"
+#include "tls/ktls.h"
+
+void tls_age_init(struct tls_age *age)
+{
+	const char *limit = getenv("NBDM_TLS_RECORD_LIMIT"), *check = getenv("NBDM_TLS_CHECK_MS");
+	uint64_t v;
+	uint32_t ms;
+
+	age->record_limit = TLS_AGE_RECORD_LIMIT;
+	age->check_ms = TLS_AGE_CHECK_MS;
+	if (limit && parse_u64(limit, &v) == 0 && v > 0)
+		age->record_limit = v;
+	if (check && parse_u32(check, &ms) == 0 && ms > 0)
+		age->check_ms = ms;
+}
+
+int tls_age_oldest(const struct tls_age *age, const int *fds, size_t n, uint64_t *ret_records)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sent, received;
+
+		if (fds[i] < 0 || tls_kernel_records(fds[i], &sent, &received) < 0)
+			continue;
+		if (sent >= age->record_limit || received >= age->record_limit) {
+			*ret_records = sent > received ? sent : received;
+			return (int)i;
+		}
+	}
+	return -1;
+}
