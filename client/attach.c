@@ -92,6 +92,8 @@ static int open_connections(const struct client_options *o, struct attachment *a
 	int r;
 
 	client_target_string(&o->target, where, sizeof(where));
+	/* client_open_export() moves every TLS session into the kernel, or fails. */
+	a->tls = o->target.tls.enabled;
 	if (n > ATTACH_MAX_CONNECTIONS)
 		return log_error_errno(EINVAL, "At most %d connections are supported (-C %u)",
 				       ATTACH_MAX_CONNECTIONS, n);

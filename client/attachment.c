@@ -117,7 +117,7 @@ void attachment_announce(const struct client_options *o, int index)
  * works without it, so a failure to write it is only worth a note. */
 void attachment_record(const struct attachment *a, int index)
 {
-	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds);
+	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds, a->tls);
 
 	if (r < 0)
 		log_debug_errno(r, "Cannot record the connections of /dev/nbd%d: %m", index);

@@ -26,6 +26,7 @@ struct attachment {
 	uint16_t flags;        /* as given to the kernel (READ_ONLY added by -R) */
 	uint32_t block_size;
 	char *backend;
+	bool tls;              /* every connection's TLS session is in the kernel's TLS */
 };
 
 /* Closes our references to the sockets (the kernel keeps its own). */

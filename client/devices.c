@@ -25,6 +25,7 @@ struct device_state {
 	bool read_only;
 	unsigned connections;
 	bool connections_known;  /* from the attach's record; else a lower bound from sysfs */
+	bool tls;                /* from the record: the connections' TLS is in the kernel */
 	unsigned alive;          /* of the known connections, those whose socket still carries one */
 	pid_t pid;
 	char *backend;
@@ -87,6 +88,7 @@ static void read_connections(struct device_state *d)
 	}
 	d->connections = rec.n;
 	d->connections_known = true;
+	d->tls = rec.tls;
 	for (unsigned i = 0; i < rec.n; i++)
 		/* A state that cannot be read (no /proc) is not evidence of a dead link. */
 		if (rec.inodes[i] && socket_inode_connected(rec.inodes[i]) != 0)
@@ -357,10 +359,11 @@ static void print_json_device(const struct device_state *d, bool first)
 {
 	printf("%s\n  {\"device\": \"/dev/nbd%d\", \"state\": \"%s\", \"connected\": %s, "
 	       "\"size\": %llu, \"block_size\": %u, \"read_only\": %s, \"connections\": %u, "
-	       "\"connections_exact\": %s, \"alive_connections\": %u, \"pid\": %d, \"backend\": ",
+	       "\"connections_exact\": %s, \"alive_connections\": %u, \"pid\": %d, ",
 	       first ? "" : ",", d->index, device_state_name(d), d->connected ? "true" : "false",
 	       (unsigned long long)d->size, d->block_size, d->read_only ? "true" : "false",
 	       d->connections, d->connections_known ? "true" : "false", d->alive, (int)d->pid);
+	printf("\"tls\": %s, \"backend\": ", d->tls ? "\"kernel\"" : "null");
 	if (d->backend)
 		print_json_string(d->backend);
 	else
@@ -406,6 +409,8 @@ static void print_table_device(const struct device_state *d)
 	       (int)d->pid, d->backend ? d->backend : "-");
 	if (d->supervised || d->supervisor_gone)
 		print_supervisor_line(d);
+	if (d->tls)
+		printf("  TLS in the kernel: every connection's session, no process in the data path\n");
 	if (strcmp(device_state_name(d), "dead") == 0)
 		printf("  every connection is closed: I/O fails; detach it (nbd-client -d %s) and "
 		       "attach it again\n", dev);

@@ -193,7 +193,8 @@ static void connrecord_path(int index, char *path, size_t len)
 	snprintf(path, len, "%s/nbd%d.conns", runstate_dir(), index);
 }
 
-int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n)
+int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n,
+		     bool tls)
 {
 	char path[512], tmp[540];
 	FILE *f;
@@ -213,6 +214,7 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, 
 	}
 	fputc('\n', f);
 	put(f, "backend", backend ? backend : "");
+	put(f, "tls", tls ? "kernel" : "none");
 	return replacement_commit(f, tmp, path);
 }
 
@@ -235,6 +237,8 @@ static void record_pair(const char *key, const char *value, void *userdata)
 
 	if (strcmp(key, "backend") == 0)
 		copy_value(r->backend, sizeof(r->backend), value);
+	else if (strcmp(key, "tls") == 0)
+		r->tls = strcmp(value, "kernel") == 0;
 	else if (strcmp(key, "sockets") == 0)
 		parse_inodes(r, value);
 	else if (parse_u64(value, &v) < 0)

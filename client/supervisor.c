@@ -400,7 +400,8 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	}
 	/* status tells the device's connections apart by their sockets: name the new ones. */
 	if (k > 0)
-		(void)connrecord_write(s->index, getpid(), s->a->backend, s->a->fds, s->a->n_fds);
+		(void)connrecord_write(s->index, getpid(), s->a->backend, s->a->fds, s->a->n_fds,
+				       s->a->tls);
 	return (int)k;
 }
 

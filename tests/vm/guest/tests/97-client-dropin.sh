@@ -77,6 +77,7 @@ check_eq "client drop-in: status says CONNS 4" 4 \
 	"$(awk '$1 == "/dev/nbd1" { print $6 }' "$STATE/cmd.out")"
 ours status --json /dev/nbd1 >/dev/null 2>&1
 check_eq "client drop-in: status --json says 4 connections" 4 "$(json_field "$STATE/cmd.out" connections)"
+check_eq "client drop-in: status --json: no TLS" null "$(json_field "$STATE/cmd.out" tls)"
 check "client drop-in: Debian's nbd-client attaches /dev/nbd2 with 4 connections" \
 	attach nbd2 10809 -N disk -connections 4
 ours status >/dev/null 2>&1

@@ -49,6 +49,9 @@ check_eq "client tls: one more kernel TLS transmitter (TlsTxSw)" 1 "$(( $(tls_st
 check "client tls: a supervisor stays with the device (TLS implies -persist)" \
 	test -n "$(sup_field nbd0 pid)"
 check "client tls: status shows the device connected" status_row nbd0 connected 33554432 512
+check "client tls: status says the TLS is in the kernel" grep -q "TLS in the kernel" "$STATE/cmd.out"
+ours status --json /dev/nbd0 >/dev/null 2>&1
+check_eq "client tls: status --json: tls is kernel" kernel "$(json_field "$STATE/cmd.out" tls)"
 detach_ours "client tls" nbd0 -d /dev/nbd0
 check_eq "client tls: the kernel let the session go" 0 "$(tls_stat TlsCurrTxSw)"
 
