@@ -575,15 +575,12 @@ static int setup(struct supervisor *s)
 	}
 	/* The one wake-up of a healthy device, and only with TLS (see tls-age.h). */
 	if (s->o->target.tls.enabled) {
-		struct itimerspec its;
-
 		tls_age_init(&s->age);
-		its.it_value.tv_sec = its.it_interval.tv_sec = s->age.check_ms / 1000;
-		its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(s->age.check_ms % 1000) * 1000000L;
-		s->agefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (s->agefd < 0 || timerfd_settime(s->agefd, 0, &its, NULL) < 0 ||
-		    (r = add_watch(s, s->agefd, TAG_TLS_AGE)) < 0)
-			return log_error_errno(errno, "Cannot set up the TLS session check: %m");
+		s->agefd = r = tls_age_timer(&s->age);
+		if (r >= 0)
+			r = add_watch(s, s->agefd, TAG_TLS_AGE);
+		if (r < 0)
+			return log_error_errno(r, "Cannot set up the TLS session check: %m");
 	}
 	return 0;
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdlib.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "client/tls-age.h"
+#include "common/macro.h"
 #include "common/parse.h"
 #include "tls/ktls.h"
 
@@ -17,6 +20,23 @@ void tls_age_init(struct tls_age *age)
 		age->record_limit = v;
 	if (check && parse_u32(check, &ms) == 0 && ms > 0)
 		age->check_ms = ms;
+}
+
+int tls_age_timer(const struct tls_age *age)
+{
+	struct itimerspec its;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), r;
+
+	if (fd < 0)
+		return negative_errno();
+	its.it_value.tv_sec = its.it_interval.tv_sec = age->check_ms / 1000;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(age->check_ms % 1000) * 1000000L;
+	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+		r = negative_errno();
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int tls_age_oldest(const struct tls_age *age, const int *fds, size_t n, uint64_t *ret_records)

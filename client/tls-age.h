@@ -23,6 +23,9 @@ struct tls_age {
 /* The limits in force (the defaults, or the environment's). */
 void tls_age_init(struct tls_age *age);
 
+/* A timer descriptor that becomes readable every check_ms, or a negative errno. */
+int tls_age_timer(const struct tls_age *age);
+
 /* The first of fds (-1: a dead slot, skipped) whose session has sent or received record_limit
  * records or more: its index, with the count in *ret_records; -1 when none has (or none is in
  * the kernel's TLS). */

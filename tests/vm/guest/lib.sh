@@ -426,6 +426,21 @@ write_verify() {
 
 # need_helper WHAT VAR: ends the test (its subshell) with one skipped assertion unless the guest helper
 # whose path is in the variable named VAR (TCP_RELAY, NBD_MONITOR, ...) is in the image.
+# need_tls WHAT: ends the test with one skipped assertion unless the image has the TLS material
+# (tests/tls/make-certs.sh, made with the host's certtool); then loads the kernel's TLS and AES-GCM
+# modules, which a real system loads on demand and busybox's modprobe, without the crypto API's
+# aliases, does not.
+need_tls() {
+	if [ -z "$TLS_DIR" ]; then
+		ok "$1 # SKIP no TLS material in the image (certtool missing on the host)"
+		exit 0
+	fi
+	for m in tls gcm ghash_generic ctr seqiv aesni_intel; do
+		modprobe "$m" 2>/dev/null
+	done
+	return 0
+}
+
 need_helper() {
 	local path
 	eval "path=\${$2:-}"

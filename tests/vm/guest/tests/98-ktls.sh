@@ -4,14 +4,8 @@
 # record sequence numbers are not 0), and data written and read with plain write() and read() on it
 # arrives intact on the other side, which stays in GnuTLS. The kernel's TLS counters prove that the
 # kernel, not the library, did the encryption.
-if [ -z "$KTLS_CHECK" ] || [ -z "$TLS_DIR" ]; then
-	ok "ktls: the kernel's TLS # SKIP the ktls-check helper or the TLS material (certtool) is missing"
-	exit 0
-fi
-# A real system loads these on demand; busybox's modprobe has no aliases for the crypto API.
-for m in tls gcm ghash_generic ctr seqiv aesni_intel; do
-	modprobe "$m" 2>/dev/null
-done
+need_helper "ktls: the kernel's TLS" KTLS_CHECK
+need_tls "ktls: the kernel's TLS"
 check "ktls: the tls module is loaded" test -e /proc/net/tls_stat
 tx_before=$(awk '$1 == "TlsTxSw" { print $2 }' /proc/net/tls_stat)
 rx_before=$(awk '$1 == "TlsRxSw" { print $2 }' /proc/net/tls_stat)

@@ -5,13 +5,7 @@
 # line; under -persist through a server restart; and what must be refused (a wrong CA, no TLS
 # asked of a server that requires it, TLS asked of a server without it), with no device attached.
 need_ours "client tls: our nbd-client attaches over TLS"
-if [ -z "$TLS_DIR" ]; then
-	ok "client tls # SKIP no TLS material in the image (certtool missing on the host)"
-	exit 0
-fi
-for m in tls gcm ghash_generic ctr seqiv aesni_intel; do
-	modprobe "$m" 2>/dev/null
-done
+need_tls "client tls"
 T=$TLS_DIR
 truncate -s 32M /tmp/tls.img
 cat >/tmp/tls.conf <<CONF
