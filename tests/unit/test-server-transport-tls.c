@@ -27,38 +27,7 @@
 #include "server/tls-creds.h"
 #include "server/transport.h"
 #include "tls/tls.h"
-
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-	static char buf[8][128];
-	static unsigned next;
-	char *p = buf[next++ % ELEMENTSOF(buf)];
-
-	snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
-	return p;
-}
-
-static int make_material(void **state _unused_)
-{
-	const char *script = getenv("TLS_MAKE_CERTS");
-	char cmd[512];
-
-	snprintf(dir, sizeof(dir), "/tmp/nbdm-srvtls-XXXXXX");
-	if (!script || !mkdtemp(dir))
-		return -1;
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", script, dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int remove_material(void **state _unused_)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/tls-material.h"
 
 struct fixture {
 	struct srv_tls *creds;
@@ -92,15 +61,15 @@ static int setup(void **state)
 {
 	static struct fixture f;
 	struct server_config cfg;
-	const struct tls_config client = { .cacertfile = path_of("ca.pem"), .hostname = "localhost",
+	const struct tls_config client = { .cacertfile = tls_path("ca.pem"), .hostname = "localhost",
 					   .verify_peer = true };
 	struct transport *plain;
 	char why[512];
 	int a, b, tr = -EAGAIN, cr = -EAGAIN;
 
 	server_config_init(&cfg);
-	cfg.certfile = strdup(path_of("server.pem"));
-	cfg.keyfile = strdup(path_of("server-key.pem"));
+	cfg.certfile = strdup(tls_path("server.pem"));
+	cfg.keyfile = strdup(tls_path("server-key.pem"));
 	f = (struct fixture){ 0 };
 	assert_int_equal(srv_tls_load(&cfg, &f.creds), 0);
 	assert_non_null(f.creds);
@@ -286,7 +255,7 @@ static void test_not_over_two_fds(void **state _unused_)
 	int p[2];
 
 	server_config_init(&cfg);
-	cfg.pskfile = strdup(path_of("psk.txt"));
+	cfg.pskfile = strdup(tls_path("psk.txt"));
 	assert_int_equal(srv_tls_load(&cfg, &creds), 0);
 	server_config_free(&cfg);
 	assert_int_equal(pipe(p), 0);
@@ -313,5 +282,5 @@ int main(void)
 		cmocka_unit_test(test_not_over_two_fds),
 	};
 
-	return cmocka_run_group_tests(tests, make_material, remove_material);
+	return cmocka_run_group_tests(tests, tls_material_make, tls_material_remove);
 }

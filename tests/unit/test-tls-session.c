@@ -21,38 +21,7 @@
 
 #include "common/macro.h"
 #include "tls/tls.h"
-
-static char dir[64];
-
-static const char *path(const char *name)
-{
-	static char buf[8][128];
-	static unsigned next;
-	char *p = buf[next++ % ELEMENTSOF(buf)];
-
-	snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
-	return p;
-}
-
-static int make_material(void **state _unused_)
-{
-	const char *script = getenv("TLS_MAKE_CERTS");
-	char cmd[512];
-
-	snprintf(dir, sizeof(dir), "/tmp/nbdm-tls-XXXXXX");
-	if (!script || !mkdtemp(dir))
-		return -1;
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", script, dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int remove_material(void **state _unused_)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/tls-material.h"
 
 struct pair {
 	int fd[2];
@@ -74,7 +43,8 @@ static void pair_free(struct pair *p)
 
 /* Loads both sides' credentials (asserting success) and runs both handshakes to their end, one
  * step each in turn, as two event loops would. */
-static void handshake(struct pair *p, const struct tls_config *client, const struct tls_config *server)
+static void handshake(struct pair *p, const struct tls_config *client,
+		      const struct tls_config *server)
 {
 	bool client_done = false, server_done = false;
 
@@ -128,12 +98,13 @@ static void exchange(struct pair *p)
 
 static struct tls_config server_x509(void)
 {
-	return (struct tls_config){ .certfile = path("server.pem"), .keyfile = path("server-key.pem") };
+	return (struct tls_config){ .certfile = tls_path("server.pem"),
+				    .keyfile = tls_path("server-key.pem") };
 }
 
 static struct tls_config client_x509(const char *ca, const char *host)
 {
-	return (struct tls_config){ .cacertfile = path(ca), .hostname = host, .verify_peer = true };
+	return (struct tls_config){ .cacertfile = tls_path(ca), .hostname = host, .verify_peer = true };
 }
 
 static void test_x509(void **state _unused_)
@@ -179,8 +150,8 @@ static void refused(const char *ca, const char *host, const char *cert, const ch
 	struct tls_config c = client_x509(ca, host), s = server_x509();
 	struct pair p;
 
-	s.certfile = path(cert);
-	s.keyfile = path(key);
+	s.certfile = tls_path(cert);
+	s.keyfile = tls_path(key);
 	handshake(&p, &c, &s);
 	assert_int_equal(p.client_r, -EACCES);
 	assert_true(p.server_r < 0);
@@ -206,8 +177,8 @@ static void test_no_verify(void **state _unused_)
 	struct pair p;
 
 	c.verify_peer = false;
-	s.certfile = path("expired.pem");
-	s.keyfile = path("expired-key.pem");
+	s.certfile = tls_path("expired.pem");
+	s.keyfile = tls_path("expired-key.pem");
 	handshake(&p, &c, &s);
 	assert_int_equal(p.client_r, 0);
 	assert_int_equal(p.server_r, 0);
@@ -220,7 +191,7 @@ static void test_client_certificates(void **state _unused_)
 	struct pair p;
 
 	/* A server with a CA requires a certificate signed by it. */
-	s.cacertfile = path("ca.pem");
+	s.cacertfile = tls_path("ca.pem");
 	handshake(&p, &c, &s);
 	assert_int_equal(p.server_r, -EACCES);
 	assert_non_null(strstr(tls_session_error(p.server), "no certificate"));
@@ -236,8 +207,8 @@ static void test_client_certificates(void **state _unused_)
 	}
 	pair_free(&p);
 
-	c.certfile = path("client.pem");
-	c.keyfile = path("client-key.pem");
+	c.certfile = tls_path("client.pem");
+	c.keyfile = tls_path("client-key.pem");
 	handshake(&p, &c, &s);
 	assert_int_equal(p.client_r, 0);
 	assert_int_equal(p.server_r, 0);
@@ -248,8 +219,8 @@ static void test_client_certificates(void **state _unused_)
 	{
 		char both[160], cmd[400];
 
-		snprintf(both, sizeof(both), "%s/both.pem", dir);
-		snprintf(cmd, sizeof(cmd), "cat %s %s > %s", path("client.pem"), path("client-key.pem"),
+		snprintf(both, sizeof(both), "%s/both.pem", tls_dir);
+		snprintf(cmd, sizeof(cmd), "cat %s %s > %s", tls_path("client.pem"), tls_path("client-key.pem"),
 			 both);
 		assert_int_equal(system(cmd), 0);
 		c.certfile = NULL;
@@ -262,8 +233,8 @@ static void test_client_certificates(void **state _unused_)
 
 static void test_psk(void **state _unused_)
 {
-	struct tls_config c = { .pskfile = path("psk.txt"), .username = "alice" };
-	struct tls_config s = { .pskfile = path("psk.txt") };
+	struct tls_config c = { .pskfile = tls_path("psk.txt"), .username = "alice" };
+	struct tls_config s = { .pskfile = tls_path("psk.txt") };
 	struct pair p;
 	char what[128];
 
@@ -281,7 +252,7 @@ static void test_psk(void **state _unused_)
 	assert_int_equal(p.client_r, 0);
 	pair_free(&p);
 
-	c.pskfile = path("other-psk.txt");
+	c.pskfile = tls_path("other-psk.txt");
 	handshake(&p, &c, &s);
 	assert_true(p.client_r < 0);
 	assert_true(p.server_r < 0);
@@ -312,12 +283,12 @@ static void test_load_errors(void **state _unused_)
 	cfg = (struct tls_config){ .verify_peer = true };
 	load_fails(TLS_SERVER, &cfg, -EINVAL, "needs a certificate");
 	cfg = server_x509();
-	cfg.keyfile = path("client-key.pem"); /* not the certificate's key */
+	cfg.keyfile = tls_path("client-key.pem"); /* not the certificate's key */
 	load_fails(TLS_SERVER, &cfg, 0, "client-key.pem");
 	cfg = server_x509();
 	cfg.priority = "NORMAL:+NO-SUCH-THING";
 	load_fails(TLS_SERVER, &cfg, -EINVAL, "priority string");
-	cfg = (struct tls_config){ .pskfile = path("psk.txt"), .username = "bob" };
+	cfg = (struct tls_config){ .pskfile = tls_path("psk.txt"), .username = "bob" };
 	load_fails(TLS_CLIENT, &cfg, -ENOENT, "no key for user 'bob'");
 }
 
@@ -326,14 +297,14 @@ static void test_psk_file(void **state _unused_)
 	char *user = NULL, *hex = NULL, bad[160];
 	FILE *f;
 
-	assert_int_equal(tls_psk_lookup(path("psk.txt"), "alice", &user, &hex), 0);
+	assert_int_equal(tls_psk_lookup(tls_path("psk.txt"), "alice", &user, &hex), 0);
 	assert_string_equal(user, "alice");
 	assert_int_equal(strlen(hex), 64);
 	free(user);
 	free(hex);
-	assert_int_equal(tls_psk_lookup(path("psk.txt"), "bob", &user, &hex), -ENOENT);
+	assert_int_equal(tls_psk_lookup(tls_path("psk.txt"), "bob", &user, &hex), -ENOENT);
 	assert_int_equal(tls_psk_lookup("/nonexistent/psk", NULL, &user, &hex), -ENOENT);
-	snprintf(bad, sizeof(bad), "%s/bad-psk.txt", dir);
+	snprintf(bad, sizeof(bad), "%s/bad-psk.txt", tls_dir);
 	f = fopen(bad, "w");
 	assert_non_null(f);
 	fputs("alice:not-hex\n", f);
@@ -354,5 +325,5 @@ int main(void)
 		cmocka_unit_test(test_psk_file),
 	};
 
-	return cmocka_run_group_tests(tests, make_material, remove_material);
+	return cmocka_run_group_tests(tests, tls_material_make, tls_material_remove);
 }
