@@ -38,6 +38,7 @@ void server_config_init(struct server_config *cfg)
 		.port = NBD_DEFAULT_PORT,
 		.family = AF_UNSPEC,
 		.allow_list = true,
+		.handshake_timeout = SERVER_DEFAULT_HANDSHAKE_TIMEOUT,
 	};
 }
 

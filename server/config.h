@@ -94,6 +94,10 @@ struct server_config {
 	char **allow;           /* global allow list entries, or NULL: everyone (as above) */
 	char *authfile;         /* global allow list file */
 	unsigned max_connections; /* whole server; 0: no limit */
+	/* Seconds a client has from its connection to the start of transmission (the options, a
+	 * STARTTLS and its TLS handshake); 0: no limit. A client that stalls in between would
+	 * otherwise hold its socket, and a place among those past -M, for ever. */
+	unsigned handshake_timeout;
 
 	char *user;             /* drop privileges to these after binding */
 	char *group;
@@ -200,4 +204,9 @@ const char *server_config_default_path(void);
 /* The pid file written when the server becomes a daemon and no -p is given, as the reference does
  * (/var/run is /run on current systems, where Debian's unit expects it). */
 #define SERVER_DEFAULT_PIDFILE "/var/run/nbd-server.pid"
+/* The handshake timeout without --handshake-timeout or handshake_timeout: long enough for a slow
+ * link and a TLS handshake over it, short enough that stalled clients do not pile up. */
+#define SERVER_DEFAULT_HANDSHAKE_TIMEOUT 30
+/* The most --handshake-timeout takes: a day. */
+#define SERVER_MAX_HANDSHAKE_TIMEOUT 86400
 

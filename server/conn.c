@@ -370,6 +370,38 @@ void conn_rescan(struct worker *w)
 	}
 }
 
+/* Which part of the handshake a connection is in, for the message when its time is up. */
+static const char *handshake_phase(const struct conn *c)
+{
+	if (c->state == CONN_TLS_HANDSHAKE)
+		return "TLS handshake";
+	return transport_is_tls(c->t) ? "NBD handshake (over TLS)" : "NBD handshake";
+}
+
+int64_t conn_expire_handshakes(struct worker *w, int64_t now)
+{
+	struct conn *c, *next;
+	int64_t earliest = 0;
+
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		/* c->hs goes when transmission starts; from then on the client may be idle. */
+		if (c->zombie || !c->hs || !c->handshake_deadline)
+			continue;
+		if (now < c->handshake_deadline) {
+			if (!earliest || c->handshake_deadline < earliest)
+				earliest = c->handshake_deadline;
+			continue;
+		}
+		/* Nothing more is sent: a client that stalls would not read it, and in the middle of
+		 * a TLS handshake there is nothing to send. */
+		log_notice("%s with %s did not finish within %u s; connection closed",
+			   handshake_phase(c), c->peer, c->handshake_timeout);
+		conn_free(c);
+	}
+	return earliest;
+}
+
 static void conn_dispatch_read(struct loop_source *s, uint32_t events)
 {
 	struct conn *c = container_of(s, struct conn, rsrc);
@@ -428,6 +460,7 @@ int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_storage *
 		free(c);
 		return r;
 	}
+	worker_watch_deadline(w, c->handshake_deadline);
 	(void)fd_set_nonblock(rfd, true);
 	if (wfd != rfd)
 		(void)fd_set_nonblock(wfd, true);

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "server/conn.h"
 
@@ -256,6 +257,8 @@ int negotiate_start(struct conn *c)
 	r = srv_hs_new(&hs, &c->hs);
 	if (r < 0)
 		return r;
+	c->handshake_timeout = live->config->handshake_timeout;
+	c->handshake_deadline = c->handshake_timeout ? now_ms() + c->handshake_timeout * 1000ll : 0;
 	if (hs.tls != SRV_TLS_OFF)
 		c->tls = srv_tls_ref(live->tls);
 	return 0;

@@ -47,6 +47,7 @@ enum {
 	OPT_KEYFILE,
 	OPT_CACERTFILE,
 	OPT_TLSONLY,
+	OPT_HANDSHAKE_TIMEOUT,
 };
 
 const struct option server_options[] = {
@@ -70,6 +71,7 @@ const struct option server_options[] = {
 	{ "config", required_argument, NULL, 'C' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "max-connections", required_argument, NULL, 'M' },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "group", required_argument, NULL, OPT_GROUP },
@@ -142,6 +144,9 @@ static void help(void)
 	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
 	       "      --no-list              do not let clients list the exports\n"
 	       "  -M, --max-connections N    at most N clients at once (0: no limit)\n"
+	       "      --handshake-timeout SECONDS\n"
+	       "                             close clients that have not finished their\n"
+	       "                             handshake by then (default %u, 0: no limit)\n"
 	       "\n"
 	       "TLS:\n"
 	       "      --tls=off|on|require   offer TLS (default: on when credentials are given),\n"
@@ -171,7 +176,7 @@ static void help(void)
 	       "  -V, --version              show the version\n"
 	       "\n"
 	       "See nbd-server(8) and nbd-server.conf(5).\n",
-	       NBD_DEFAULT_PORT, server_config_default_path());
+	       NBD_DEFAULT_PORT, SERVER_DEFAULT_HANDSHAKE_TIMEOUT, server_config_default_path());
 }
 
 /* The daemon leaves the directory it started in, so a relative path is resolved now. */
@@ -624,6 +629,9 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 	case OPT_ONESHOT:
 		cfg->oneshot = true;
 		return 0;
+	case OPT_HANDSHAKE_TIMEOUT:
+		return parse_unsigned("handshake timeout", arg, SERVER_MAX_HANDSHAKE_TIMEOUT,
+				      " seconds (0 means no limit)", &cfg->handshake_timeout);
 	case OPT_THREADS:
 		return parse_unsigned("number of threads", arg, MAX_THREADS,
 				      " (0 means one per CPU)", &cfg->threads);

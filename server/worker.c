@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "server/conn.h"
@@ -72,13 +74,27 @@ static void uring_dispatch(struct loop_source *s, uint32_t events)
 	uring_complete(w->uring);
 }
 
+/* How long the loop may wait: not at all when a transport holds input, else until the next
+ * handshake deadline, or for ever. */
+static int wait_ms(const struct worker *w)
+{
+	int64_t left;
+
+	if (w->rescan)
+		return 0;
+	if (!w->next_deadline)
+		return -1;
+	left = w->next_deadline - now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event events[64];
 
 	while (!w->stopping || w->conns) {
-		int n = epoll_wait(w->epfd, events, (int)ELEMENTSOF(events), w->rescan ? 0 : -1);
+		int n = epoll_wait(w->epfd, events, (int)ELEMENTSOF(events), wait_ms(w));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -94,6 +110,12 @@ static void *worker_main(void *arg)
 		if (w->rescan) {
 			w->rescan = false;
 			conn_rescan(w);
+		}
+		if (w->next_deadline) {
+			int64_t now = now_ms();
+
+			if (now >= w->next_deadline)
+				w->next_deadline = conn_expire_handshakes(w, now);
 		}
 	}
 	return NULL;

@@ -49,6 +49,9 @@ struct worker {
 	bool stopping;
 	bool started;
 	bool rescan; /* a connection's transport holds input: conn_rescan() before waiting */
+	/* No connection's handshake deadline is before this (now_ms(); 0: none is set): the loop
+	 * wakes then to close those that passed (conn_expire_handshakes()). */
+	int64_t next_deadline;
 };
 
 struct workers {
@@ -69,6 +72,13 @@ int worker_adopt(struct workers *ws, int rfd, int wfd, const struct sockaddr_sto
 static inline struct live *worker_live(const struct worker *w)
 {
 	return w->host->live(w->host->userdata);
+}
+
+/* A connection on w must finish its handshake by deadline (0: no limit). */
+static inline void worker_watch_deadline(struct worker *w, int64_t deadline)
+{
+	if (deadline && (!w->next_deadline || deadline < w->next_deadline))
+		w->next_deadline = deadline;
 }
 
 static inline void worker_connection_closed(const struct worker *w)
