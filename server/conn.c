@@ -162,6 +162,9 @@ static bool conn_flush(struct conn *c)
 		conn_free(c);
 		return false;
 	}
+	if (outq_empty(&c->out) && c->state == CONN_TRANSMISSION && c->inflight == 0 &&
+	    !c->have_request && transport_is_tls(c->t) && transport_tls_test_hooks_set())
+		transport_tls_replies_sent(c->t, c->requests, c->peer);
 	if (outq_empty(&c->out) && c->state == CONN_DRAINING && c->inflight == 0) {
 		(void)transport_shutdown(c->t);
 		conn_free(c);

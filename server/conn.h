@@ -77,6 +77,7 @@ struct conn {
 	uint8_t *in;
 	size_t in_start, in_end;
 
+	uint64_t requests; /* requests taken in transmission so far */
 	bool have_request;
 	struct nbd_request req;
 	struct request_verdict verdict;

@@ -94,6 +94,7 @@ int dispatch_take_request(struct conn *c)
 		return -ECONNRESET;
 	}
 	c->have_request = true;
+	c->requests++;
 	if (c->verdict.payload) {
 		if (c->verdict.error)
 			c->discard_left = c->verdict.payload;

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "server/transport.h"
 
 static int write_pidfile(const char *path)
 {
@@ -123,6 +124,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < cfg.verbosity; i++)
 		log_increase_verbosity();
+	/* Before any thread: the environment is read once, here. */
+	transport_tls_read_test_hooks();
 
 	r = server_listen(&srv, &cfg, argc, argv);
 	if (r < 0)

@@ -14,6 +14,15 @@
  * Once negotiation is over, transport_tls_to_kernel() may hand the keys to the kernel's TLS
  * (tls/ktls.h): from then on the socket itself carries plain bytes for us, the session is gone,
  * and the transport claims sendfile() again (zero-copy READ replies, encrypted by the kernel).
+ *
+ * Test hooks, for the tests of peers that move their side into the kernel's TLS (whose kernels
+ * cannot take a record other than data after that): read once at start from the environment, and
+ * acting only on a session this server keeps in user space (--tls-ktls=no, or a kernel that refused
+ * it), once per connection, after the N-th reply of transmission has been sent:
+ *   NBDM_TLS_TEST_KEY_UPDATE_AFTER=N  a TLS 1.3 KeyUpdate (gnutls_session_key_update(), not asking
+ *                                     the peer to update its own keys);
+ *   NBDM_TLS_TEST_TICKET_AFTER=N      a late TLS 1.3 NewSessionTicket (gnutls_session_ticket_send()).
+ * They reach into the GnuTLS session (tls/session.h), which only tls/ should; they are for tests.
  */
 #include <errno.h>
 #include <linux/tls.h>
@@ -24,8 +33,11 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "common/log.h"
+#include "common/parse.h"
 #include "server/transport.h"
 #include "tls/ktls.h"
+#include "tls/session.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -43,6 +55,7 @@ struct tls_transport {
 	struct tls_session *s; /* NULL once the kernel has the keys */
 	bool established;
 	bool kernel;
+	bool key_update_sent, ticket_sent; /* the test hooks, once each */
 	int error;             /* a failure after some bytes were returned, for the next call */
 	size_t held_len;
 	uint8_t held[TLS_RECORD_MAX];
@@ -52,6 +65,64 @@ struct tls_transport {
 static struct tls_transport *tls_of(struct transport *t)
 {
 	return container_of(t, struct tls_transport, t);
+}
+
+/* After how many replies the test hooks act; 0: never. Set once, before the workers start. */
+static uint64_t test_key_update_after, test_ticket_after;
+
+static uint64_t test_hook_env(const char *name)
+{
+	const char *v = getenv(name);
+	uint64_t n;
+
+	if (!v || !*v)
+		return 0;
+	if (parse_u64(v, &n) < 0) {
+		log_warning("Ignoring %s='%s': expected a number of replies", name, v);
+		return 0;
+	}
+	log_notice("Test hook %s=%llu is set", name, (unsigned long long)n);
+	return n;
+}
+
+void transport_tls_read_test_hooks(void)
+{
+	test_key_update_after = test_hook_env("NBDM_TLS_TEST_KEY_UPDATE_AFTER");
+	test_ticket_after = test_hook_env("NBDM_TLS_TEST_TICKET_AFTER");
+}
+
+bool transport_tls_test_hooks_set(void)
+{
+	return test_key_update_after || test_ticket_after;
+}
+
+/* One hook: done (fired or failed for good), or not yet (-EAGAIN: called again later). */
+static int test_hook(struct tls_transport *tt, const char *peer, const char *what, int g)
+{
+	if (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (g < 0)
+		log_warning("Connection %s: test hook: sending a %s failed: %s", peer, what,
+			    gnutls_strerror(g));
+	else
+		log_info("Connection %s: test hook fired: sent a TLS %s", peer, what);
+	return 0;
+}
+
+void transport_tls_replies_sent(struct transport *t, uint64_t replies, const char *peer)
+{
+	struct tls_transport *tt = tls_of(t);
+
+	/* Only between records: nothing of a reply may be held half-sent. */
+	if (tt->kernel || !tt->established || tt->held_len)
+		return;
+	if (test_key_update_after && !tt->key_update_sent && replies >= test_key_update_after &&
+	    test_hook(tt, peer, "1.3 KeyUpdate", gnutls_session_key_update(tt->s->g, 0)) == 0)
+		tt->key_update_sent = true;
+	if (test_ticket_after && !tt->ticket_sent && replies >= test_ticket_after &&
+	    test_hook(tt, peer, "1.3 NewSessionTicket",
+		      gnutls_session_ticket_send(tt->s->g, 1, 0)) == 0)
+		tt->ticket_sent = true;
 }
 
 /* Kernel TLS: data records come back as plain bytes; anything else (an alert: close_notify or an

@@ -69,6 +69,12 @@ void transport_tls_describe(const struct transport *t, char *buf, size_t len);
  * or a negative errno with transport_tls_error() saying why, and the session goes on in user
  * space, except after -EREMOTEIO (the connection is unusable). */
 int transport_tls_to_kernel(struct transport *t);
+/* Test hooks (see transport-tls.c): reads NBDM_TLS_TEST_* once, at start; whether any is set; and
+ * the point where they may act, when every reply to the `replies` requests of transmission so far
+ * has been sent (peer names the connection in the log). */
+void transport_tls_read_test_hooks(void);
+bool transport_tls_test_hooks_set(void);
+void transport_tls_replies_sent(struct transport *t, uint64_t replies, const char *peer);
 
 static inline size_t transport_pending(struct transport *t)
 {
