@@ -8,6 +8,10 @@
 # without a certificate when one is required, a PSK that differs, credentials that cannot be
 # loaded. Kernel TLS is tried by default and not with --tls-ktls=no; on a host without the tls
 # module both stay in user space, which is what is checked here (tests/vm has the kernel's side).
+# Debian's nbd-client (the reference, 3.24) lists exports over TLS (X.509 only: it has no PSK) and
+# is refused with its own message when it trusts another CA. It is taken from /usr/sbin, from
+# DEBIAN_NBD_CLIENT, or unpacked in the VM suite's cache (tests/vm/lib/fetch-deb.sh), whose copy
+# keeps the host free of the package's maintainer scripts; without any, those cases skip.
 # Certificates are made by tests/tls/make-certs.sh. Loopback only.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +35,29 @@ truncate -s 8M "$SCRATCH/disk.img"
 head -c 4M /dev/urandom >"$SCRATCH/data.bin"
 CLIENT=("${TO[@]}" "$NBD_CLIENT")
 HAVE_NBDINFO=$(command -v nbdinfo || true)
+
+# debian_client: the reference nbd-client's path, or nothing. Only a binary that says it is the
+# reference's ("from nbd 3.x") will do: ours may be installed as /usr/sbin/nbd-client too.
+debian_client() {
+	local c
+	for c in "${DEBIAN_NBD_CLIENT:-}" /usr/sbin/nbd-client \
+		"${NBDM_VM_CACHE:-/var/cache/nbdm-vm}"/debs/nbd-client_*/sbin/nbd-client; do
+		[ -n "$c" ] && [ -x "$c" ] || continue
+		if "${TO[@]}" "$c" -V 2>&1 | grep -q 'from nbd 3\.'; then
+			echo "$c"
+			return
+		fi
+	done
+}
+DEB_CLIENT=$(debian_client)
+DEB_SKIP="Debian's nbd-client is not installed (apt-get install nbd-client, or run the VM suite once to unpack it into its cache)"
+# deb_list DESCRIPTION PORT ARGS...: the reference client lists the exports (-l); its output is
+# in $SCRATCH/out.
+deb_list() {
+	local what=$1 port=$2
+	shift 2
+	check "$what" "${TO[@]}" "$DEB_CLIENT" -l 127.0.0.1 "$port" "$@"
+}
 
 # tls_reqd HOST PORT: a client that skips STARTTLS asks for the list; prints the reply's type and
 # message.
@@ -121,6 +148,29 @@ check_grep "required: ... saying the server requires TLS" "requires TLS" "$SCRAT
 check_status "required: our nbd-client trusting another CA is refused" 1 "${CLIENT[@]}" info \
 	"nbds://localhost:$P/disk" -A "$T/other-ca.pem"
 check_grep "required: ... saying the issuer is unknown" "issuer is unknown" "$SCRATCH/out"
+if [ -n "$DEB_CLIENT" ]; then
+	deb_list "required: Debian's nbd-client -l with -cacertfile" "$P" -cacertfile "$T/ca.pem" \
+		-tlshostname localhost
+	check_grep "required: ... lists disk" '^disk$' "$SCRATCH/out"
+	check_grep "required: ... and mem" '^mem$' "$SCRATCH/out"
+	check_status "required: Debian's nbd-client trusting another CA is refused" 1 "${TO[@]}" \
+		"$DEB_CLIENT" -l 127.0.0.1 "$P" -cacertfile "$T/other-ca.pem" -tlshostname localhost
+	check_grep "required: ... with the reference's message" \
+		'Error: (Not enough magic|Reading magic) from server' "$SCRATCH/out"
+	check_status "required: Debian's nbd-client for another host name is refused" 1 \
+		"${TO[@]}" "$DEB_CLIENT" -l 127.0.0.1 "$P" -cacertfile "$T/ca.pem" \
+		-tlshostname elsewhere.invalid
+	check_status "required: Debian's nbd-client without TLS is refused" 1 "${TO[@]}" \
+		"$DEB_CLIENT" -l 127.0.0.1 "$P"
+	check_grep "required: ... and shows our reason" 'Server said: this server requires TLS first' \
+		"$SCRATCH/out"
+else
+	for c in "Debian's nbd-client -l" "Debian list disk" "Debian list mem" "Debian another CA" \
+		"Debian another CA message" "Debian another host name" "Debian without TLS" \
+		"Debian without TLS message"; do
+		skip "required: $c" "$DEB_SKIP"
+	done
+fi
 check "required: LIST before STARTTLS" tls_reqd 127.0.0.1 "$P"
 check_grep "required: ... is ERR_TLS_REQD with its message" \
 	'^type 0x80000005: this server requires TLS first$' "$SCRATCH/out"
@@ -173,6 +223,22 @@ else
 	skip "config: nbdinfo with a client certificate" "nbdinfo is not installed"
 	skip "config: nbdinfo without a client certificate" "nbdinfo is not installed"
 fi
+if [ -n "$DEB_CLIENT" ]; then
+	deb_list "config: Debian's nbd-client -l with a client certificate" "$P" \
+		-cacertfile "$T/ca.pem" -certfile "$T/client.pem" -keyfile "$T/client-key.pem" \
+		-tlshostname localhost
+	check_grep "config: ... lists refdisk" '^refdisk$' "$SCRATCH/out"
+	check_status "config: Debian's nbd-client without a client certificate is refused" 1 \
+		"${TO[@]}" "$DEB_CLIENT" -l 127.0.0.1 "$P" -cacertfile "$T/ca.pem" \
+		-tlshostname localhost
+	check_grep "config: ... and the server says it sent none" \
+		"TLS handshake failed: the peer sent no certificate" "$SERVER_LOG"
+else
+	for c in "Debian's nbd-client with a client certificate" "Debian list refdisk" \
+		"Debian without a client certificate" "Debian without a certificate, server log"; do
+		skip "config: $c" "$DEB_SKIP"
+	done
+fi
 check_grep "config: the server says why it refused the client" \
 	"TLS handshake failed: .*certificate" "$SERVER_LOG"
 if grep -q "moved into the kernel\|stays in user space" "$SERVER_LOG"; then
@@ -199,6 +265,7 @@ fi
 check_status "psk: another key is refused" 1 "${CLIENT[@]}" info \
 	"nbds://alice@localhost:$P/?tls-psk-file=$T/other-psk.txt"
 check_grep "psk: the session was PSK" "TLS established \(.*PSK\)" "$SERVER_LOG"
+skip "psk: Debian's nbd-client" "the reference nbd-client 3.24 has no PSK option"
 stop_server
 
 # ---------------------------------------------------------------- tlsonly next to open exports
@@ -229,6 +296,23 @@ check_status "tlsonly: the TLS-only export without TLS is refused" 1 "${CLIENT[@
 check_grep "tlsonly: ... saying it requires TLS" "requires TLS" "$SCRATCH/out"
 check "tlsonly: the TLS-only export over TLS" "${CLIENT[@]}" info "nbds://localhost:$P/secret" \
 	-A "$T/ca.pem"
+if [ -n "$DEB_CLIENT" ]; then
+	deb_list "tlsonly: Debian's nbd-client -l without TLS" "$P"
+	if grep -q '^secret$' "$SCRATCH/out" || ! grep -q '^open$' "$SCRATCH/out"; then
+		not_ok "tlsonly: ... shows the open export only"
+		diag "$SCRATCH/out"
+	else
+		ok "tlsonly: ... shows the open export only"
+	fi
+	deb_list "tlsonly: Debian's nbd-client -l over TLS" "$P" -cacertfile "$T/ca.pem" \
+		-tlshostname localhost
+	check_grep "tlsonly: ... shows the TLS-only one" '^secret$' "$SCRATCH/out"
+else
+	for c in "Debian list without TLS" "Debian open export only" "Debian list over TLS" \
+		"Debian TLS-only export"; do
+		skip "tlsonly: $c" "$DEB_SKIP"
+	done
+fi
 if [ -n "$HAVE_NBDINFO" ]; then
 	check "tlsonly: nbdinfo reads it over TLS" "${TO[@]}" nbdinfo --size \
 		"nbds://localhost:$P/secret?tls-certificates=$SCRATCH/clidir"
