@@ -524,6 +524,28 @@ static void test_modern_running(void **state _unused_)
 	assert_string_equal(take_err(), "");
 }
 
+/* The handshake timeout: 30 s unless told, from the option or the key, the option winning; 0 for
+ * no limit. */
+static void test_handshake_timeout(void **state _unused_)
+{
+	const char *conf = write_file("conf", "[generic]\nhandshake_timeout = 7\n"
+					      "[disk]\nexportname = /srv/disk\n");
+
+	assert_int_equal(RUN("--memory", "1M"), 0);
+	assert_int_equal(cfg.handshake_timeout, SERVER_DEFAULT_HANDSHAKE_TIMEOUT);
+	assert_int_equal(SERVER_DEFAULT_HANDSHAKE_TIMEOUT, 30);
+	reset_cfg();
+	assert_int_equal(RUN("--memory", "1M", "--handshake-timeout", "5"), 0);
+	assert_int_equal(cfg.handshake_timeout, 5);
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf), 0);
+	assert_int_equal(cfg.handshake_timeout, 7);
+	reset_cfg();
+	assert_int_equal(RUN("-C", conf, "--handshake-timeout=0"), 0);
+	assert_int_equal(cfg.handshake_timeout, 0);
+	assert_string_equal(take_err(), "");
+}
+
 /* The command line overrides the file; lists given on it replace the file's. */
 static void test_precedence(void **state _unused_)
 {
@@ -570,6 +592,11 @@ static const struct err_case option_errors[] = {
 	{ "port letters", { "--port", "abc", "--memory", "1M" },
 	  "nbd-server: invalid port 'abc': expected a number from 1 to 65535 or a TCP service name "
 	  "from /etc/services (nbd)\n" },
+	{ "handshake timeout letters", { "--handshake-timeout", "soon", "--memory", "1M" },
+	  "nbd-server: invalid handshake timeout 'soon': expected a number from 0 to 86400 seconds "
+	  "(0 means no limit)\n" },
+	{ "handshake timeout too long", { "--handshake-timeout", "86401", "--memory", "1M" },
+	  "invalid handshake timeout '86401': expected a number from 0 to 86400" },
 	{ "port 0", { "--port", "0", "--memory", "1M" },
 	  "invalid port '0': expected a number from 1 to 65535" },
 	{ "port too big", { "--port", "65536", "--memory", "1M" },
@@ -897,6 +924,8 @@ static const struct config_error config_errors[] = {
 	  "invalid value 'abc' for key 'port' in section [generic]: expected a number from 1 to "
 	  "65535" },
 	{ "port 0", "[generic]\nport = 0\n", 2, "invalid value '0' for key 'port'" },
+	{ "bad handshake_timeout", "[generic]\nhandshake_timeout = 1m\n", 2,
+	  "invalid value '1m' for key 'handshake_timeout' in section [generic]" },
 	{ "bad maxconnections", "[generic]\nmaxconnections = -1\n", 2,
 	  "invalid value '-1' for key 'maxconnections' in section [generic]: expected a number "
 	  "from 0 to 4294967295" },
@@ -1493,6 +1522,7 @@ int main(void)
 		TEST(test_flag_warnings),
 		TEST(test_modern_listening),
 		TEST(test_modern_running),
+		TEST(test_handshake_timeout),
 		TEST(test_precedence),
 		TEST(test_option_errors),
 		TEST(test_no_export),
