@@ -147,8 +147,9 @@ static int parse_line(const char *path, unsigned line, char *text, struct tab_li
 	return 1;
 }
 
-/* Calls fn for every device line, in order, the first one for each device only. */
-static int walk(const char *path, line_fn fn, void *userdata)
+/* Calls fn for every device line, in order, the first one for each device only. A malformed line
+ * ends the walk, or with keep_going is skipped, the walk returning -EINVAL once it is over. */
+static int walk(const char *path, line_fn fn, void *userdata, bool keep_going)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *text = NULL;
@@ -156,7 +157,7 @@ static int walk(const char *path, line_fn fn, void *userdata)
 	size_t n_seen = 0, cap = 0;
 	unsigned line = 0;
 	ssize_t len;
-	int r;
+	int r, malformed = 0;
 
 	f = fopen(path, "re");
 	if (!f)
@@ -172,9 +173,16 @@ static int walk(const char *path, line_fn fn, void *userdata)
 		line++;
 		if (strlen(text) != (size_t)len) {
 			log_error("%s:%u: a NUL byte; is it a text file?", path, line);
-			return -EINVAL;
+			if (!keep_going)
+				return -EINVAL;
+			malformed = -EINVAL;
+			continue;
 		}
 		r = parse_line(path, line, text, &l);
+		if (r == -EINVAL && keep_going) {
+			malformed = r;
+			continue;
+		}
 		if (r <= 0) {
 			if (r < 0)
 				return r;
@@ -210,7 +218,7 @@ static int walk(const char *path, line_fn fn, void *userdata)
 	}
 	if (ferror(f))
 		return log_error_errno(errno ? errno : EIO, "Cannot read %s: %m", path);
-	return 0;
+	return malformed;
 }
 
 /* ------------------------------------------------------------------ nbdtab_read */
@@ -239,7 +247,7 @@ int nbdtab_read(const char *path, int (*fn)(const struct nbdtab_entry *e, void *
 {
 	struct read_state s = { .fn = fn, .userdata = userdata };
 
-	return walk(path, read_line, &s);
+	return walk(path, read_line, &s, true);
 }
 
 /* ------------------------------------------------------------------ nbdtab_apply */
@@ -248,13 +256,23 @@ int nbdtab_read(const char *path, int (*fn)(const struct nbdtab_entry *e, void *
  * options model, whose given masks say which fields the line sets. */
 struct tab_values {
 	struct client_options o;
+	struct nbdtab_systemd systemd;
 	char *port;
 	bool unix_socket;
 };
 
+void nbdtab_systemd_free(struct nbdtab_systemd *sd)
+{
+	free(sd->mount);
+	free(sd->fstype);
+	free(sd->mount_options);
+	*sd = (struct nbdtab_systemd){ 0 };
+}
+
 static void tab_values_free(struct tab_values *v)
 {
 	client_options_free(&v->o);
+	nbdtab_systemd_free(&v->systemd);
 	free(v->port);
 	v->port = NULL;
 }
@@ -262,6 +280,7 @@ static void tab_values_free(struct tab_values *v)
 enum value_kind {
 	V_FLAG,
 	V_STRING,
+	V_LIST,    /* a string that each occurrence of the key extends, joined with ',' */
 	V_PORT,
 	V_BLOCK_SIZE,
 	V_SECONDS,
@@ -281,6 +300,7 @@ struct tab_option {
 #define FIELD(f) offsetof(struct tab_values, o.f)
 #define TLS(f) offsetof(struct tab_values, o.target.tls.f)
 #define TLS_KEY(name, f, bit, what) { name, V_STRING, TLS(f), 0, bit, what }
+#define SYSTEMD(f) offsetof(struct tab_values, systemd.f)
 
 /* The reference's options, then ours (readonly, size, identifier). */
 static const struct tab_option tab_options[] = {
@@ -305,6 +325,13 @@ static const struct tab_option tab_options[] = {
 	{ "readonly", V_FLAG, FIELD(read_only), 0, 0, NULL },
 	{ "size", V_SIZE, FIELD(size), CLIENT_GIVEN_SIZE, 0, "size" },
 	{ "identifier", V_STRING, FIELD(identifier), CLIENT_GIVEN_IDENTIFIER, 0, "identifier" },
+	/* For nbd-generator(8), which reads them with nbdtab_entry_options(); nbd-client accepts
+	 * them and leaves them alone. A mount option list cannot be one value, since commas
+	 * separate the line's options: each mountopt= adds one. */
+	{ "noauto", V_FLAG, SYSTEMD(noauto), 0, 0, NULL },
+	{ "mount", V_STRING, SYSTEMD(mount), 0, 0, "mount point" },
+	{ "fstype", V_STRING, SYSTEMD(fstype), 0, 0, "file system type" },
+	{ "mountopt", V_LIST, SYSTEMD(mount_options), 0, 0, "mount option" },
 };
 
 #define AT(v, off, type) ((type *)((char *)(v) + (off)))
@@ -334,6 +361,16 @@ static int set_option(const char *path, unsigned line, const struct tab_option *
 		if (!*s)
 			return log_oom();
 		break;
+	case V_LIST: {
+		char *joined = NULL;
+
+		s = AT(v, opt->offset, char *);
+		if (asprintf(&joined, "%s%s%s", *s ? *s : "", *s ? "," : "", value) < 0)
+			return log_oom();
+		free(*s);
+		*s = joined;
+		break;
+	}
 	case V_PORT:
 		s = AT(v, opt->offset, char *);
 		free(*s);
@@ -470,6 +507,25 @@ static int line_values(const char *path, const struct tab_line *l, struct tab_va
 	return 0;
 }
 
+/* Moves what a line set onto o; nothing can fail, so o changes completely or not at all. The line
+ * names the target whole; its TLS settings and options are merged over o's. */
+static void take_values(struct client_options *o, struct tab_values *v)
+{
+	struct client_tls tls;
+
+	free(o->device);
+	o->device = TAKE_PTR(v->o.device);
+	tls = o->target.tls;
+	o->target.tls = (struct client_tls)CLIENT_TLS_INIT;
+	client_target_free(&o->target);
+	o->target = v->o.target;
+	v->o.target = (struct client_target)CLIENT_TARGET_INIT;
+	client_tls_merge(&tls, &o->target.tls, o->target.tls.given);
+	client_tls_free(&o->target.tls);
+	o->target.tls = tls;
+	client_options_merge(o, &v->o, v->o.given);
+}
+
 struct apply_state {
 	const char *device; /* "/dev/nbdN" */
 	struct tab_values values;
@@ -492,7 +548,6 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 	_cleanup_free_ char *dev = NULL;
 	struct apply_state s = { 0 };
 	struct tab_values *v = &s.values;
-	struct client_tls tls;
 	const char *why = NULL;
 	int r;
 
@@ -506,7 +561,7 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 	s.device = dev;
 	client_options_init(&v->o);
 
-	r = walk(path, apply_line, &s);
+	r = walk(path, apply_line, &s, false);
 	if (r == 0 && !s.found) {
 		log_error("%s is not defined in %s", device, path);
 		r = -ENOENT;
@@ -515,20 +570,38 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 		tab_values_free(v);
 		return r;
 	}
-
-	/* Nothing can fail from here on: o changes completely or not at all. The line names the
-	 * target whole; its TLS settings and options are merged over o's. */
-	free(o->device);
-	o->device = TAKE_PTR(v->o.device);
-	tls = o->target.tls;
-	o->target.tls = (struct client_tls)CLIENT_TLS_INIT;
-	client_target_free(&o->target);
-	o->target = v->o.target;
-	v->o.target = (struct client_target)CLIENT_TARGET_INIT;
-	client_tls_merge(&tls, &o->target.tls, o->target.tls.given);
-	client_tls_free(&o->target.tls);
-	o->target.tls = tls;
-	client_options_merge(o, &v->o, v->o.given);
+	take_values(o, v);
 	tab_values_free(v);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ nbdtab_entry_options */
+
+int nbdtab_entry_options(const char *path, const struct nbdtab_entry *e, struct client_options *o,
+			 struct nbdtab_systemd *sd)
+{
+	/* The entry is a line that walk() has already split and checked. */
+	const struct tab_line l = {
+		.line = e->line,
+		.device = e->device,
+		.device_path = e->device,
+		.host = e->host,
+		.export_name = e->export_name,
+		.options = e->options,
+	};
+	struct tab_values v = { 0 };
+	int r;
+
+	client_options_init(&v.o);
+	r = line_values(path, &l, &v);
+	if (r < 0) {
+		tab_values_free(&v);
+		return r;
+	}
+	take_values(o, &v);
+	nbdtab_systemd_free(sd);
+	*sd = v.systemd;
+	v.systemd = (struct nbdtab_systemd){ 0 };
+	tab_values_free(&v);
 	return 0;
 }

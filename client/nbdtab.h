@@ -21,8 +21,9 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 
 /* Every device line of an nbdtab, for the systemd generator: calls fn for each, in file order,
  * skipping (with a warning) a later line for a device already seen. A negative return from fn
- * stops the walk and is returned. -EINVAL (logged with file:line) for a malformed line, before or
- * after some calls of fn; -ENOENT (logged) when the file does not exist. */
+ * stops the walk and is returned. A malformed line is logged with file:line and skipped, so that
+ * one bad line does not cost the others their devices; the walk then returns -EINVAL at its end,
+ * after fn has seen every good line. -ENOENT (logged) when the file does not exist. */
 struct nbdtab_entry {
 	char *device;      /* "/dev/nbdN", whichever way the line writes it */
 	char *host;        /* a host, or a socket path when the options say "unix" */
@@ -32,3 +33,19 @@ struct nbdtab_entry {
 };
 int nbdtab_read(const char *path, int (*fn)(const struct nbdtab_entry *e, void *userdata),
 		void *userdata);
+
+/* What a line asks of systemd (nbd-generator(8)). nbd-client accepts these keys and leaves them
+ * alone. */
+struct nbdtab_systemd {
+	bool noauto;         /* not attached at boot, only when asked */
+	char *mount;         /* mount=: where the file system on the device is mounted; NULL: none */
+	char *fstype;        /* fstype=; NULL: the mount's own detection */
+	char *mount_options; /* every mountopt=, joined with ',' in the line's order; NULL: none */
+};
+void nbdtab_systemd_free(struct nbdtab_systemd *sd);
+
+/* One entry of nbdtab_read(), read as nbdtab_apply() reads its line: o gets the device, the target
+ * and every option (checked; o initialised by the caller), sd the systemd keys. -EINVAL (logged
+ * with file:line) for a bad value; o and sd are unchanged on failure. */
+int nbdtab_entry_options(const char *path, const struct nbdtab_entry *e, struct client_options *o,
+			 struct nbdtab_systemd *sd);

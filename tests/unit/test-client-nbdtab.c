@@ -488,6 +488,8 @@ static void test_not_found(void **state _unused_)
 
 /* ------------------------------------------------------------------ nbdtab_read */
 
+static const char *tab_path_for_entries;
+
 struct collected {
 	char text[4096];
 	unsigned calls;
@@ -533,13 +535,17 @@ static void test_read(void **state _unused_)
 	assert_int_equal(c.calls, 2);
 	take_err();
 
-	/* A malformed line fails the walk, after the lines before it. */
-	tab = write_tab("nbd0 h e\nnbd1 h e persist,,x\nnbd2 h e\n");
+	/* A malformed line is reported and skipped: the lines after it still count, and the walk
+	 * says at its end that one was bad. */
+	tab = write_tab("nbd0 h e\nnbd1 h e persist,,x\nnbd2 h e\nnbd3 h\n");
 	c = (struct collected){ .stop_after = 0 };
 	assert_int_equal(nbdtab_read(tab, collect, &c), -EINVAL);
-	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.calls, 2);
+	assert_string_equal(c.text, "1 /dev/nbd0 h e (none)\n3 /dev/nbd2 h e (none)\n");
 	snprintf(want, sizeof(want),
-		 "nbd-client: %s:2: empty option in 'persist,,x' (one ',' too many?)\n", tab);
+		 "nbd-client: %s:2: empty option in 'persist,,x' (one ',' too many?)\n"
+		 "nbd-client: %s:4: " LINE_FORM ", but the line has only 2 fields\n",
+		 tab, tab);
 	assert_string_equal(take_err(), want);
 
 	c = (struct collected){ .stop_after = 0 };
@@ -551,6 +557,69 @@ static void test_read(void **state _unused_)
 	assert_int_equal(nbdtab_read(tab, collect, &c), 0);
 	assert_int_equal(c.calls, 0);
 	assert_string_equal(take_err(), "");
+}
+
+/* ------------------------------------------------------------------ nbdtab_entry_options */
+
+struct entry_options {
+	struct client_options o;
+	struct nbdtab_systemd sd;
+	int r[4];
+	unsigned calls;
+};
+
+static int read_options(const struct nbdtab_entry *e, void *userdata)
+{
+	struct entry_options *x = userdata;
+
+	/* Only the line asked for counts; the others show what a failure leaves. */
+	x->r[x->calls++] = nbdtab_entry_options(tab_path_for_entries, e, &x->o, &x->sd);
+	return 0;
+}
+
+/* An entry reads as nbdtab_apply() reads its line, with the keys only the generator uses. */
+static void test_entry_options(void **state _unused_)
+{
+	struct entry_options x = { .calls = 0 };
+	const char *tab = write_tab("nbd0 server.example disk persist,mount=/srv/data,fstype=ext4,"
+				    "mountopt=noatime,mountopt=discard,noauto,port=2000\n"
+				    "nbd1 /run/s e unix,bs=1000\n");
+
+	tab_path_for_entries = tab;
+	client_options_init(&x.o);
+	assert_int_equal(nbdtab_read(tab, read_options, &x), 0);
+	assert_int_equal(x.calls, 2);
+	assert_int_equal(x.r[0], 0);
+	assert_int_equal(x.r[1], -EINVAL);
+	assert_non_null(strstr(take_err(), ":2: invalid block size '1000' for bs"));
+	/* What the good line set, and nothing of the bad one. */
+	assert_string_equal(x.o.device, "/dev/nbd0");
+	assert_int_equal(x.o.target.kind, TARGET_TCP);
+	assert_string_equal(x.o.target.host, "server.example");
+	assert_string_equal(x.o.target.port, "2000");
+	assert_string_equal(x.o.target.export_name, "disk");
+	assert_true(x.o.persist);
+	assert_int_equal(x.o.block_size, 0);
+	assert_true(x.sd.noauto);
+	assert_string_equal(x.sd.mount, "/srv/data");
+	assert_string_equal(x.sd.fstype, "ext4");
+	assert_string_equal(x.sd.mount_options, "noatime,discard");
+	nbdtab_systemd_free(&x.sd);
+	client_options_free(&x.o);
+}
+
+/* nbd-client accepts the generator's keys without a word, and they change nothing it does. */
+static void test_systemd_keys_quiet(void **state _unused_)
+{
+	const char *tab = write_tab("nbd0 h e noauto,mount=/m,fstype=xfs,mountopt=ro\n");
+
+	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
+	assert_string_equal(take_err(), "");
+	assert_string_equal(o.device, "/dev/nbd0");
+	assert_false(o.read_only);
+	tab = write_tab("nbd0 h e mount\n");
+	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
+	assert_non_null(strstr(take_err(), "option 'mount' needs a value (mount=...); it is ignored"));
 }
 
 /* ------------------------------------------------------------------ shared value checks */
@@ -680,6 +749,8 @@ int main(void)
 		TEST(test_nul_byte),
 		TEST(test_not_found),
 		TEST(test_read),
+		TEST(test_entry_options),
+		TEST(test_systemd_keys_quiet),
 		TEST(test_value_checks),
 	};
 
