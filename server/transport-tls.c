@@ -96,7 +96,9 @@ bool transport_tls_test_hooks_set(void)
 	return test_key_update_after || test_ticket_after;
 }
 
-/* One hook: done (fired or failed for good), or not yet (-EAGAIN: called again later). */
+/* One hook: done (fired or failed for good), or not yet (-EAGAIN: GnuTLS wants the same call
+ * again, which the next point where every reply has left makes; with nothing queued the socket
+ * has room, so in practice it goes at once). */
 static int test_hook(struct tls_transport *tt, const char *peer, const char *what, int g)
 {
 	if (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED)
