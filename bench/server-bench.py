@@ -52,19 +52,43 @@ def wait_port(port, proc, timeout=10.0):
 
 
 class Server:
-    """A server under test; start() returns when it accepts connections."""
+    """A server under test; start() returns when it accepts connections.
+
+    prefix is put in front of the command (tls-bench.py pins servers to a CPU with taskset, which
+    execs the server, so the process started is the server itself); log names a file for the
+    server's standard error, which is discarded otherwise."""
 
     def __init__(self, name, image, tmp):
         self.name, self.image, self.tmp = name, image, tmp
         self.port = free_port()
         self.proc = None
         self.pidfile = None
+        self.prefix = []
+        self.log = None
 
     def uri(self):
         return f"nbd://127.0.0.1:{self.port}/"
 
-    def start(self):
+    def command(self):
         raise NotImplementedError
+
+    def start(self):
+        err = open(self.log, "a") if self.log else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(self.prefix + self.command(),
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        finally:
+            if self.log:
+                err.close()
+        wait_port(self.port, self.proc)
+
+    def cpu_seconds(self):
+        """User and system time of the server so far: all its threads, those that have ended
+        included, and its children that it has reaped (fields 14-17 of /proc/PID/stat)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            # The command name may hold spaces; the fields after it are counted from its ')'.
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         pid = None
@@ -98,13 +122,10 @@ class Nbdm(Server):
         super().__init__(name, *a)
         self.binary = binary
 
-    def start(self):
+    def command(self):
         # -C /dev/null: like the reference, nbd-server also reads /etc/nbd-server/config, whose
         # user = nbd would drop the privileges the benchmark's image needs.
-        self.proc = subprocess.Popen([self.binary, "--foreground", "-C", "/dev/null",
-                                      f"127.0.0.1@{self.port}", self.image],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+        return [self.binary, "--foreground", "-C", "/dev/null", f"127.0.0.1@{self.port}", self.image]
 
 
 class ReferenceNbdServer(Server):
@@ -127,41 +148,63 @@ class Nbdkit(Server):
     def __init__(self, *a):
         super().__init__("nbdkit", *a)
 
-    def start(self):
-        self.proc = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(self.port),
-                                      "file", self.image],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+    def command(self):
+        return ["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(self.port), "file", self.image]
 
 
 class QemuNbd(Server):
     def __init__(self, *a):
         super().__init__("qemu-nbd", *a)
 
-    def start(self):
-        self.proc = subprocess.Popen(["qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", str(self.port),
-                                      "-e", "8", "-t", self.image],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+    def command(self):
+        return ["qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", str(self.port), "-e", "8", "-t",
+                self.image]
 
 
-def fio(uri, rw, bs, depth, runtime, size):
-    out = subprocess.run(["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--rw={rw}",
+def fio(uri, rw, bs, depth, runtime, size, ramp=1, prefix=(), env=None):
+    """Returns MiB/s, IOPS and the bytes moved after the ramp. prefix goes in front of the command
+    (taskset), env replaces the environment."""
+    out = subprocess.run(list(prefix) +
+                         ["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--rw={rw}",
                           f"--bs={bs}", f"--iodepth={depth}", f"--size={size}", "--time_based",
-                          f"--runtime={runtime}", "--ramp_time=1", "--output-format=json"],
-                         check=True, capture_output=True, text=True).stdout
+                          f"--runtime={runtime}", f"--ramp_time={ramp}", "--output-format=json"],
+                         check=True, capture_output=True, text=True, env=env).stdout
     # The nbd engine prints a line of its own before the JSON document.
     job = json.loads(out[out.index("{"):])["jobs"][0]
     side = job["read"] if "read" in rw else job["write"]
-    return side["bw_bytes"] / MiB, side["iops"]
+    return side["bw_bytes"] / MiB, side["iops"], side["io_bytes"]
 
 
-def nbdcopy(src, dst, conns, size_bytes):
+def nbdcopy(src, dst, conns, size_bytes, prefix=()):
     start = time.monotonic()
-    subprocess.run(["nbdcopy", "--no-extents", f"--connections={conns}", "--requests=64",
+    subprocess.run(list(prefix) +
+                   ["nbdcopy", "--no-extents", f"--connections={conns}", "--requests=64",
                     "--request-size=262144", src, dst], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return size_bytes / MiB / (time.monotonic() - start)
+
+
+def parse_size(text):
+    """1G, 512M, 64K or a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def write_random(path, size_bytes):
+    # Random data, so that no server can answer a READ with a hole or compress anything.
+    with open(path, "wb") as f:
+        left = size_bytes
+        while left:
+            n = min(left, 16 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def rotation(servers, round_no):
+    """The order of the servers in a round: each round starts one further along, so that a slow
+    moment of the machine does not always fall on the same server."""
+    k = round_no % len(servers)
+    return servers[k:] + servers[:k]
 
 
 def iperf3_ceiling(runtime):
@@ -203,8 +246,7 @@ def main():
     p.add_argument("--baseline", help="another nbd-server binary (an earlier build), measured in the "
                    "same rounds as nbdm-before, for before/after comparisons")
     a = p.parse_args()
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    a.size_bytes = int(a.size[:-1]) * units[a.size[-1]] if a.size[-1] in units else int(a.size)
+    a.size_bytes = parse_size(a.size)
     for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install fio libnbd-bin nbdkit qemu-utils nbd-server iperf3")
@@ -214,12 +256,7 @@ def main():
     a.source = os.path.join(tmp, "source")
     try:
         for path in (image, a.source):
-            with open(path, "wb") as f:
-                left = a.size_bytes
-                while left:
-                    n = min(left, 16 * MiB)
-                    f.write(os.urandom(n))
-                    left -= n
+            write_random(path, a.size_bytes)
         servers = [Nbdm(os.path.abspath(a.server), image, tmp), ReferenceNbdServer(image, tmp),
                    Nbdkit(image, tmp), QemuNbd(image, tmp)]
         if a.only:
@@ -229,8 +266,7 @@ def main():
         samples = {}
         ceilings = []
         for round_no in range(a.repeat):
-            order = servers[round_no % len(servers):] + servers[:round_no % len(servers)]
-            for s in order:
+            for s in rotation(servers, round_no):
                 print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
                 s.start()
                 try:
