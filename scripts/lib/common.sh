@@ -12,7 +12,9 @@ NBDM_BUILD_PACKAGES=(
 # The integration suite's peers: nbdinfo/nbdcopy, libnbd's Python module (nbdsh), qemu-img/io/nbd,
 # nbdkit, and Debian's nbd-server (our client's interop with the reference server); certtool and
 # psktool (gnutls-bin) make the TLS tests' certificates and keys.
-NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit nbd-server gnutls-bin)
+# dpkg-dev and debhelper build the Debian packages (tests/install/test-debs.sh, and the boot suite).
+NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit nbd-server gnutls-bin
+	dpkg-dev debhelper)
 # The VM suite (tests/vm): QEMU boots Debian's cloud kernels on a busybox-static initramfs built with
 # cpio; kmod's depmod indexes the guest's modules, xz-utils reads 6.12's .ko.xz ones. The kernels and
 # Debian's nbd binaries are fetched into a cache by the tests themselves.
