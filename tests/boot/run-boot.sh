@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# run-boot.sh SERIES: the boot test of one kernel series (6.1 or 6.12), as meson runs it. Boots a real
+# Debian 12 system with systemd and udev under QEMU (TCG), with the project's Debian packages
+# installed in it, and an NBD server on the host that the guest reaches through one forwarded
+# address; prints the guest's assertions as TAP on stdout.
+#
+#   1. lib/build-image.sh: the cached Debian root (mmdebstrap), built only when its package list
+#      changes;
+#   2. tests/install/build-debs.sh: nbdm-client and nbdm-server, built from a copy of the tree
+#      (cached by the tree's contents, shared with the install suite);
+#   3. the root unpacked (without the other series' kernel), the packages installed with dpkg in a
+#      chroot, the guest runner and tests added, an ext4 image made of it with mkfs.ext4 -d;
+#   4. lib/hostctl.py runs the host's nbd-server on 127.0.0.1 and a control socket for the guest;
+#   5. QEMU boots the kernel and initrd of the root with user networking restricted to two forwards:
+#      10.0.2.100:10809 to the server, 10.0.2.100:10810 to the control socket (a socat per guest
+#      connection, so a restarted server is reached again). Nothing else leaves the guest.
+#   6. The guest's lines (ttyS1) become TAP through tests/vm/lib/tap.py; the host adds its own checks
+#      of the poweroff (QEMU ended by itself, the kernel powered down, the root file system clean).
+#
+# Environment:
+#   NBD_SERVER            the nbd-server the host runs (required; meson: the build's)
+#   NBDM_SOURCE_ROOT      the tree the packages are built from (default: this checkout)
+#   NBDM_DEBS_CACHE       where the built packages are kept (default: $TMPDIR/nbdm-debs; meson:
+#                         the build directory's debs/)
+#   NBDM_BOOT_DEBS        a directory of nbdm-*.deb files to install instead of building them
+#   NBDM_BOOT_TESTS       comma-separated guest tests to run (names in tests/ without .sh)
+#   NBDM_BOOT_SCRIPT=FILE run FILE in the guest as the only test (copied into its tests/)
+#   NBDM_BOOT_SHELL=1     interactive: the console on this terminal, root logged in after the tests
+#   NBDM_BOOT_KEEP=1      keep the work directory (image, console, results, host logs)
+#   NBDM_BOOT_TIMEOUT     seconds before QEMU is killed (default 420)
+#   NBDM_VM_ACCEL         QEMU accelerator (default tcg)
+#   NBDM_VM_CACHE         cache (default /var/cache/nbdm-vm; the root is under boot/)
+#   NBDM_VM_LOGDIR        where a failed run's console log is kept (meson: its meson-logs/)
+#
+# A boot test that cannot run (not root, no QEMU or mmdebstrap, Debian's archive unreachable) reports
+# one skipped case, as the VM suite does.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/vm/lib/common.sh
+. "$top/tests/vm/lib/common.sh"
+
+series=${1:?usage: run-boot.sh SERIES}
+[ -n "${NBDM_VM_KERNEL_META[$series]:-}" ] || vm_die "unknown kernel series '$series' (6.1 or 6.12)"
+: "${NBD_SERVER:?NBD_SERVER must name the nbd-server binary the host runs}"
+src=${NBDM_SOURCE_ROOT:-$top}
+debs_cache=${NBDM_DEBS_CACHE:-${TMPDIR:-/tmp}/nbdm-debs}
+label="boot $series"
+
+skip() {
+	echo "1..1"
+	echo "ok 1 - [$label] boot tests # SKIP $*"
+	exit 0
+}
+t0=$(date +%s)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nbdm-boot-$series.XXXXXX")
+hostctl_pid=
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	if [ -n "$hostctl_pid" ]; then
+		kill "$hostctl_pid" 2>/dev/null || true
+		wait "$hostctl_pid" 2>/dev/null || true
+	fi
+	if [ -n "${NBDM_BOOT_KEEP:-}" ]; then
+		echo "# work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# step OUTVAR CMD...: runs a preparation step, stores its stdout in OUTVAR (- drops it), shows its
+# messages, and turns exit status 77 into a skip that names the reason.
+step() {
+	local var=$1 rc=0 out
+	shift
+	out=$("$@" 2>"$work/step.err") || rc=$?
+	grep -v '^skip: ' "$work/step.err" >&2 || true
+	if [ "$rc" -eq "$VM_SKIP_STATUS" ]; then
+		skip "$(sed -n 's/^skip: //p' "$work/step.err" | tail -n 1)"
+	elif [ "$rc" -ne 0 ]; then
+		vm_die "$* failed (status $rc)"
+	fi
+	[ "$var" = - ] || printf -v "$var" '%s' "$out"
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (the guest's root is built and installed into with chroot)"
+# The host tools; scripts/check installs them (NBDM_VM_PACKAGES), this covers a bare `meson test`.
+# shellcheck disable=SC2317 # called through vm_locked
+ensure_tools() {
+	local cmd pkg
+	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs \
+		mmdebstrap:mmdebstrap python3:python3; do
+		pkg=${cmd#*:}
+		cmd=${cmd%%:*}
+		apt_install_missing "$cmd" "$pkg" || vm_skip "$cmd is not installed and apt-get install $pkg did not work"
+	done
+}
+step - vm_locked ensure_tools
+
+# 1. and 2.: the cached root and the packages (set by step).
+tarball='' debs=''
+step tarball "$here/lib/build-image.sh"
+t_image=$(date +%s)
+if [ -n "${NBDM_BOOT_DEBS:-}" ]; then
+	debs=$NBDM_BOOT_DEBS
+else
+	step debs "$top/tests/install/build-debs.sh" "$src" "$debs_cache"
+fi
+mapfile -t packages < <(find "$debs" -maxdepth 1 -name 'nbdm-*.deb' ! -name '*-dbgsym_*' | sort)
+[ ${#packages[@]} -gt 0 ] || vm_die "no nbdm-*.deb in $debs"
+t_debs=$(date +%s)
+
+# 3. The guest's root for this run. The other series' kernel stays out: a smaller image is made and
+# booted faster.
+kver=$(grep -E "^${series//./\\.}\." "$tarball.kernels" | head -n 1 || true)
+[ -n "$kver" ] || vm_die "the cached root $tarball has no $series kernel (has: $(tr '\n' ' ' <"$tarball.kernels")); delete it to rebuild"
+excludes=()
+while IFS= read -r other; do
+	[ "$other" = "$kver" ] && continue
+	excludes+=(--exclude="./usr/lib/modules/$other" --exclude="./boot/*-$other")
+done <"$tarball.kernels"
+root=$work/root
+mkdir "$root"
+tar -xf "$tarball" -C "$root" "${excludes[@]}"
+
+mkdir -p "$root/tmp/nbdm-debs"
+cp "${packages[@]}" "$root/tmp/nbdm-debs/"
+if ! chroot "$root" sh -c 'dpkg -i /tmp/nbdm-debs/*.deb' >"$work/dpkg.log" 2>&1; then
+	sed 's/^/# dpkg: /' "$work/dpkg.log"
+	vm_die "installing the project's packages into the guest's root failed (dpkg -i, log above)"
+fi
+echo "# installed in the guest: $(cd "$root/tmp/nbdm-debs" && echo *.deb)" >&2
+rm -rf "$root/tmp/nbdm-debs"
+
+guestdir=$root/usr/local/lib/nbdm-boot
+mkdir -p "$guestdir/tests" "$root/etc/nbdm-boot"
+install -m 0755 "$here/guest/run" "$guestdir/run"
+install -m 0644 "$here/guest/lib.sh" "$guestdir/lib.sh"
+if [ -n "${NBDM_BOOT_SCRIPT:-}" ]; then
+	install -m 0644 "$NBDM_BOOT_SCRIPT" "$guestdir/tests/"
+else
+	install -m 0644 "$here"/tests/*.sh "$guestdir/tests/"
+fi
+install -m 0644 "$here/guest/nbdm-boot-tests.service" "$root/etc/systemd/system/"
+ln -sf ../nbdm-boot-tests.service "$root/etc/systemd/system/multi-user.target.wants/"
+if [ -n "${NBDM_BOOT_SHELL:-}" ]; then
+	# Root logged in on the serial console once the tests are done.
+	mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
+	cat >"$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<'EOF'
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
+EOF
+fi
+
+# The host's exports: two sparse files and memory, the same for every test.
+declare -A export_size=([disk]=268435456 [disk2]=268435456 [mem]=67108864)
+server_args=(-C /dev/null --foreground --bind 127.0.0.1)
+hostctl_exports=()
+for name in disk disk2; do
+	truncate -s "${export_size[$name]}" "$work/$name.img"
+	server_args+=(--export "$name=$work/$name.img")
+	hostctl_exports+=(--export "$name=$work/$name.img")
+done
+server_args+=(--export "mem=memory:${export_size[mem]}")
+{
+	echo "NBDM_BOOT_SERIES=$series"
+	echo "NBDM_HOST=10.0.2.100"
+	echo "NBDM_NBD_PORT=10809"
+	echo "NBDM_CTL_PORT=10810"
+	echo "NBDM_BOOT_TESTS=${NBDM_BOOT_TESTS:-}"
+	echo "NBDM_BOOT_SHELL=${NBDM_BOOT_SHELL:-}"
+	for name in "${!export_size[@]}"; do
+		echo "NBDM_EXPORT_SIZE_$name=${export_size[$name]}"
+	done
+} >"$root/etc/nbdm-boot/env"
+
+cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+# Room for what the tests write; the file is sparse.
+if ! mkfs.ext4 -q -F -L nbdm-root -d "$root" "$work/image.raw" 2G >"$work/mkfs.log" 2>&1; then
+	sed 's/^/# mkfs: /' "$work/mkfs.log"
+	vm_die "mkfs.ext4 -d could not make the guest's image"
+fi
+rm -rf "$root"
+t_prep=$(date +%s)
+
+# 4. The host's server and the guest's control service.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 "$here/lib/hostctl.py" --socket "$work/ctl.sock" --port "$port" --dir "$work" \
+	"${hostctl_exports[@]}" -- "$NBD_SERVER" "${server_args[@]}" --port "$port" \
+	>"$work/hostctl.out" 2>&1 &
+hostctl_pid=$!
+for _ in $(seq 100); do
+	[ -e "$work/hostctl.ready" ] && break
+	kill -0 "$hostctl_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ ! -e "$work/hostctl.ready" ]; then
+	cat "$work/hostctl.out" "$work/server.log" 2>/dev/null | sed 's/^/# /'
+	vm_die "the host's nbd-server ($NBD_SERVER) did not start on 127.0.0.1:$port (output above)"
+fi
+
+# 5. QEMU. restrict=on cuts the guest off from the host and the world; the two guestfwd rules are its
+# only way out. A guestfwd command is spawned for each connection the guest opens.
+netdev="user,id=n0,restrict=on"
+netdev+=",guestfwd=tcp:10.0.2.100:10809-cmd:socat - TCP:127.0.0.1:$port"
+netdev+=",guestfwd=tcp:10.0.2.100:10810-cmd:socat - UNIX-CONNECT:$work/ctl.sock"
+append="root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1 quiet"
+# shellcheck disable=SC2054 # the commas are QEMU's
+qemu=(qemu-system-x86_64 -accel "${NBDM_VM_ACCEL:-tcg}" -cpu max -m 1024 -smp 2
+	-nographic -no-reboot
+	-kernel "$work/vmlinuz" -initrd "$work/initrd.img" -append "$append"
+	-drive "file=$work/image.raw,format=raw,if=virtio"
+	-netdev "$netdev" -device virtio-net-pci,netdev=n0
+	# The console and QEMU's monitor on stdio; the guest's result lines on a second UART (ttyS1) that
+	# nothing else writes to.
+	-serial mon:stdio -serial "file:$work/results.txt")
+
+if [ -n "${NBDM_BOOT_SHELL:-}" ]; then
+	echo "# interactive: Ctrl-A X quits QEMU; work directory: $work (deleted at the end unless NBDM_BOOT_KEEP=1)" >&2
+	"${qemu[@]}" || true
+	exit 0
+fi
+
+start=$(date +%s)
+status=0
+timeout -k 10 "${NBDM_BOOT_TIMEOUT:-420}" "${qemu[@]}" </dev/null >"$work/console.log" 2>"$work/qemu.err" ||
+	status=$?
+t_boot=$(date +%s)
+seconds=$((t_boot - start))
+
+# 6. The guest's results, then the host's checks of the poweroff, numbered on from tap.py's.
+logdir=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}
+keep=$logdir/boot-$series-console.log
+good=0
+python3 "$top/tests/vm/lib/tap.py" "$label" "$work/results.txt" "$work/console.log" "$status" "$seconds" \
+	>"$work/tap.txt" || good=1
+n=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$work/tap.txt")
+grep -v '^1\.\.[0-9]*$' "$work/tap.txt"
+host_check() {
+	local what=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$work/check.out" 2>&1; then
+		echo "ok $n - [$label] $what"
+	else
+		echo "not ok $n - [$label] $what"
+		sed 's/^/#   /' "$work/check.out"
+		good=1
+	fi
+}
+host_check "QEMU ended by itself with status 0 (the guest powered off)" test "$status" -eq 0
+host_check "the kernel powered down (reboot: Power down)" grep -q 'reboot: Power down' "$work/console.log"
+# A clean unmount leaves the file system "clean" and without the journal's needs_recovery.
+# shellcheck disable=SC2317 # called through host_check
+fs_clean() {
+	dumpe2fs -h "$work/image.raw" 2>/dev/null | tee /dev/stderr | grep -Eq '^Filesystem state: +clean$' &&
+		! dumpe2fs -h "$work/image.raw" 2>/dev/null | grep -q needs_recovery
+}
+host_check "the root file system was unmounted cleanly" fs_clean
+echo "1..$n"
+echo "# timings [$label]: image ready $((t_image - t0)) s, packages $((t_debs - t_image)) s, guest image $((t_prep - t_debs)) s, boot and tests $seconds s, total $(($(date +%s) - t0)) s"
+
+if [ "$good" -eq 0 ]; then
+	rm -f "$keep"
+	exit 0
+fi
+mkdir -p "$logdir"
+{
+	echo "== qemu: ${qemu[*]}"
+	echo "== qemu exit status $status after $seconds s; its stderr:"
+	cat "$work/qemu.err"
+	echo "== host control service (hostctl.log):"
+	cat "$work/hostctl.log" 2>/dev/null || true
+	echo "== host nbd-server (server.log):"
+	cat "$work/server.log" 2>/dev/null || true
+	echo "== serial console (ttyS0):"
+	cat "$work/console.log"
+} >"$keep"
+echo "# console log kept: $keep"
+{
+	echo "boot test [$series] failed; console log kept in $keep; its last 40 lines:"
+	tail -n 40 "$work/console.log"
+} >&2
+exit 0
