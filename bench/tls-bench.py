@@ -11,7 +11,8 @@ and nbdcopy with 1 and 4 connections (nbds://...?tls-certificates=DIR), from the
 from a file in /dev/shm to the image. The load generator runs on one CPU and the server on another
 (taskset), and every run records the server's CPU time (all threads, from /proc/PID/stat) and the
 client's (getrusage of the reaped client), so that the tables give throughput and CPU seconds per GiB
-moved, with ratios of nbdm to the best peer.
+moved, with ratios of nbdm to the best peer. nbdm without TLS runs in the same rounds as a reference
+(what TLS costs), and each run notes how much of the two CPUs went to other processes meanwhile.
 
 Each figure is the median of --repeat rounds; the servers take turns within a round in a rotating
 order, so that a slow moment of the machine (other jobs, VMs) does not fall on one server only.
@@ -19,7 +20,7 @@ When a server's figure varies by more than 20% between rounds, up to --extra-rou
 are run.
 
 Usage: bench/tls-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
-                          [--extra-rounds 1] [--only nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd]
+                          [--extra-rounds 1] [--only nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd,nbdm-plain]
                           [--server-cpu 1] [--client-cpu 0]
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, gnutls-bin (certtool, psktool).
 Not a test: it asserts nothing and never runs in CI.
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GiB = 1 << 30
@@ -81,8 +83,10 @@ def kernel_tls_available():
 
 class TlsServer:
     """What every server over TLS has in common: an nbds:// URI, and the client-side certificate
-    directory for clients that take it in the URI (nbdcopy)."""
+    directory for clients that take it in the URI (nbdcopy). role: "ours" and "peer" are compared
+    in the ratio columns; a "reference" (nbdm without TLS) is shown but not compared."""
     certs = client_certs = None
+    role = "peer"
 
     def uri(self):
         return f"nbds://127.0.0.1:{self.port}/"
@@ -95,6 +99,8 @@ class TlsServer:
 
 
 class TlsNbdm(TlsServer, sb.Nbdm):
+    role = "ours"
+
     def __init__(self, binary, image, tmp, ktls):
         super().__init__(binary, image, tmp, name="nbdm-ktls" if ktls == "yes" else "nbdm-gnutls")
         self.ktls = ktls
@@ -125,6 +131,22 @@ class TlsNbdm(TlsServer, sb.Nbdm):
         if self.ktls == "no":
             return f"{summary} (--tls-ktls=no)"
         return summary
+
+
+class PlainNbdm(sb.Nbdm):
+    """nbdm without TLS, on the same CPUs: what TLS costs, and what the kernel's TLS would have to
+    come close to."""
+    role = "reference"
+    client_certs = None
+
+    def __init__(self, binary, image, tmp):
+        super().__init__(binary, image, tmp, name="nbdm-plain")
+
+    def copy_uri(self):
+        return self.uri()
+
+    def tls_mode(self):
+        return "no TLS"
 
 
 class TlsNbdkit(TlsServer, sb.Nbdkit):
@@ -172,17 +194,36 @@ ROWS = [
 ]
 
 
+def busy_seconds(cpus):
+    """CPU time spent in tasks (user, nice, system) or taken by the hypervisor (steal) on these
+    CPUs, from /proc/stat. Interrupt and softirq time are left out: with tick-based accounting they
+    are charged to no task, so leaving them out keeps this comparable with the tasks' own times."""
+    total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name in (f"cpu{c}" for c in cpus):
+                user, nice, system, steal = (int(fields[i]) for i in (0, 1, 2, 7))
+                total += user + nice + system + steal
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(server, row_fn, a):
-    """One client run: (value, server CPU s/GiB, client CPU s/GiB)."""
+    """One client run: value, server CPU s/GiB, client CPU s/GiB, and the share of the two CPUs'
+    time that went to neither (other jobs, VMs, the hypervisor): how disturbed the run was."""
     def children_cpu():
         # Only reaped children count, and the servers are reaped after the last row only, so the
         # difference is the client's own time (fio's job process included: fio reaps it).
         r = resource.getrusage(resource.RUSAGE_CHILDREN)
         return r.ru_utime + r.ru_stime
-    server_before, client_before = server.cpu_seconds(), children_cpu()
+    cpus = (a.server_cpu, a.client_cpu)
+    server_before, client_before, busy_before = server.cpu_seconds(), children_cpu(), busy_seconds(cpus)
+    start = time.monotonic()
     value, moved = row_fn(server, a)
+    wall = time.monotonic() - start
     server_cpu, client_cpu = server.cpu_seconds() - server_before, children_cpu() - client_before
-    return value, server_cpu / (moved / GiB), client_cpu / (moved / GiB)
+    other = busy_seconds(cpus) - busy_before - server_cpu - client_cpu
+    return value, server_cpu / (moved / GiB), client_cpu / (moved / GiB), max(other, 0) / (wall * len(cpus))
 
 
 def probe(server, a):
@@ -199,9 +240,9 @@ def spread(values):
     return (max(values) - min(values)) / statistics.median(values) if statistics.median(values) else 0
 
 
-def table(title, names, key, samples, lower_is_better, decimals):
-    ours = [n for n in names if n.startswith("nbdm")]
-    peers = [n for n in names if not n.startswith("nbdm")]
+def table(title, names, roles, key, samples, lower_is_better, decimals):
+    ours = [n for n in names if roles[n] == "ours"]
+    peers = [n for n in names if roles[n] == "peer"]
     head = ["test", "unit"] + names + [f"{n} spread" for n in ours] + [f"{n} / best peer" for n in ours]
     lines = [f"{title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, unit, _ in ROWS:
@@ -222,7 +263,7 @@ def main():
     p.add_argument("--server", default=os.path.join(HERE, "..", "build", "server", "nbd-server"))
     p.add_argument("--runtime", type=int, default=8, help="seconds per fio run")
     p.add_argument("--size", default="1G")
-    p.add_argument("--only", help="comma-separated servers to run (nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd)")
+    p.add_argument("--only", help="comma-separated servers to run (nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd,nbdm-plain)")
     p.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median")
     p.add_argument("--extra-rounds", type=int, default=1,
                    help="more rounds allowed when a figure's rounds differ by more than 20%%")
@@ -256,7 +297,7 @@ def main():
 
         binary = os.path.abspath(a.server)
         servers = [TlsNbdm(binary, image, tmp, "yes"), TlsNbdm(binary, image, tmp, "no"),
-                   TlsNbdkit(image, tmp), TlsQemuNbd(image, tmp)]
+                   TlsNbdkit(image, tmp), TlsQemuNbd(image, tmp), PlainNbdm(binary, image, tmp)]
         if a.only:
             servers = [s for s in servers if s.name in a.only.split(",")]
         for s in servers:
@@ -274,11 +315,11 @@ def main():
                     if s.name not in probes:
                         probes[s.name] = probe(s, a)
                     for label, _, fn in ROWS:
-                        value, server_cpu, client_cpu = measure(s, fn, a)
+                        value, server_cpu, client_cpu, other = measure(s, fn, a)
                         samples.setdefault((s.name, label), []).append(
-                            {"value": value, "server": server_cpu, "client": client_cpu})
+                            {"value": value, "server": server_cpu, "client": client_cpu, "other": other})
                         print(f"#   {label}: {value:.0f}, server {server_cpu:.3f} s/GiB, "
-                              f"client {client_cpu:.3f} s/GiB", file=sys.stderr)
+                              f"client {client_cpu:.3f} s/GiB, other load {other:.0%}", file=sys.stderr)
                 finally:
                     s.stop()
             rounds += 1
@@ -295,18 +336,25 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     names = [s.name for s in servers]
-    print(table("Throughput (higher is better)", names, "value", samples, False, 0))
+    roles = {s.name: s.role for s in servers}
+    print(table("Throughput (higher is better)", names, roles, "value", samples, False, 0))
     print()
-    print(table("Server CPU seconds per GiB moved (lower is better)", names, "server", samples, True, 3))
+    print(table("Server CPU seconds per GiB moved (lower is better)", names, roles, "server", samples,
+                True, 3))
     print()
-    print(table("Client CPU seconds per GiB moved (fio or nbdcopy; lower is better)", names, "client",
-                samples, True, 3))
+    print(table("Client CPU seconds per GiB moved (fio or nbdcopy; lower is better)", names, roles,
+                "client", samples, True, 3))
     print(f"\nMedians of {rounds} rounds (rotating order), {a.runtime} s per fio run, {a.size} image in "
           f"/dev/shm, TCP loopback; servers on CPU {a.server_cpu}, clients on CPU {a.client_cpu}.")
     print(f"Kernel TLS on this host: {'available' if ktls_host else 'not available (no tls module)'}")
     for s in servers:
         cipher, multi = probes[s.name]
-        print(f"- {s.name}: {modes[s.name]}; cipher {cipher}; multi-conn {multi}")
+        tls = f"; cipher {cipher}" if s.role != "reference" else ""
+        print(f"- {s.name}: {modes[s.name]}{tls}; multi-conn {multi}")
+    for s in servers:
+        other = [v["other"] for label, _, _ in ROWS for v in samples[(s.name, label)]]
+        print(f"- other load on the two CPUs during {s.name}'s runs: median {statistics.median(other):.0%}, "
+              f"highest {max(other):.0%}")
     worst = max(((spread([v['value'] for v in vals]), k) for k, vals in samples.items()), default=None)
     if worst:
         print(f"Widest spread between rounds: {worst[0]:.0%} ({worst[1][0]}, {worst[1][1]})")
