@@ -19,10 +19,13 @@
  * cannot take a record other than data after that): read once at start from the environment, and
  * acting only on a session this server keeps in user space (--tls-ktls=no, or a kernel that refused
  * it), once per connection, after the N-th reply of transmission has been sent:
- *   NBDM_TLS_TEST_KEY_UPDATE_AFTER=N  a TLS 1.3 KeyUpdate (gnutls_session_key_update(), not asking
+ *   NBDM_TLS_TEST_KEY_UPDATE_AFTER=N  a TLS 1.3 KeyUpdate (tls_session_key_update(), not asking
  *                                     the peer to update its own keys);
- *   NBDM_TLS_TEST_TICKET_AFTER=N      a late TLS 1.3 NewSessionTicket (gnutls_session_ticket_send()).
- * They reach into the GnuTLS session (tls/session.h), which only tls/ should; they are for tests.
+ *   NBDM_TLS_TEST_TICKET_AFTER=N      a late TLS 1.3 NewSessionTicket (tls_session_send_ticket());
+ *   NBDM_TLS_TEST_KEY_UPDATE_MID_REPLY=BYTES  a KeyUpdate in the middle of a reply: between the
+ *                                     first and second record of the first output that needs
+ *                                     several records once BYTES have been sent (a large READ
+ *                                     reply, cut after its header and first data).
  */
 #include <errno.h>
 #include <linux/tls.h>
@@ -37,7 +40,6 @@
 #include "common/parse.h"
 #include "server/transport.h"
 #include "tls/ktls.h"
-#include "tls/session.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -55,7 +57,8 @@ struct tls_transport {
 	struct tls_session *s; /* NULL once the kernel has the keys */
 	bool established;
 	bool kernel;
-	bool key_update_sent, ticket_sent; /* the test hooks, once each */
+	bool key_update_sent, ticket_sent, mid_reply_sent; /* the test hooks, once each */
+	uint64_t sent;         /* bytes sent through the session, for the mid-reply hook */
 	int error;             /* a failure after some bytes were returned, for the next call */
 	size_t held_len;
 	uint8_t held[TLS_RECORD_MAX];
@@ -68,7 +71,7 @@ static struct tls_transport *tls_of(struct transport *t)
 }
 
 /* After how many replies the test hooks act; 0: never. Set once, before the workers start. */
-static uint64_t test_key_update_after, test_ticket_after;
+static uint64_t test_key_update_after, test_ticket_after, test_mid_reply_after;
 
 static uint64_t test_hook_env(const char *name)
 {
@@ -89,6 +92,7 @@ void transport_tls_read_test_hooks(void)
 {
 	test_key_update_after = test_hook_env("NBDM_TLS_TEST_KEY_UPDATE_AFTER");
 	test_ticket_after = test_hook_env("NBDM_TLS_TEST_TICKET_AFTER");
+	test_mid_reply_after = test_hook_env("NBDM_TLS_TEST_KEY_UPDATE_MID_REPLY");
 }
 
 bool transport_tls_test_hooks_set(void)
@@ -99,13 +103,13 @@ bool transport_tls_test_hooks_set(void)
 /* One hook: done (fired or failed for good), or not yet (-EAGAIN: GnuTLS wants the same call
  * again, which the next point where every reply has left makes; with nothing queued the socket
  * has room, so in practice it goes at once). */
-static int test_hook(struct tls_transport *tt, const char *peer, const char *what, int g)
+static int test_hook(struct tls_transport *tt, const char *peer, const char *what, int r)
 {
-	if (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED)
+	if (r == -EAGAIN)
 		return -EAGAIN;
-	if (g < 0)
+	if (r < 0)
 		log_warning("Connection %s: test hook: sending a %s failed: %s", peer, what,
-			    gnutls_strerror(g));
+			    tls_session_error(tt->s));
 	else
 		log_info("Connection %s: test hook fired: sent a TLS %s", peer, what);
 	return 0;
@@ -119,11 +123,11 @@ void transport_tls_replies_sent(struct transport *t, uint64_t replies, const cha
 	if (tt->kernel || !tt->established || tt->held_len)
 		return;
 	if (test_key_update_after && !tt->key_update_sent && replies >= test_key_update_after &&
-	    test_hook(tt, peer, "1.3 KeyUpdate", gnutls_session_key_update(tt->s->g, 0)) == 0)
+	    test_hook(tt, peer, "1.3 KeyUpdate", tls_session_key_update(tt->s)) == 0)
 		tt->key_update_sent = true;
 	if (test_ticket_after && !tt->ticket_sent && replies >= test_ticket_after &&
 	    test_hook(tt, peer, "1.3 NewSessionTicket",
-		      gnutls_session_ticket_send(tt->s->g, 1, 0)) == 0)
+		      tls_session_send_ticket(tt->s)) == 0)
 		tt->ticket_sent = true;
 }
 
@@ -178,6 +182,15 @@ static ssize_t tls_recv(struct transport *t, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
 static ssize_t tls_send(struct transport *t, const struct iovec *iov, int iovcnt, bool more)
 {
 	struct tls_transport *tt = tls_of(t);
@@ -221,6 +234,13 @@ static ssize_t tls_send(struct transport *t, const struct iovec *iov, int iovcnt
 		taken += (size_t)n;
 		tt->held_len -= (size_t)n;
 		memmove(tt->held, tt->held + n, tt->held_len);
+		tt->sent += (size_t)n;
+		if (test_mid_reply_after && !tt->mid_reply_sent && tt->established &&
+		    tt->sent >= test_mid_reply_after && tt->held_len == 0 &&
+		    taken < iov_total(iov, iovcnt) &&
+		    test_hook(tt, "(mid-reply)", "1.3 KeyUpdate in the middle of a reply",
+			      tls_session_key_update(tt->s)) == 0)
+			tt->mid_reply_sent = true;
 	}
 }
 

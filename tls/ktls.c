@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <gnutls/gnutls.h>
 
@@ -160,4 +161,29 @@ int tls_kernel_records(int fd, uint64_t *ret_sent, uint64_t *ret_received)
 	*ret_sent = sent;
 	*ret_received = received;
 	return 0;
+}
+
+int tls_kernel_next_record_type(int fd)
+{
+	/* A data record peeked here stays queued for the nbd driver's next read. The kernel
+	 * refuses a second reader without waiting (MSG_DONTWAIT): a healthy socket, whose reader
+	 * is waiting in it, answers -EAGAIN. */
+	char byte, control[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control,
+		.msg_controllen = sizeof(control),
+	};
+	ssize_t n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+	if (n == 0)
+		return -ECONNRESET;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE)
+			return *(unsigned char *)CMSG_DATA(c);
+	return TLS_RECORD_DATA; /* the kernel gives the type of every record; be safe anyway */
 }

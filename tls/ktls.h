@@ -25,3 +25,18 @@ int tls_session_to_kernel(struct tls_session *s);
  * has no kernel TLS). AES-GCM keys must not protect more than about 2^24.5 records, and the
  * kernels this runs on cannot rekey: a connection is replaced before that. */
 int tls_kernel_records(int fd, uint64_t *ret_sent, uint64_t *ret_received);
+
+/* TLS record content types. */
+enum {
+	TLS_RECORD_ALERT = 21,
+	TLS_RECORD_HANDSHAKE = 22,
+	TLS_RECORD_DATA = 23,
+};
+
+/* The content type of the next record waiting on a socket whose session the kernel holds (23:
+ * application data; 22: handshake, such as a TLS 1.3 key update or session ticket; 21: an alert),
+ * looked at without taking it and without waiting. The kernel's TLS stops its reader at any record
+ * that is not data, and the nbd driver does not always count such a connection dead: a caller
+ * that sees one there replaces the connection. -EAGAIN when no record is waiting or another
+ * reader (the nbd driver, healthy) is in the socket; another negative errno on failure. */
+int tls_kernel_next_record_type(int fd);

@@ -186,6 +186,55 @@ size_t tls_session_pending(const struct tls_session *s)
 	return gnutls_record_check_pending(s->g);
 }
 
+static int sequence_number(const struct tls_session *s, int read, uint64_t *ret)
+{
+	unsigned char seq[8];
+	int r = gnutls_record_get_state(s->g, (unsigned)read, NULL, NULL, NULL, seq);
+
+	if (r < 0)
+		return -errno_from_gnutls(r);
+	*ret = 0;
+	for (int i = 0; i < 8; i++)
+		*ret = *ret << 8 | seq[i];
+	return 0;
+}
+
+int tls_session_records(const struct tls_session *s, uint64_t *ret_sent, uint64_t *ret_received)
+{
+	int r = sequence_number(s, 0, ret_sent);
+
+	return r < 0 ? r : sequence_number(s, 1, ret_received);
+}
+
+static int post_handshake_result(struct tls_session *s, int r)
+{
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (r < 0) {
+		snprintf(s->error, sizeof(s->error), "%s", gnutls_strerror(r));
+		return -errno_from_gnutls(r);
+	}
+	return 0;
+}
+
+int tls_session_key_update(struct tls_session *s)
+{
+	if (gnutls_protocol_get_version(s->g) != GNUTLS_TLS1_3) {
+		snprintf(s->error, sizeof(s->error), "a key update needs TLS 1.3");
+		return -EOPNOTSUPP;
+	}
+	return post_handshake_result(s, gnutls_session_key_update(s->g, 0));
+}
+
+int tls_session_send_ticket(struct tls_session *s)
+{
+	if (gnutls_protocol_get_version(s->g) != GNUTLS_TLS1_3) {
+		snprintf(s->error, sizeof(s->error), "a late session ticket needs TLS 1.3");
+		return -EOPNOTSUPP;
+	}
+	return post_handshake_result(s, gnutls_session_ticket_send(s->g, 1, 0));
+}
+
 void tls_session_bye(struct tls_session *s)
 {
 	(void)gnutls_bye(s->g, GNUTLS_SHUT_WR);

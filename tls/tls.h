@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/macro.h"
@@ -72,6 +73,16 @@ ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len);
 ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len);
 /* Decrypted bytes already read from the socket and not yet returned by tls_session_recv(). */
 size_t tls_session_pending(const struct tls_session *s);
+/* How many records the session has sent and received (GnuTLS's record sequence numbers): AES-GCM
+ * keys must not protect more than about 2^24.5 records. 0, or a negative errno. */
+int tls_session_records(const struct tls_session *s, uint64_t *ret_sent, uint64_t *ret_received);
+/* TLS 1.3 post-handshake messages, sent at once: a KeyUpdate (new keys for what this side sends;
+ * the peer is not asked to update its own), and a NewSessionTicket (servers only). Peers whose
+ * session is in the kernel's TLS cannot read either, which is what tests of such peers need.
+ * 0, -EAGAIN (the same call again later), or a negative errno with tls_session_error() saying
+ * why (-EOPNOTSUPP before TLS 1.3). */
+int tls_session_key_update(struct tls_session *s);
+int tls_session_send_ticket(struct tls_session *s);
 /* Ends the session with a close_notify (best effort, for a socket that stays in user space). */
 void tls_session_bye(struct tls_session *s);
 
