@@ -55,6 +55,7 @@ const struct option args_options[] = {
 	{ "destroy-on-disconnect", no_argument, NULL, OPT_DESTROY_ON_DISCONNECT },
 	{ "retry-min-delay", required_argument, NULL, OPT_RETRY_MIN },
 	{ "retry-max-delay", required_argument, NULL, OPT_RETRY_MAX },
+	{ "tls-ktls", required_argument, NULL, OPT_TLS_KTLS },
 	{},
 };
 

@@ -283,6 +283,14 @@ static int apply_value(struct args *a, int c, const char *arg)
 		}
 		*(c == OPT_RETRY_MIN ? &o->retry_min_ms : &o->retry_max_ms) = u;
 		return 0;
+	case OPT_TLS_KTLS:
+		if (client_parse_ktls(arg, &a->tls.ktls) < 0) {
+			log_error("invalid value '%s' for %s: %s", arg, name, CLIENT_KTLS_EXPECTED);
+			return -EINVAL;
+		}
+		/* Where TLS runs, not whether: unlike the certificate options, no TLS by itself. */
+		a->tls.given |= CLIENT_TLS_KTLS;
+		return 0;
 	case OPT_NBDS_MAX:
 		if (parse_u32(arg, &u) < 0 || u < 1 || u > NBDS_MAX_LIMIT) {
 			log_error("invalid number of devices '%s' for %s: expected a number from 1 "

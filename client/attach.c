@@ -88,11 +88,13 @@ static char *backend_identifier(const struct client_options *o)
 static int open_connections(const struct client_options *o, struct attachment *a)
 {
 	unsigned n = o->n_fds ? (unsigned)o->n_fds : MAX(o->connections, 1u);
+	/* A relay runs in the netlink supervisor's loop; elsewhere TLS must go into the kernel. */
+	bool can_relay = o->persist && !o->no_netlink && o->target.kind != TARGET_FD;
 	char where[512];
 	int r;
 
 	client_target_string(&o->target, where, sizeof(where));
-	/* client_open_export() moves every TLS session into the kernel, or fails. */
+	/* client_open_export() moves every TLS session into the kernel or to a relay, or fails. */
 	a->tls = o->target.tls.enabled;
 	if (n > ATTACH_MAX_CONNECTIONS)
 		return log_error_errno(EINVAL, "At most %d connections are supported (-C %u)",
@@ -104,8 +106,8 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		int fd;
 
 		r = client_open_export(o, o->n_fds ? o->fds[i] : -1, NBD_NEG_ATTACH,
-				       CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd, &res,
-				       &message);
+				       CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd,
+				       can_relay ? &a->relays[i] : NULL, &res, &message);
 		if (r < 0) {
 			log_error_errno(r, "%s", message ? message : strerror(-r));
 			/* Sockets given with --fd cannot be asked again. */
@@ -303,6 +305,13 @@ static int attach(const struct client_options *o)
 		if (r != -ENOENT)
 			goto out;
 		log_notice("The kernel has no nbd netlink interface; using ioctls");
+		if (strcmp(attachment_tls_mode(&a), "relay") == 0) {
+			r = log_error_errno(EOPNOTSUPP, "The TLS relay runs in the netlink supervisor, "
+							"and this kernel has no nbd netlink interface: "
+							"load the tls module (modprobe tls) so that the "
+							"kernel holds the sessions");
+			goto out;
+		}
 	}
 	r = attach_ioctl(o, &a, index, &ready_fd);
 out:

@@ -11,16 +11,29 @@
 #include "client/attachment.h"
 #include "client/runstate.h"
 #include "client/supervisor.h"
+#include "client/tls-relay.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "netlink/nbd-dev.h"
 
 void attachment_close_fds(struct attachment *a)
 {
-	for (size_t i = 0; i < a->n_fds; i++)
+	for (size_t i = 0; i < a->n_fds; i++) {
 		if (a->fds[i] >= 0)
 			close(a->fds[i]);
+		a->relays[i] = tls_relay_free(a->relays[i]);
+	}
 	a->n_fds = 0;
+}
+
+const char *attachment_tls_mode(const struct attachment *a)
+{
+	if (!a->tls)
+		return "none";
+	for (size_t i = 0; i < a->n_fds; i++)
+		if (a->relays[i])
+			return "relay";
+	return "kernel";
 }
 
 void attachment_done(struct attachment *a)
@@ -117,7 +130,8 @@ void attachment_announce(const struct client_options *o, int index)
  * works without it, so a failure to write it is only worth a note. */
 void attachment_record(const struct attachment *a, int index)
 {
-	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds, a->tls);
+	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds,
+				 attachment_tls_mode(a));
 
 	if (r < 0)
 		log_debug_errno(r, "Cannot record the connections of /dev/nbd%d: %m", index);

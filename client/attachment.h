@@ -13,6 +13,8 @@
 #include "proto/negotiate.h"
 
 #define ATTACH_MAX_CONNECTIONS 16
+
+struct tls_relay;
 /* How long udev's probe may hold the device lock before attach gives up. */
 #define DEVICE_LOCK_TIMEOUT_MS 5000
 
@@ -26,10 +28,15 @@ struct attachment {
 	uint16_t flags;        /* as given to the kernel (READ_ONLY added by -R) */
 	uint32_t block_size;
 	char *backend;
-	bool tls;              /* every connection's TLS session is in the kernel's TLS */
+	bool tls;              /* the connections carry TLS, in the kernel's TLS or relayed */
+	/* Per connection, where its TLS runs instead of in the kernel (tls-relay.h), or NULL. */
+	struct tls_relay *relays[ATTACH_MAX_CONNECTIONS];
 };
 
-/* Closes our references to the sockets (the kernel keeps its own). */
+/* "none", "kernel" or "relay": where a's TLS runs, for status. */
+const char *attachment_tls_mode(const struct attachment *a);
+
+/* Closes our references to the sockets (the kernel keeps its own), and ends any relays. */
 void attachment_close_fds(struct attachment *a);
 void attachment_done(struct attachment *a);
 

@@ -277,7 +277,8 @@ static int load_tls(const struct client_target *target, struct tls_creds **ret, 
 
 int client_open_export(const struct client_options *o, int given_fd, enum nbd_neg_mode mode,
 		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
-		       struct nbd_neg_result **ret_res, char **ret_message)
+		       struct tls_relay **ret_relay, struct nbd_neg_result **ret_res,
+		       char **ret_message)
 {
 	const struct nbd_neg_config cfg = {
 		.mode = mode,
@@ -289,12 +290,22 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 	_cleanup_(client_transport_close) struct client_transport t = CLIENT_TRANSPORT_NONE;
 	_cleanup_(tls_creds_freep) struct tls_creds *creds = NULL;
 	_cleanup_free_ char *reason = NULL;
+	/* Without a supervisor to run it, there can be no relay. */
+	enum client_ktls ktls = ret_relay ? o->target.tls.ktls : CLIENT_KTLS_YES;
+	struct tls_relay *relay = NULL;
 	char where[512], why[512];
 	int r, fd, gai = 0;
 
 	*ret_message = NULL;
 	*ret_res = NULL;
+	if (ret_relay)
+		*ret_relay = NULL;
 	client_target_string(&o->target, where, sizeof(where));
+	if (mode == NBD_NEG_ATTACH && !ret_relay && o->target.tls.ktls == CLIENT_KTLS_NO) {
+		*ret_message = strdup("--tls-ktls=no needs the supervisor that runs the relay, which "
+				      "--fd and -nonetlink attaches do not have; use --tls-ktls=yes");
+		return -EINVAL;
+	}
 	/* Before connecting: a missing certificate is the user's to fix, whatever the server. */
 	r = load_tls(&o->target, &creds, ret_message);
 	if (r < 0)
@@ -340,7 +351,7 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 		return 0;
 	}
 	why[0] = '\0';
-	fd = client_transport_release(&t, why, sizeof(why));
+	fd = client_transport_release(&t, ktls, &relay, why, sizeof(why));
 	if (fd < 0) {
 		nbd_neg_result_free(TAKE_PTR(*ret_res));
 		if (asprintf(ret_message, "%s: cannot hand the connection to the kernel: %s", where,
@@ -348,6 +359,10 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 			*ret_message = NULL;
 		return fd;
 	}
+	if (relay && why[0])
+		log_notice("%s: %s; the supervisor relays it instead", where, why);
+	if (ret_relay)
+		*ret_relay = relay;
 	*ret_fd = fd;
 	return 0;
 }
@@ -359,7 +374,7 @@ void client_log_exports(const struct client_options *o)
 	size_t shown = 0;
 	int fd = -1;
 
-	if (client_open_export(o, -1, NBD_NEG_LIST, 5000, 5000, &fd, &res, &message) < 0) {
+	if (client_open_export(o, -1, NBD_NEG_LIST, 5000, 5000, &fd, NULL, &res, &message) < 0) {
 		log_notice("The server does not say which exports it has.");
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "proto/negotiate.h"
 
 struct client_transport;
+struct tls_relay;
 
 struct tls_creds;
 
@@ -31,13 +32,17 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
  * handshake runs in mode (attach: the export, asking for block sizes, which the kernel will
  * honour; info; list) within negotiate_timeout_ms over a transport (transport.h); for attach, o
  * can say that it is done elsewhere (--negotiated, -P). On success *ret_fd is the socket, ready
- * for the kernel, and *ret_res the handshake's result (NULL without a handshake). On failure
+ * for the kernel, and *ret_res the handshake's result (NULL without a handshake). A TLS session
+ * goes into the kernel's TLS with the socket, or, when a caller that can run a relay passes
+ * ret_relay (the supervisor), to a relay (*ret_relay, NULL when none), as o's --tls-ktls says;
+ * *ret_fd is then the relay's end for the kernel. On failure
  * nothing is logged: *ret_message gets a malloc'd sentence naming the target and the reason (NULL
  * if out of memory).
  */
 int client_open_export(const struct client_options *o, int given_fd, enum nbd_neg_mode mode,
 		       int connect_timeout_ms, int negotiate_timeout_ms, int *ret_fd,
-		       struct nbd_neg_result **ret_res, char **ret_message);
+		       struct tls_relay **ret_relay, struct nbd_neg_result **ret_res,
+		       char **ret_message);
 
 /* After an unknown export: logs the exports the server does have (or that it will not say). */
 void client_log_exports(const struct client_options *o);

@@ -25,7 +25,7 @@ struct device_state {
 	bool read_only;
 	unsigned connections;
 	bool connections_known;  /* from the attach's record; else a lower bound from sysfs */
-	bool tls;                /* from the record: the connections' TLS is in the kernel */
+	char tls[8];             /* from the record: "kernel", "relay", or "" (no TLS) */
 	unsigned alive;          /* of the known connections, those whose socket still carries one */
 	pid_t pid;
 	char *backend;
@@ -88,7 +88,8 @@ static void read_connections(struct device_state *d)
 	}
 	d->connections = rec.n;
 	d->connections_known = true;
-	d->tls = rec.tls;
+	if (strcmp(rec.tls, "kernel") == 0 || strcmp(rec.tls, "relay") == 0)
+		snprintf(d->tls, sizeof(d->tls), "%s", rec.tls);
 	for (unsigned i = 0; i < rec.n; i++)
 		/* A state that cannot be read (no /proc) is not evidence of a dead link. */
 		if (rec.inodes[i] && socket_inode_connected(rec.inodes[i]) != 0)
@@ -363,7 +364,10 @@ static void print_json_device(const struct device_state *d, bool first)
 	       first ? "" : ",", d->index, device_state_name(d), d->connected ? "true" : "false",
 	       (unsigned long long)d->size, d->block_size, d->read_only ? "true" : "false",
 	       d->connections, d->connections_known ? "true" : "false", d->alive, (int)d->pid);
-	printf("\"tls\": %s, \"backend\": ", d->tls ? "\"kernel\"" : "null");
+	if (d->tls[0])
+		printf("\"tls\": \"%s\", \"backend\": ", d->tls);
+	else
+		printf("\"tls\": null, \"backend\": ");
 	if (d->backend)
 		print_json_string(d->backend);
 	else
@@ -409,8 +413,11 @@ static void print_table_device(const struct device_state *d)
 	       (int)d->pid, d->backend ? d->backend : "-");
 	if (d->supervised || d->supervisor_gone)
 		print_supervisor_line(d);
-	if (d->tls)
+	if (strcmp(d->tls, "kernel") == 0)
 		printf("  TLS in the kernel: every connection's session, no process in the data path\n");
+	else if (strcmp(d->tls, "relay") == 0)
+		printf("  TLS relayed by the supervisor: the kernel could not take the sessions, or "
+		       "--tls-ktls=no asked for the relay\n");
 	if (strcmp(device_state_name(d), "dead") == 0)
 		printf("  every connection is closed: I/O fails; detach it (nbd-client -d %s) and "
 		       "attach it again\n", dev);

@@ -286,6 +286,7 @@ enum value_kind {
 	V_SECONDS,
 	V_CONNECTIONS,
 	V_SIZE,
+	V_KTLS,
 };
 
 struct tab_option {
@@ -310,6 +311,7 @@ static const struct tab_option tab_options[] = {
 	TLS_KEY("cacertfile", cacertfile, CLIENT_TLS_CACERTFILE, "file name"),
 	TLS_KEY("tlshostname", hostname, CLIENT_TLS_HOSTNAME, "host name"),
 	TLS_KEY("priority", priority, CLIENT_TLS_PRIORITY, "priority string"),
+	{ "ktls", V_KTLS, TLS(ktls), 0, 0, "kernel TLS choice" },
 	{ "bs", V_BLOCK_SIZE, FIELD(block_size), CLIENT_GIVEN_BLOCK_SIZE, 0, "block size" },
 	{ "timeout", V_SECONDS, FIELD(timeout), CLIENT_GIVEN_TIMEOUT, 0, "timeout" },
 	{ "dead-timeout", V_SECONDS, FIELD(dead_timeout), CLIENT_GIVEN_DEAD_TIMEOUT, 0,
@@ -392,6 +394,12 @@ static int set_option(const char *path, unsigned line, const struct tab_option *
 	case V_CONNECTIONS:
 		if (client_parse_connections(value, AT(v, opt->offset, unsigned)) < 0)
 			return bad_value(path, line, opt, value, CLIENT_CONNECTIONS_EXPECTED);
+		break;
+	case V_KTLS:
+		if (client_parse_ktls(value, AT(v, opt->offset, enum client_ktls)) < 0)
+			return bad_value(path, line, opt, value, CLIENT_KTLS_EXPECTED);
+		/* Where TLS runs, not whether: it does not ask for TLS as the other TLS keys do. */
+		v->o.target.tls.given |= CLIENT_TLS_KTLS;
 		break;
 	case V_SIZE:
 		r = client_parse_size(value, AT(v, opt->offset, uint64_t));

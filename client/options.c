@@ -116,6 +116,19 @@ int client_parse_seconds(const char *s, uint32_t *ret)
 	return parse_u32(s, ret) < 0 ? -EINVAL : 0;
 }
 
+int client_parse_ktls(const char *s, enum client_ktls *ret)
+{
+	if (strcmp(s, "auto") == 0)
+		*ret = CLIENT_KTLS_AUTO;
+	else if (strcmp(s, "yes") == 0 || strcmp(s, "kernel") == 0)
+		*ret = CLIENT_KTLS_YES;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "relay") == 0)
+		*ret = CLIENT_KTLS_NO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int client_parse_size(const char *s, uint64_t *ret)
 {
 	uint64_t v;
@@ -235,6 +248,8 @@ void client_tls_merge(struct client_tls *tls, struct client_tls *from, unsigned 
 		take_string(&tls->type, &from->type);
 	if (fields & CLIENT_TLS_VERIFY_PEER)
 		tls->verify_peer = from->verify_peer;
+	if (fields & CLIENT_TLS_KTLS)
+		tls->ktls = from->ktls;
 	tls->given |= fields;
 	tls->enabled |= from->enabled;
 }

@@ -52,7 +52,16 @@ enum {
 	CLIENT_TLS_USERNAME = 1u << 6,
 	CLIENT_TLS_TYPE = 1u << 7,
 	CLIENT_TLS_VERIFY_PEER = 1u << 8,
+	CLIENT_TLS_KTLS = 1u << 9,
 };
+
+/* Where an attached device's TLS sessions run (--tls-ktls, nbdtab ktls=). */
+enum client_ktls {
+	CLIENT_KTLS_AUTO, /* in the kernel's TLS where it can take them, else the relay */
+	CLIENT_KTLS_YES,  /* in the kernel's TLS, or the attach fails */
+	CLIENT_KTLS_NO,   /* the supervisor's relay (tls-relay.h) */
+};
+#define CLIENT_KTLS_EXPECTED "expected auto, yes or no"
 
 /*
  * Every TLS setting of a connection, from the reference's options (-A/-cacertfile, -F/-certfile,
@@ -72,6 +81,7 @@ struct client_tls {
 	char *username;     /* PSK user name (a URI's userinfo) */
 	char *type;         /* a URI's tls-type: "anon", "x509" or "psk" */
 	int verify_peer;    /* 0 or 1; -1: not given */
+	enum client_ktls ktls;
 	unsigned given;     /* CLIENT_TLS_*: the fields this layer sets */
 };
 
@@ -196,6 +206,8 @@ int client_parse_connections(const char *s, unsigned *ret);
 int client_parse_port(const char *s, char **ret);
 #define CLIENT_SECONDS_EXPECTED "expected a number of seconds"
 int client_parse_seconds(const char *s, uint32_t *ret);
+/* "auto", "yes" or "no" (also "kernel" and "relay"). 0 or -EINVAL. */
+int client_parse_ktls(const char *s, enum client_ktls *ret);
 #define CLIENT_SIZE_EXPECTED "expected a size in bytes greater than 0, optionally with a suffix " \
 			     "such as K, M or G"
 int client_parse_size(const char *s, uint64_t *ret);

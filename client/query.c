@@ -34,7 +34,7 @@ static int query(const struct client_options *o, enum nbd_neg_mode mode,
 	int r;
 
 	r = client_open_export(o, -1, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
-			       &fd, ret, &message);
+			       &fd, NULL, ret, &message);
 	if (r < 0) {
 		log_error_errno(r, "%s", message ? message : strerror(-r));
 		if (r == -ENOENT && mode != NBD_NEG_LIST)

@@ -194,7 +194,7 @@ static void connrecord_path(int index, char *path, size_t len)
 }
 
 int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n,
-		     bool tls)
+		     const char *tls)
 {
 	char path[512], tmp[540];
 	FILE *f;
@@ -214,7 +214,7 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, 
 	}
 	fputc('\n', f);
 	put(f, "backend", backend ? backend : "");
-	put(f, "tls", tls ? "kernel" : "none");
+	put(f, "tls", tls);
 	return replacement_commit(f, tmp, path);
 }
 
@@ -238,7 +238,7 @@ static void record_pair(const char *key, const char *value, void *userdata)
 	if (strcmp(key, "backend") == 0)
 		copy_value(r->backend, sizeof(r->backend), value);
 	else if (strcmp(key, "tls") == 0)
-		r->tls = strcmp(value, "kernel") == 0;
+		copy_value(r->tls, sizeof(r->tls), value);
 	else if (strcmp(key, "sockets") == 0)
 		parse_inodes(r, value);
 	else if (parse_u64(value, &v) < 0)

@@ -45,12 +45,12 @@ struct conn_record {
 	unsigned n;              /* connections */
 	uint64_t inodes[64];     /* their sockets' inode numbers; 0: a slot whose socket is gone */
 	char backend[512];
-	bool tls;                /* the sessions are in the kernel's TLS */
+	char tls[8];             /* "none", "kernel" (the sessions in the kernel's TLS), "relay" */
 };
 
 /* 0, or a negative errno. fds[i] < 0 records a dead slot. */
 int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n,
-		     bool tls);
+		     const char *tls);
 /* 0 with *r filled, -ENOENT without a record, -EBADMSG for a file that is not one. */
 int connrecord_read(int index, struct conn_record *r);
 void connrecord_remove(int index);

@@ -10,8 +10,10 @@
  * dropped, so it is not the only one. The loop also has a signalfd (SIGTERM and SIGINT detach,
  * SIGHUP reconnects at once), a timerfd that paces the attempts, and an eventfd through which an
  * attempt reports. While every connection is healthy nothing wakes it: no timer is armed and
- * nothing is polled; with TLS, one check a minute replaces a session before its key has protected
- * too many records (tls-age.h).
+ * nothing is polled; with TLS, a periodic check replaces a session before its key has protected
+ * too many records, or once a record the kernel's TLS cannot read has stopped it (tls-age.h).
+ * A connection whose TLS the kernel cannot hold is relayed (tls-relay.h): its two sockets are
+ * watched edge-triggered in this same loop, which then wakes with the traffic.
  *
  * A connection that dies is shut down on our side too (so the kernel certainly counts it dead,
  * which RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is),
@@ -43,11 +45,13 @@
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
 #include "client/tls-age.h"
+#include "client/tls-relay.h"
 #include "common/clock.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "netlink/nbd-dev.h"
+#include "tls/ktls.h"
 
 /* A connection must stay up this long before the next loss starts again from the shortest delay: a
  * server that accepts and then drops every connection is otherwise hammered. */
@@ -56,7 +60,9 @@
 #define NOT_ADOPTED_RETRY_MS 100
 
 /* epoll tags: a connection slot is its index (with the slot's generation in the upper half, so that
- * a stale event for a replaced socket is recognised); the rest sit above any slot. */
+ * a stale event for a replaced socket is recognised), and its relay's sockets the same with
+ * TAG_RELAY added; the rest sit above any slot. */
+#define TAG_RELAY 0x10000u
 enum {
 	TAG_SIGNAL = 1000,
 	TAG_MONITOR,
@@ -88,6 +94,7 @@ struct attempt {
 	int done_fd;
 	size_t wanted;
 	int fds[ATTACH_MAX_CONNECTIONS];
+	struct tls_relay *relays[ATTACH_MAX_CONNECTIONS]; /* where a session is relayed */
 	struct nbd_neg_result *res[ATTACH_MAX_CONNECTIONS];
 	size_t got;
 	int error;
@@ -200,7 +207,17 @@ static int watch_slot(struct supervisor *s, size_t i)
 		.data.u64 = (uint64_t)++s->generation[i] << 32 | i,
 	};
 
+	struct tls_relay *relay = s->a->relays[i];
+
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->a->fds[i], &ev) < 0)
+		return negative_errno();
+	if (!relay)
+		return 0;
+	/* The relay moves data whenever either side can take or give some. */
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.u64 |= TAG_RELAY;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, tls_relay_net_fd(relay), &ev) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, tls_relay_local_fd(relay), &ev) < 0)
 		return negative_errno();
 	return 0;
 }
@@ -224,6 +241,8 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 	(void)shutdown(fd, SHUT_RDWR);
 	close(fd);
 	s->a->fds[i] = -1;
+	/* Closing the relay's sockets takes them out of the loop. */
+	s->a->relays[i] = tls_relay_free(s->a->relays[i]);
 	s->n_dead++;
 	log_notice("/dev/nbd%d: connection %zu of %zu to %s lost (%s); reconnecting", s->index, i + 1,
 		   s->a->n_fds, s->where, why);
@@ -242,6 +261,16 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 			arm_timer(s, stable ? 0 : backoff_next_ms(&s->backoff));
 	}
 	publish(s);
+}
+
+static void on_relay(struct supervisor *s, size_t i)
+{
+	char why[300];
+
+	if (!s->a->relays[i] || tls_relay_pump(s->a->relays[i]) == 0)
+		return;
+	snprintf(why, sizeof(why), "relayed TLS: %s", tls_relay_error(s->a->relays[i]));
+	slot_dead(s, i, why);
 }
 
 /* After a LINK_DEAD event, or to be sure: every slot whose socket has hung up is dead. */
@@ -279,7 +308,8 @@ static void *attempt_run(void *userdata)
 
 		at->error = client_open_export(at->o, -1, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
 					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &fd,
-					       &at->res[at->got], &at->message);
+					       &at->relays[at->got], &at->res[at->got],
+					       &at->message);
 		if (at->error < 0)
 			break;
 		at->fds[at->got] = fd;
@@ -312,9 +342,11 @@ static int start_attempt(struct supervisor *s)
 /* Closes the sockets no slot took (those still in at->fds). */
 static void attempt_free(struct attempt *at)
 {
-	for (size_t i = 0; i < at->got; i++)
+	for (size_t i = 0; i < at->got; i++) {
 		if (at->fds[i] >= 0)
 			close(at->fds[i]);
+		tls_relay_free(at->relays[i]);
+	}
 	for (size_t i = 0; i < at->wanted; i++)
 		nbd_neg_result_free(at->res[i]);
 	free(at->message);
@@ -390,18 +422,21 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 				continue;
 			s->a->fds[i] = at->fds[j];
 			at->fds[j] = -1;
+			s->a->relays[i] = TAKE_PTR(at->relays[j]);
 			s->n_dead--;
 			s->reconnects++;
 			k++;
 			if (watch_slot(s, i) < 0)
 				slot_dead(s, i, "cannot watch it");
+			else
+				on_relay(s, i); /* what arrived before it was watched */
 			break;
 		}
 	}
 	/* status tells the device's connections apart by their sockets: name the new ones. */
 	if (k > 0)
 		(void)connrecord_write(s->index, getpid(), s->a->backend, s->a->fds, s->a->n_fds,
-				       s->a->tls);
+				       attachment_tls_mode(s->a));
 	return (int)k;
 }
 
@@ -488,6 +523,40 @@ static void on_timer(struct supervisor *s)
 	}
 }
 
+/* Why slot i's kernel TLS reader has stopped, or NULL: a record other than data waits at the head
+ * of a socket whose reader is gone. (Peeking does not disturb a healthy reader: the kernel turns
+ * a second reader away at once, and a data record peeked at stays queued for the driver.) */
+static const char *kernel_reader_stopped(int fd)
+{
+	int type = tls_kernel_next_record_type(fd);
+
+	if (type == TLS_RECORD_ALERT)
+		return "the server sent a TLS alert, which the kernel's TLS cannot read";
+	if (type > 0 && type != TLS_RECORD_DATA)
+		return "the server sent a TLS handshake message (a key update or session ticket), "
+		       "which the kernel's TLS cannot read";
+	return NULL;
+}
+
+/* The kernel's TLS stops reading at a record that is not data (a TLS 1.3 key update, a late
+ * session ticket, an alert), and the nbd driver may neither fail that connection nor report it:
+ * its I/O would wait for ever. Such a connection is replaced. */
+static void check_kernel_readers(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->a->n_fds; i++) {
+		const char *stopped;
+		char why[300];
+
+		if (s->a->fds[i] < 0 || s->a->relays[i])
+			continue;
+		stopped = kernel_reader_stopped(s->a->fds[i]);
+		if (!stopped)
+			continue;
+		snprintf(why, sizeof(why), "%s; a fresh session replaces it", stopped);
+		slot_dead(s, i, why);
+	}
+}
+
 /* A TLS session near its key's record limit is replaced like a dead connection, one at a time: the
  * kernel holds that connection's I/O meanwhile, and the others carry on. */
 static void on_tls_age(struct supervisor *s)
@@ -497,9 +566,10 @@ static void on_tls_age(struct supervisor *s)
 	int i;
 
 	(void)!read(s->agefd, &v, sizeof(v));
+	check_kernel_readers(s);
 	if (s->state != STATE_CONNECTED)
 		return;
-	i = tls_age_oldest(&s->age, s->a->fds, s->a->n_fds, &records);
+	i = tls_age_oldest(&s->age, s->a->fds, s->a->relays, s->a->n_fds, &records);
 	if (i < 0)
 		return;
 	snprintf(why, sizeof(why), "its TLS session has carried %llu records; a fresh one replaces it "
@@ -572,6 +642,9 @@ static int setup(struct supervisor *s)
 		r = watch_slot(s, i);
 		if (r < 0)
 			return log_error_errno(r, "Cannot watch connection %zu: %m", i + 1);
+		/* The kernel may have written before the loop watched: edge-triggered events
+		 * would not say so. */
+		on_relay(s, i);
 	}
 	/* The one wake-up of a healthy device, and only with TLS (see tls-age.h). */
 	if (s->o->target.tls.enabled) {
@@ -689,12 +762,17 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 				}
 				break;
 			default: {
-				size_t slot = (size_t)(ev[i].data.u64 & 0xffffffffu);
+				uint32_t low = (uint32_t)(ev[i].data.u64 & 0xffffffffu);
+				size_t slot = low & ~TAG_RELAY;
 
 				/* An event queued for a socket already replaced in this batch is
 				 * old. */
-				if (slot < a->n_fds &&
-				    (uint32_t)(ev[i].data.u64 >> 32) == s.generation[slot])
+				if (slot >= a->n_fds ||
+				    (uint32_t)(ev[i].data.u64 >> 32) != s.generation[slot])
+					break;
+				if (low & TAG_RELAY)
+					on_relay(&s, slot);
+				else
 					slot_dead(&s, slot, NULL);
 				break;
 			}

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "client/tls-age.h"
+#include "client/tls-relay.h"
 #include "common/macro.h"
 #include "common/parse.h"
 #include "tls/ktls.h"
@@ -39,12 +40,18 @@ int tls_age_timer(const struct tls_age *age)
 	return fd;
 }
 
-int tls_age_oldest(const struct tls_age *age, const int *fds, size_t n, uint64_t *ret_records)
+int tls_age_oldest(const struct tls_age *age, const int *fds, struct tls_relay *const *relays,
+		   size_t n, uint64_t *ret_records)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t sent, received;
+		int r;
 
-		if (fds[i] < 0 || tls_kernel_records(fds[i], &sent, &received) < 0)
+		if (fds[i] < 0)
+			continue;
+		r = relays[i] ? tls_relay_records(relays[i], &sent, &received)
+			      : tls_kernel_records(fds[i], &sent, &received);
+		if (r < 0)
 			continue;
 		if (sent >= age->record_limit || received >= age->record_limit) {
 			*ret_records = sent > received ? sent : received;

@@ -15,7 +15,8 @@ static int plain_send(struct client_transport *t, const void *buf, size_t len, i
 	return write_full(t->fd, buf, len, timeout_ms);
 }
 
-static int plain_release(struct client_transport *t, char *why, size_t why_len)
+static int plain_release(struct client_transport *t, enum client_ktls ktls,
+			 struct tls_relay **ret_relay, char *why, size_t why_len)
 {
 	return TAKE_FD(t->fd);
 }

@@ -5,7 +5,9 @@
  * TLS 1.3 server's session tickets follow its Finished, so reading the GO reply through the
  * session is what takes them off the socket. At the end the session's keys go into the kernel's
  * TLS (tls/ktls.h) and the socket is released to the nbd driver: no process stays in the data
- * path. The socket is non-blocking while the session uses it, and blocking again once released.
+ * path. Where the kernel cannot take the session, or the user said so, the session and socket go
+ * to a relay instead (tls-relay.h), and the driver gets the relay's other end. The socket is
+ * non-blocking while the session uses it, and blocking again once the kernel holds it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/tls-relay.h"
 #include "client/transport-tls.h"
 #include "common/clock.h"
 #include "common/io.h"
@@ -88,16 +91,45 @@ static void free_session(struct client_transport *t)
 	t->data = NULL;
 }
 
-static int tls_release(struct client_transport *t, char *why, size_t why_len)
+/* The session and socket to a relay; the driver's end of it, or a negative errno. */
+static int release_to_relay(struct client_transport *t, struct tls_relay **ret_relay, char *why,
+			    size_t why_len)
 {
-	struct tls_session *s = t->data;
-	int r = tls_session_to_kernel(s);
+	int kernel_fd, r = tls_relay_new(TAKE_PTR(t->data), TAKE_FD(t->fd), ret_relay, &kernel_fd);
 
 	if (r < 0) {
-		snprintf(why, why_len, "the kernel cannot take the TLS session: %s",
-			 tls_session_error(s));
+		snprintf(why, why_len, "cannot set up the TLS relay: %s", strerror(-r));
+		return r;
+	}
+	return kernel_fd;
+}
+
+static int tls_release(struct client_transport *t, enum client_ktls ktls,
+		       struct tls_relay **ret_relay, char *why, size_t why_len)
+{
+	struct tls_session *s = t->data;
+	int r;
+
+	if (ktls == CLIENT_KTLS_NO)
+		return release_to_relay(t, ret_relay, why, why_len);
+	r = tls_session_to_kernel(s);
+	/* -EREMOTEIO: half of the session is in the kernel; nothing can use the socket now. */
+	if (r < 0 && (ktls == CLIENT_KTLS_YES || r == -EREMOTEIO)) {
+		snprintf(why, why_len, "the kernel cannot take the TLS session: %s%s",
+			 tls_session_error(s),
+			 r == -EREMOTEIO ? "" : " (--tls-ktls=auto relays it instead)");
 		free_session(t);
 		close(TAKE_FD(t->fd));
+		return r;
+	}
+	if (r < 0) {
+		char reason[256];
+
+		snprintf(reason, sizeof(reason), "%s", tls_session_error(s));
+		r = release_to_relay(t, ret_relay, why, why_len);
+		/* Said on success too, so that the caller can tell the user why a relay runs. */
+		if (r >= 0)
+			snprintf(why, why_len, "the kernel cannot take the TLS session (%s)", reason);
 		return r;
 	}
 	/* The kernel encrypts from here; the session must not touch the socket again. */

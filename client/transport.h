@@ -10,9 +10,11 @@
 
 #include <sys/types.h>
 
+#include "client/options.h"
 #include "common/macro.h"
 
 struct client_transport;
+struct tls_relay;
 
 struct client_transport_ops {
 	const char *name;
@@ -21,10 +23,13 @@ struct client_transport_ops {
 	ssize_t (*recv)(struct client_transport *t, void *buf, size_t len, int timeout_ms);
 	/* Writes all of buf within timeout_ms. 0 or a negative errno. */
 	int (*send)(struct client_transport *t, const void *buf, size_t len, int timeout_ms);
-	/* Ends the transport and gives its socket back for the transmission phase, which the
-	 * kernel runs (for TLS: once its keys are in the kernel). The fd, or a negative errno, in
-	 * which case the transport is closed and why says what failed. */
-	int (*release)(struct client_transport *t, char *why, size_t why_len);
+	/* Ends the transport and gives a socket for the transmission phase, which the kernel runs.
+	 * For TLS, ktls says where the session goes: into the kernel's TLS with the socket, or
+	 * (CLIENT_KTLS_NO, or AUTO when the kernel cannot take it) to a relay (*ret_relay) whose
+	 * other end is returned. The fd, or a negative errno, in which case the transport is closed
+	 * and why says what failed. */
+	int (*release)(struct client_transport *t, enum client_ktls ktls,
+		       struct tls_relay **ret_relay, char *why, size_t why_len);
 	/* Ends the transport and closes its socket. */
 	void (*close)(struct client_transport *t);
 };
@@ -53,10 +58,15 @@ static inline int client_transport_send(struct client_transport *t, const void *
 	return t->ops->send(t, buf, len, timeout_ms);
 }
 
-/* The socket, for the kernel; t is empty afterwards. */
-static inline int client_transport_release(struct client_transport *t, char *why, size_t why_len)
+/* The socket for the kernel, and the relay serving it if any (NULL: none); t is empty
+ * afterwards. */
+static inline int client_transport_release(struct client_transport *t, enum client_ktls ktls,
+					   struct tls_relay **ret_relay, char *why, size_t why_len)
 {
-	int fd = t->ops->release(t, why, why_len);
+	int fd;
+
+	*ret_relay = NULL;
+	fd = t->ops->release(t, ktls, ret_relay, why, why_len);
 
 	*t = (struct client_transport)CLIENT_TRANSPORT_NONE;
 	return fd;

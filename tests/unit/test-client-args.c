@@ -126,6 +126,7 @@ struct attach_case {
 	unsigned connections;
 	bool persist, swap, systemd_mark, read_only, no_netlink, no_opt_go, preinit, nofork, tls;
 	const char *identifier, *certfile, *keyfile, *cacertfile, *tlshostname, *priority;
+	enum client_ktls ktls;
 	int verbosity;
 	const char *err; /* expected stderr, "" when NULL */
 };
@@ -238,6 +239,11 @@ static const struct attach_case attach_cases[] = {
 	{ "-y", { "-priority", "NORMAL", "h" }, .host = "h", .tls = true, .priority = "NORMAL" },
 	{ "-x", { "-x", "h" }, .host = "h", .tls = true },
 	{ "-enable-tls", { "-enable-tls", "h" }, .host = "h", .tls = true },
+	/* Where TLS runs does not ask for it. */
+	{ "--tls-ktls=no", { "--tls-ktls=no", "-x", "h" }, .host = "h", .tls = true,
+	  .ktls = CLIENT_KTLS_NO },
+	{ "--tls-ktls relay", { "--tls-ktls", "relay", "h" }, .host = "h", .ktls = CLIENT_KTLS_NO },
+	{ "--tls-ktls=yes", { "--tls-ktls=yes", "h" }, .host = "h", .ktls = CLIENT_KTLS_YES },
 
 	/* Every option with one dash, with two, and short. */
 	{ "single-dash long options",
@@ -434,6 +440,7 @@ static void check_attach_case(const struct attach_case *c)
 	CASE_CHECK(c->name, str_eq(o.target.tls.cacertfile, c->cacertfile));
 	CASE_CHECK(c->name, str_eq(o.target.tls.hostname, c->tlshostname));
 	CASE_CHECK(c->name, str_eq(o.target.tls.priority, c->priority));
+	CASE_CHECK(c->name, o.target.tls.ktls == c->ktls);
 	CASE_CHECK(c->name, o.verbosity == c->verbosity);
 	CASE_CHECK(c->name, !o.all && !o.json && !o.force && !o.negotiated && !o.flags_given);
 	CASE_CHECK(c->name, o.nbds_max == 0 && !o.max_part_given);
@@ -812,6 +819,8 @@ static const struct err_case err_cases[] = {
 	{ "empty -i", { "-i", "", "h" }, "empty identifier for -i" },
 	{ "empty -H", { "-H", "", "h" }, "empty host name for -H" },
 	{ "empty -y", { "-y", "", "h" }, "empty priority string for -y" },
+	{ "--tls-ktls=maybe", { "--tls-ktls=maybe", "h" },
+	  "invalid value 'maybe' for --tls-ktls: expected auto, yes or no" },
 	{ "empty --nbdtab", { "--nbdtab", "", "nbd0" }, "empty file name for --nbdtab" },
 
 	/* getopt. */

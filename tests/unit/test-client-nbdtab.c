@@ -100,7 +100,7 @@ static void test_every_option(void **state _unused_)
 				    "port=2000,certfile=/c.pem,keyfile=/k.pem,cacertfile=/ca.pem,"
 				    "tlshostname=tls.example,priority=NORMAL:-VERS-TLS1.0,bs=4096,"
 				    "timeout=30,dead-timeout=60,conns=4,no_optgo,persist,swap,"
-				    "preinit,tls,readonly,size=1G,identifier=id-1\n");
+				    "preinit,tls,readonly,size=1G,identifier=id-1,ktls=no\n");
 
 	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
 	assert_string_equal(take_err(), "");
@@ -116,6 +116,7 @@ static void test_every_option(void **state _unused_)
 	assert_string_equal(o.target.tls.cacertfile, "/ca.pem");
 	assert_string_equal(o.target.tls.hostname, "tls.example");
 	assert_string_equal(o.target.tls.priority, "NORMAL:-VERS-TLS1.0");
+	assert_int_equal(o.target.tls.ktls, CLIENT_KTLS_NO);
 	assert_int_equal(o.block_size, 4096);
 	assert_int_equal(o.timeout, 30);
 	assert_int_equal(o.dead_timeout, 60);
@@ -413,6 +414,20 @@ static void test_other_lines_values(void **state _unused_)
 	assert_string_equal(take_err(), "");
 	assert_int_equal(nbdtab_apply(tab, "nbd1", &o), -EINVAL);
 	assert_non_null(strstr(take_err(), ":1: invalid block size '1000' for bs"));
+}
+
+/* ktls= says where TLS runs; alone it does not ask for TLS, and a wrong value is named. */
+static void test_ktls(void **state _unused_)
+{
+	const char *tab = write_tab("nbd0 h e ktls=yes\nnbd1 h e ktls=sometimes\n");
+
+	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
+	assert_string_equal(take_err(), "");
+	assert_int_equal(o.target.tls.ktls, CLIENT_KTLS_YES);
+	assert_false(o.target.tls.enabled);
+	assert_int_equal(nbdtab_apply(tab, "nbd1", &o), -EINVAL);
+	assert_non_null(strstr(take_err(), ":2: invalid kernel TLS choice 'sometimes' for ktls: "
+					   "expected auto, yes or no"));
 }
 
 static void test_long_values(void **state _unused_)
@@ -745,6 +760,7 @@ int main(void)
 		TEST(test_unknown_and_reserved),
 		TEST(test_malformed),
 		TEST(test_other_lines_values),
+		TEST(test_ktls),
 		TEST(test_long_values),
 		TEST(test_nul_byte),
 		TEST(test_not_found),

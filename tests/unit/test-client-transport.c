@@ -80,12 +80,15 @@ static void test_plain_timeout(void **state _unused_)
 static void test_plain_release_and_close(void **state _unused_)
 {
 	struct client_transport t = CLIENT_TRANSPORT_NONE;
+	struct tls_relay *relay = (struct tls_relay *)&t; /* not NULL: must come back NULL */
 	int fd = pair[0];
 
 	/* An empty transport closes nothing. */
 	client_transport_close(&t);
 	client_transport_plain(&t, TAKE_FD(pair[0]));
-	assert_int_equal(client_transport_release(&t, NULL, 0), fd);
+
+	assert_int_equal(client_transport_release(&t, CLIENT_KTLS_AUTO, &relay, NULL, 0), fd);
+	assert_null(relay);
 	assert_null(t.ops);
 	assert_true(fd_open(fd));
 
@@ -122,9 +125,10 @@ static int counted_send(struct client_transport *t _unused_, const void *buf, si
 	return r;
 }
 
-static int counted_release(struct client_transport *t _unused_, char *why, size_t why_len)
+static int counted_release(struct client_transport *t _unused_, enum client_ktls ktls,
+			   struct tls_relay **ret_relay, char *why, size_t why_len)
 {
-	return client_transport_release(&counted.plain, why, why_len);
+	return client_transport_release(&counted.plain, ktls, ret_relay, why, why_len);
 }
 
 static void counted_close(struct client_transport *t _unused_)
