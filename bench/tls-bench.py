@@ -16,11 +16,12 @@ moved, with ratios of nbdm to the best peer. nbdm without TLS runs in the same r
 
 Each figure is the median of --repeat rounds; the servers take turns within a round in a rotating
 order, so that a slow moment of the machine (other jobs, VMs) does not fall on one server only.
-When a server's figure varies by more than 20% between rounds, up to --extra-rounds more rounds
-are run.
+A run during which other processes took more than --disturbed (10%) of the two CPUs is
+left out of a figure when two undisturbed runs remain; when a figure rests on disturbed runs or
+varies by more than 20%, up to --extra-rounds more rounds are run.
 
 Usage: bench/tls-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
-                          [--extra-rounds 1] [--only nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd,nbdm-plain]
+                          [--extra-rounds 1] [--disturbed 0.1] [--only nbdm-ktls,nbdm-gnutls,nbdkit,qemu-nbd,nbdm-plain]
                           [--server-cpu 1] [--client-cpu 0]
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, gnutls-bin (certtool, psktool).
 Not a test: it asserts nothing and never runs in CI.
@@ -240,17 +241,28 @@ def spread(values):
     return (max(values) - min(values)) / statistics.median(values) if statistics.median(values) else 0
 
 
-def table(title, names, roles, key, samples, lower_is_better, decimals):
+def kept(runs, a):
+    """The runs a figure is made of: those that other processes left alone (no more than
+    --disturbed of the two CPUs), when at least two are; all of them otherwise. A VM starting
+    on the machine halves a run's throughput while the CPU seconds per GiB barely move, so one such
+    run would otherwise decide a median of three."""
+    quiet = [r for r in runs if r["other"] <= a.disturbed]
+    return (quiet, True) if len(quiet) >= 2 else (runs, False)
+
+
+def table(title, names, roles, key, samples, a, lower_is_better, decimals):
     ours = [n for n in names if roles[n] == "ours"]
     peers = [n for n in names if roles[n] == "peer"]
     head = ["test", "unit"] + names + [f"{n} spread" for n in ours] + [f"{n} / best peer" for n in ours]
     lines = [f"{title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, unit, _ in ROWS:
-        med = {n: statistics.median(v[key] for v in samples[(n, label)]) for n in names}
+        runs = {n: kept(samples[(n, label)], a) for n in names}
+        med = {n: statistics.median(v[key] for v in runs[n][0]) for n in names}
         cells = [label, unit if key == "value" else "s/GiB"]
-        cells += [f"{med[n]:.{decimals}f}" for n in names]
+        # *: too few undisturbed runs, the figure is the median of all of them.
+        cells += [f"{med[n]:.{decimals}f}" + ("" if runs[n][1] else "*") for n in names]
         for n in ours:
-            vals = [v[key] for v in samples[(n, label)]]
+            vals = [v[key] for v in runs[n][0]]
             cells.append(f"{min(vals):.{decimals}f}-{max(vals):.{decimals}f}")
         best = (min if lower_is_better else max)(med[n] for n in peers) if peers else 0
         cells += [f"{med[n] / best:.2f}x" if best else "-" for n in ours]
@@ -267,6 +279,9 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median")
     p.add_argument("--extra-rounds", type=int, default=1,
                    help="more rounds allowed when a figure's rounds differ by more than 20%%")
+    p.add_argument("--disturbed", type=float, default=0.1,
+                   help="a run during which other processes took more than this share of the two "
+                   "CPUs is left out of the figures")
     p.add_argument("--server-cpu", type=int, default=1, help="the CPU the servers run on")
     p.add_argument("--client-cpu", type=int, default=0, help="the CPU fio and nbdcopy run on")
     a = p.parse_args()
@@ -325,25 +340,30 @@ def main():
             rounds += 1
             if rounds < a.repeat:
                 continue
-            wide = [(k, spread([v["value"] for v in vals])) for k, vals in samples.items()
-                    if spread([v["value"] for v in vals]) > 0.2]
-            if not wide or rounds >= a.repeat + a.extra_rounds:
+            # Another round when a figure rests on disturbed runs or its runs differ by more
+            # than 20%.
+            doubtful = []
+            for (n, label), runs in samples.items():
+                used, quiet = kept(runs, a)
+                w = spread([v["value"] for v in used])
+                if not quiet or w > 0.2:
+                    doubtful.append(f"{n} {label} ({w:.0%}{'' if quiet else ', disturbed'})")
+            if not doubtful or rounds >= a.repeat + a.extra_rounds:
                 break
-            print(f"# another round: more than 20% between rounds for "
-                  + ", ".join(f"{n} {label} ({w:.0%})" for (n, label), w in wide), file=sys.stderr)
+            print("# another round for: " + ", ".join(doubtful), file=sys.stderr)
         modes = {s.name: s.tls_mode() for s in servers}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     names = [s.name for s in servers]
     roles = {s.name: s.role for s in servers}
-    print(table("Throughput (higher is better)", names, roles, "value", samples, False, 0))
+    print(table("Throughput (higher is better)", names, roles, "value", samples, a, False, 0))
     print()
     print(table("Server CPU seconds per GiB moved (lower is better)", names, roles, "server", samples,
-                True, 3))
+                a, True, 3))
     print()
     print(table("Client CPU seconds per GiB moved (fio or nbdcopy; lower is better)", names, roles,
-                "client", samples, True, 3))
+                "client", samples, a, True, 3))
     print(f"\nMedians of {rounds} rounds (rotating order), {a.runtime} s per fio run, {a.size} image in "
           f"/dev/shm, TCP loopback; servers on CPU {a.server_cpu}, clients on CPU {a.client_cpu}.")
     print(f"Kernel TLS on this host: {'available' if ktls_host else 'not available (no tls module)'}")
@@ -354,10 +374,15 @@ def main():
     for s in servers:
         other = [v["other"] for label, _, _ in ROWS for v in samples[(s.name, label)]]
         print(f"- other load on the two CPUs during {s.name}'s runs: median {statistics.median(other):.0%}, "
-              f"highest {max(other):.0%}")
-    worst = max(((spread([v['value'] for v in vals]), k) for k, vals in samples.items()), default=None)
+              f"highest {max(other):.0%}; {sum(o > a.disturbed for o in other)} of {len(other)} runs "
+              f"disturbed (over {a.disturbed:.0%})")
+    worst = max(((spread([v["value"] for v in kept(runs, a)[0]]), k) for k, runs in samples.items()),
+                default=None)
     if worst:
-        print(f"Widest spread between rounds: {worst[0]:.0%} ({worst[1][0]}, {worst[1][1]})")
+        print(f"Widest spread between the runs a figure is made of: {worst[0]:.0%} ({worst[1][0]}, "
+              f"{worst[1][1]})")
+    print(f"Figures are medians of the runs with other load up to {a.disturbed:.0%} of the two CPUs; "
+          "* marks a figure with fewer than two such runs, made of all runs.")
 
 
 if __name__ == "__main__":
