@@ -5,6 +5,7 @@
  * NBD_DO_IT).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/adopt.h"
 #include "client/attach-ioctl.h"
 #include "client/attachment.h"
 #include "client/commands.h"
@@ -236,8 +238,22 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	return chosen;
 }
 
+/* The kernel reads a new device's partition table at its first open: done here, so that its
+ * partitions exist when attach returns (a script's next command may mount one). */
+static void read_partitions(int index)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/nbd%d", index);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int attach(const struct client_options *o)
 {
+	_cleanup_free_ char *backend = NULL;
 	struct attachment a = { 0 };
 	int index = -1, ready_fd = -1, r;
 
@@ -288,19 +304,40 @@ static int attach(const struct client_options *o)
 							  "%m; -n keeps it in the foreground");
 		}
 	}
-	r = open_connections(o, &a);
-	if (r < 0)
-		goto out;
-	a.backend = backend_identifier(o);
-	if (!a.backend) {
+	backend = backend_identifier(o);
+	if (!backend) {
 		r = log_oom();
 		goto out;
 	}
+	/* Already attached to this very export and nobody supervises it: its supervisor died, and
+	 * this is the service manager (or an admin) starting it again. Take it over. */
+	if (index >= 0 && !o->no_netlink) {
+		r = attachment_adopt(index, backend, &a);
+		if (r < 0)
+			goto out;
+		if (r > 0 && !o->persist) {
+			log_notice("/dev/nbd%d is already attached to %s; nothing to do", index, backend);
+			r = 0;
+			goto out;
+		}
+		if (r > 0) {
+			attachment_announce(o, index);
+			r = supervise(o, &a, index, ready_fd);
+			ready_fd = -1;
+			goto out;
+		}
+	}
+	r = open_connections(o, &a);
+	if (r < 0)
+		goto out;
+	a.backend = TAKE_PTR(backend);
 	if (!o->no_netlink) {
 		r = attach_netlink(o, &a, index);
 		if (r >= 0 && o->persist) {
 			r = supervise(o, &a, r, ready_fd);
 			ready_fd = -1;
+		} else if (r >= 0) {
+			read_partitions(r);
 		}
 		if (r != -ENOENT)
 			goto out;

@@ -48,14 +48,23 @@ int attachment_matches(const struct client_options *o, const struct attachment *
 {
 	if (!res)
 		return 0; /* no handshake (--negotiated, -P): nothing to compare */
-	/* With -B the device uses only that much, so a larger export is still the same device. */
-	if (o->size ? res->size < a->size : res->size != a->export_size) {
+	/* A device taken over (adopt.h) knows only its own size: the export must still cover it,
+	 * and the first connection opened tells the rest. */
+	if (a->export_size == 0) {
+		if (res->size < a->size) {
+			snprintf(why, len, "the export's size is now %llu bytes, less than the "
+					   "device's %llu", (unsigned long long)res->size,
+				 (unsigned long long)a->size);
+			return -EPROTO;
+		}
+	} else if (o->size ? res->size < a->size : res->size != a->export_size) {
+		/* With -B the device uses only that much: a larger export is the same device. */
 		snprintf(why, len, "the export's size is now %llu bytes, not %llu",
 			 (unsigned long long)res->size,
 			 (unsigned long long)(o->size ? a->size : a->export_size));
 		return -EPROTO;
 	}
-	if (res->transmission_flags != a->server_flags) {
+	if (a->export_size != 0 && res->transmission_flags != a->server_flags) {
 		snprintf(why, len, "the export's transmission flags are now 0x%x, not 0x%x",
 			 res->transmission_flags, a->server_flags);
 		return -EPROTO;
@@ -130,9 +139,13 @@ void attachment_announce(const struct client_options *o, int index)
  * works without it, so a failure to write it is only worth a note. */
 void attachment_record(const struct attachment *a, int index)
 {
-	int r = connrecord_write(index, getpid(), a->backend, a->fds, a->n_fds,
+	int r = connrecord_write(index, getpid(), a->backend, a->fds, NULL, a->n_fds,
 				 attachment_tls_mode(a));
 
 	if (r < 0)
 		log_debug_errno(r, "Cannot record the connections of /dev/nbd%d: %m", index);
+	/* The kernel's own event came before the record: udev's rules read the connections and
+	 * the TLS mode from it (ID_NBD_CONNECTIONS, ID_NBD_TLS). */
+	else
+		(void)nbd_dev_trigger_change(index);
 }

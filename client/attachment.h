@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "client/options.h"
 #include "netlink/nbd-dev.h"
@@ -31,6 +32,11 @@ struct attachment {
 	bool tls;              /* the connections carry TLS, in the kernel's TLS or relayed */
 	/* Per connection, where its TLS runs instead of in the kernel (tls-relay.h), or NULL. */
 	struct tls_relay *relays[ATTACH_MAX_CONNECTIONS];
+	/* A device taken over from a supervisor that is gone (adopt.h): the kernel's connections
+	 * that still live, by their sockets' inode numbers (fds[i] is then -1; 0: dead), and the
+	 * process the kernel says attached the device. 0 for a device attached by this process. */
+	uint64_t adopted_inodes[ATTACH_MAX_CONNECTIONS];
+	pid_t kernel_pid;
 };
 
 /* "none", "kernel" or "relay": where a's TLS runs, for status. */

@@ -538,17 +538,21 @@ struct apply_state {
 	const char *device; /* "/dev/nbdN" */
 	struct tab_values values;
 	bool found;
+	bool applied; /* the device's line was read without a fault */
 };
 
 static int apply_line(const char *path, const struct tab_line *l, void *userdata)
 {
 	struct apply_state *s = userdata;
+	int r;
 
 	/* walk() passes the first line of each device only, so the first match is the one. */
 	if (s->found || strcmp(l->device_path, s->device) != 0)
 		return 0;
 	s->found = true;
-	return line_values(path, l, &s->values);
+	r = line_values(path, l, &s->values);
+	s->applied = r == 0;
+	return r;
 }
 
 int nbdtab_apply(const char *path, const char *device, struct client_options *o)
@@ -569,7 +573,11 @@ int nbdtab_apply(const char *path, const char *device, struct client_options *o)
 	s.device = dev;
 	client_options_init(&v->o);
 
-	r = walk(path, apply_line, &s, false);
+	/* A malformed line of another device is reported and skipped: one typo must not stop every
+	 * device of the file from attaching (the generator goes on likewise). */
+	r = walk(path, apply_line, &s, true);
+	if (r == -EINVAL && s.applied)
+		r = 0;
 	if (r == 0 && !s.found) {
 		log_error("%s is not defined in %s", device, path);
 		r = -ENOENT;

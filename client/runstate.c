@@ -193,8 +193,8 @@ static void connrecord_path(int index, char *path, size_t len)
 	snprintf(path, len, "%s/nbd%d.conns", runstate_dir(), index);
 }
 
-int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, size_t n,
-		     const char *tls)
+int connrecord_write(int index, pid_t pid, const char *backend, const int *fds,
+		     const uint64_t *known_inodes, size_t n, const char *tls)
 {
 	char path[512], tmp[540];
 	FILE *f;
@@ -210,6 +210,8 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds, 
 
 		if (fds[i] >= 0)
 			(void)socket_inode(fds[i], &ino);
+		else if (known_inodes)
+			ino = known_inodes[i];
 		fprintf(f, "%s%" PRIu64, i ? " " : "", ino);
 	}
 	fputc('\n', f);

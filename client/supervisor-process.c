@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/notify.h"
+#include "common/parse.h"
 
 void supervisor_block_signals(bool block)
 {
@@ -21,7 +24,14 @@ void supervisor_block_signals(bool block)
 
 bool supervisor_in_front(void)
 {
-	return notify_wanted() && getppid() == 1;
+	const char *exec_pid = getenv("SYSTEMD_EXEC_PID");
+	uint32_t pid;
+
+	if (!notify_wanted())
+		return false;
+	if (exec_pid && *exec_pid)
+		return parse_u32(exec_pid, &pid) == 0 && (pid_t)pid == getpid();
+	return getppid() == 1;
 }
 
 void supervisor_protect(const struct client_options *o)

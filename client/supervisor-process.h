@@ -15,7 +15,8 @@ void supervisor_block_signals(bool block);
 
 /* Under systemd (Type=notify) the supervisor stays in front and notifies. $NOTIFY_SOCKET alone is
  * not proof: a script run from a service inherits it, and must still get the attach's result and
- * its prompt back; the service's own main process is started by the service manager. */
+ * its prompt back. The service's main process is the one the service manager started: the
+ * process $SYSTEMD_EXEC_PID names (systemd 248 and later; older ones: a child of PID 1). */
 bool supervisor_in_front(void);
 
 /* Marks the process for systemd (-m): argv[0] starting with '@' tells its shutdown and switch_root

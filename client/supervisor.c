@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "client/backoff.h"
+#include "client/partition-scan.h"
 #include "client/connection.h"
 #include "client/runstate.h"
 #include "client/supervisor-process.h"
@@ -50,6 +51,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/notify.h"
+#include "common/sockstate.h"
 #include "netlink/nbd-dev.h"
 #include "tls/ktls.h"
 
@@ -69,6 +71,7 @@ enum {
 	TAG_TIMER,
 	TAG_ATTEMPT,
 	TAG_TLS_AGE,
+	TAG_READY,
 };
 
 /* The getaddrinfo() and handshake of an attempt need little stack (NSS modules and sanitizers a bit
@@ -103,13 +106,16 @@ struct attempt {
 
 struct supervisor {
 	const struct client_options *o;
-	struct attachment *a; /* a->fds[i] < 0: slot i is dead */
+	struct attachment *a; /* a->fds[i] < 0: slot i is dead, unless a->adopted_inodes[i] */
 	int index;
+	pid_t kernel_pid;     /* who the kernel says attached the device: us, or whom we took over */
 	char where[512];
 	struct nbd_nl *nl;
 	struct nbd_nl *monitor;
 	int epfd, sigfd, timerfd, attempt_fd;
 	int agefd;             /* TLS only: a periodic check of the sessions' record counts */
+	int readyfd;           /* the partition scan is done (partition-scan.h) */
+	int ready_pipe;        /* the daemon's readiness pipe until ready (-1: told, or none) */
 	struct tls_age age;
 	enum supervisor_state state;
 	size_t n_dead;
@@ -228,18 +234,21 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 	socklen_t len = sizeof(err);
 	char reason[128];
 
-	if (fd < 0)
+	if (fd < 0 && !s->a->adopted_inodes[i])
 		return;
+	s->a->adopted_inodes[i] = 0; /* the kernel's own, already dead: nothing to shut */
 	if (!why) {
 		(void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		snprintf(reason, sizeof(reason), "%s", err ? strerror(err) : "closed");
 		why = reason;
 	}
-	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
-	/* The same socket as the kernel's: shutting it makes the kernel count it dead now, if the
-	 * server's close has not already. */
-	(void)shutdown(fd, SHUT_RDWR);
-	close(fd);
+	if (fd >= 0) {
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+		/* The same socket as the kernel's: shutting it makes the kernel count it dead now,
+		 * if the server's close has not already. */
+		(void)shutdown(fd, SHUT_RDWR);
+		close(fd);
+	}
 	s->a->fds[i] = -1;
 	/* Closing the relay's sockets takes them out of the loop. */
 	s->a->relays[i] = tls_relay_free(s->a->relays[i]);
@@ -279,6 +288,10 @@ static void scan_slots(struct supervisor *s)
 	for (size_t i = 0; i < s->a->n_fds; i++) {
 		struct pollfd p = { .fd = s->a->fds[i], .events = POLLRDHUP };
 
+		/* A connection taken over is known only by its socket's inode. */
+		if (p.fd < 0 && s->a->adopted_inodes[i] &&
+		    socket_inode_connected(s->a->adopted_inodes[i]) == 0)
+			slot_dead(s, i, "closed");
 		if (p.fd < 0)
 			continue;
 		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
@@ -364,7 +377,7 @@ static bool device_still_ours(const struct supervisor *s)
 		return false;
 	/* The kernel records the process that connected the device: this one. Someone who detached
 	 * and attached it again (even to the same export) is recorded instead. */
-	if (nbd_dev_pid(s->index, &pid) == 0 && pid > 0 && pid != getpid())
+	if (nbd_dev_pid(s->index, &pid) == 0 && pid > 0 && pid != s->kernel_pid)
 		return false;
 	if (nbd_sysfs_read(s->index, "backend", &backend) == 0 && s->a->backend &&
 	    strcmp(backend, s->a->backend) != 0)
@@ -375,7 +388,7 @@ static bool device_still_ours(const struct supervisor *s)
 /* Whether the kernel took the socket: RECONFIGURE answers success even when it found no dead slot
  * for it (the old socket not yet counted dead) and dropped it. A socket it takes gets the device's
  * request timeout as its send timeout, which ours never set, and the supervisor always has one. */
-static bool adopted(int fd)
+static bool kernel_took(int fd)
 {
 	struct timeval tv = { 0 };
 	socklen_t len = sizeof(tv);
@@ -412,17 +425,22 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	/* Our references to the sockets the kernel took fill the dead slots, watched like the
 	 * first; the others are closed (after the loop) and tried again. */
 	for (size_t j = 0; j < n; j++) {
-		if (!adopted(at->fds[j])) {
+		if (!kernel_took(at->fds[j])) {
 			log_debug("/dev/nbd%d: the kernel did not take new connection %zu yet", s->index,
 				  j + 1);
 			continue;
 		}
 		for (size_t i = 0; i < s->a->n_fds; i++) {
-			if (s->a->fds[i] >= 0)
+			if (s->a->fds[i] >= 0 || s->a->adopted_inodes[i])
 				continue;
 			s->a->fds[i] = at->fds[j];
 			at->fds[j] = -1;
 			s->a->relays[i] = TAKE_PTR(at->relays[j]);
+			/* A device taken over learns its export from its first new connection. */
+			if (s->a->export_size == 0 && at->res[j]) {
+				s->a->export_size = at->res[j]->size;
+				s->a->server_flags = at->res[j]->transmission_flags;
+			}
 			s->n_dead--;
 			s->reconnects++;
 			k++;
@@ -434,9 +452,10 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 		}
 	}
 	/* status tells the device's connections apart by their sockets: name the new ones. */
-	if (k > 0)
-		(void)connrecord_write(s->index, getpid(), s->a->backend, s->a->fds, s->a->n_fds,
-				       attachment_tls_mode(s->a));
+	if (k > 0 && connrecord_write(s->index, s->kernel_pid, s->a->backend, s->a->fds,
+				      s->a->adopted_inodes, s->a->n_fds,
+				      attachment_tls_mode(s->a)) == 0)
+		(void)nbd_dev_trigger_change(s->index); /* for udev's ID_NBD_* properties */
 	return (int)k;
 }
 
@@ -566,6 +585,7 @@ static void on_tls_age(struct supervisor *s)
 	int i;
 
 	(void)!read(s->agefd, &v, sizeof(v));
+	scan_slots(s); /* connections taken over are seen only here and on LINK_DEAD */
 	check_kernel_readers(s);
 	if (s->state != STATE_CONNECTED)
 		return;
@@ -592,13 +612,59 @@ static int on_signal(struct supervisor *s)
 		 * our reference makes the kernel see each socket die; its I/O waits for the new
 		 * ones. */
 		log_notice("/dev/nbd%d: reconnecting on request (SIGHUP)", s->index);
-		for (size_t i = 0; i < s->a->n_fds; i++)
+		for (size_t i = 0; i < s->a->n_fds; i++) {
+			/* A connection taken over cannot be shut from here: it is replaced when
+			 * it dies. */
+			if (s->a->adopted_inodes[i]) {
+				log_notice("/dev/nbd%d: connection %zu is the kernel's alone (taken "
+					   "over); it is replaced once it dies", s->index, i + 1);
+				continue;
+			}
 			slot_dead(s, i, "reconnect requested");
+		}
 		return 0;
 	default:
 		log_notice("/dev/nbd%d: detaching (%s)", s->index, strsignal((int)si.ssi_signo));
 		return 1;
 	}
+}
+
+/* ---------------------------------------------------------------- readiness and stopping */
+
+/* The device and its partitions are usable: the attach that waits returns, the service manager
+ * hears READY=1. */
+static void announce_ready(struct supervisor *s)
+{
+	if (s->ready_pipe >= 0) {
+		daemon_ready(s->ready_pipe, 0);
+		s->ready_pipe = -1;
+		daemon_detach_stdio();
+		log_open(NULL, LOG_TARGET_AUTO);
+	}
+	(void)notify_send("READY=1");
+	log_info("/dev/nbd%d: supervising %zu connection%s to %s", s->index, s->a->n_fds,
+		 s->a->n_fds == 1 ? "" : "s", s->where);
+}
+
+/* Whether the device may be detached on a stop request: not while something uses it (a mount, swap,
+ * a holder, an open), whose cached writes would be lost; the service manager stops the mounts
+ * first, and a detach by hand asks the same question before it stops the supervisor. */
+static bool free_to_detach(struct supervisor *s)
+{
+	pid_t except[2] = { getpid(), s->kernel_pid };
+	char who[1024];
+
+	/* udev's probe opens a device for a moment: only a use that lasts counts. */
+	for (int tries = 0; tries < 10; tries++) {
+		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+		if (nbd_dev_users(s->index, except, ELEMENTSOF(except), who, sizeof(who)) <= 0)
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	log_warning("/dev/nbd%d is in use (%s): it stays attached, without a supervisor; detach it "
+		    "with nbd-client detach once it is free", s->index, who);
+	return false;
 }
 
 /* ---------------------------------------------------------------- set-up and loop */
@@ -614,6 +680,7 @@ static int add_watch(struct supervisor *s, int fd, uint64_t tag)
 
 static int setup(struct supervisor *s)
 {
+	bool adopted = false;
 	sigset_t mask;
 	int r;
 
@@ -639,6 +706,13 @@ static int setup(struct supervisor *s)
 	    (r = add_watch(s, s->attempt_fd, TAG_ATTEMPT)) < 0)
 		return log_error_errno(r, "Cannot set up the supervisor's event loop: %m");
 	for (size_t i = 0; i < s->a->n_fds; i++) {
+		if (s->a->fds[i] < 0) {
+			if (s->a->adopted_inodes[i])
+				adopted = true;
+			else
+				s->n_dead++; /* taken over already dead */
+			continue;
+		}
 		r = watch_slot(s, i);
 		if (r < 0)
 			return log_error_errno(r, "Cannot watch connection %zu: %m", i + 1);
@@ -646,8 +720,9 @@ static int setup(struct supervisor *s)
 		 * would not say so. */
 		on_relay(s, i);
 	}
-	/* The one wake-up of a healthy device, and only with TLS (see tls-age.h). */
-	if (s->o->target.tls.enabled) {
+	/* The one wake-up of a healthy device, and only with TLS (see tls-age.h) or connections
+	 * taken over, which have no socket of ours to watch. */
+	if (s->o->target.tls.enabled || s->a->tls || adopted) {
 		tls_age_init(&s->age);
 		s->agefd = r = tls_age_timer(&s->age);
 		if (r >= 0)
@@ -681,6 +756,11 @@ static void teardown(struct supervisor *s)
 		close(s->attempt_fd);
 	if (s->agefd >= 0)
 		close(s->agefd);
+	if (s->readyfd >= 0)
+		close(s->readyfd);
+	/* Stopped before it was ready: the attach that waits for it has failed. */
+	daemon_ready(s->ready_pipe, 1);
+	s->ready_pipe = -1;
 	runstate_remove(s->index, getpid());
 }
 
@@ -695,6 +775,9 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		.timerfd = -1,
 		.attempt_fd = -1,
 		.agefd = -1,
+		.readyfd = -1,
+		.ready_pipe = ready_fd,
+		.kernel_pid = a->kernel_pid ? a->kernel_pid : getpid(),
 		.state = STATE_CONNECTED,
 		.since = time(NULL),
 		.connected_ms = now_ms(),
@@ -708,23 +791,30 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
 	r = setup(&s);
 	if (r < 0) {
-		/* Without its supervisor the device would not reconnect: do not leave it so. */
-		if (s.nl)
+		/* Without its supervisor the device would not reconnect: do not leave it so (unless
+		 * it was taken over: then it worked before us, and still does). */
+		if (s.nl && !a->kernel_pid)
 			(void)nbd_nl_disconnect(s.nl, index);
-		daemon_ready(ready_fd, 1);
 		teardown(&s);
 		return r;
 	}
-	publish(&s);
-	daemon_ready(ready_fd, 0);
-	if (ready_fd >= 0) {
-		daemon_detach_stdio();
-		log_open(NULL, LOG_TARGET_AUTO);
+	if (s.n_dead > 0) {
+		/* Taken over with connections already dead: replace them now. */
+		s.state = STATE_RECONNECTING;
+		s.since_ms = now_ms();
+		arm_timer(&s, 0);
 	}
+	publish(&s);
 	supervisor_protect(o);
-	(void)notify_send("READY=1");
-	log_info("/dev/nbd%d: supervising %zu connection%s to %s", index, a->n_fds,
-		 a->n_fds == 1 ? "" : "s", s.where);
+	/* Ready once the partitions are there: on a thread, since reading them may need this
+	 * loop (a relay) or a reconnection. */
+	s.readyfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s.readyfd < 0 || add_watch(&s, s.readyfd, TAG_READY) < 0 ||
+	    partition_scan_start(index, s.readyfd) < 0) {
+		log_debug("/dev/nbd%d: cannot wait for the partition table; ready without", index);
+		s.readyfd = safe_close(s.readyfd);
+		announce_ready(&s);
+	}
 
 	while (s.state != STATE_STOPPING) {
 		struct epoll_event ev[8];
@@ -754,6 +844,11 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 				break;
 			case TAG_TLS_AGE:
 				on_tls_age(&s);
+				break;
+			case TAG_READY:
+				/* Once: closing it takes it out of the loop. */
+				s.readyfd = safe_close(s.readyfd);
+				announce_ready(&s);
 				break;
 			case TAG_ATTEMPT:
 				if (on_attempt_done(&s) == 1) {
@@ -785,7 +880,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 			log_notice("/dev/nbd%d was detached by someone else; the supervisor ends", index);
 		} else if (!device_still_ours(&s)) {
 			log_notice("/dev/nbd%d is no longer this supervisor's; leaving it alone", index);
-		} else {
+		} else if (free_to_detach(&s)) {
 			publish(&s);
 			r = nbd_nl_disconnect(s.nl, index);
 			if (r < 0)

@@ -119,6 +119,20 @@ bool nbd_dev_exists(int index)
 	return access(path, F_OK) == 0;
 }
 
+int nbd_dev_trigger_change(int index)
+{
+	char path[256];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/block/nbd%d/uevent", sysfs_root(), index);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (write(fd, "change", 6) != 6)
+		return negative_errno();
+	return 0;
+}
+
 int nbd_dev_find_free(void)
 {
 	char path[256];

@@ -92,6 +92,9 @@ int nbd_dev_index(const char *path);
 int nbd_dev_disk_index(const char *path);
 /* Whether /dev/nbdN exists (the module is loaded and has that many devices). */
 bool nbd_dev_exists(int index);
+/* Asks udev to look at the device again (a "change" event through /sys/block/nbdN/uevent), for
+ * what it reads from outside the kernel. 0, or a negative errno. */
+int nbd_dev_trigger_change(int index);
 /*
  * Who uses the device or one of its partitions: mounts, swap areas, holders (device-mapper, md)
  * and processes with it open, except the pids in except[] (the process the kernel serves it for,

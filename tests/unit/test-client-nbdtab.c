@@ -357,7 +357,7 @@ static const struct bad_case bad_cases[] = {
 	  "1: empty option in 'persist,' (one ',' too many?)" },
 	{ "no name", "nbd0 h e swap,=1\n", "nbd0", "1: option '=1' has no name before '='" },
 	{ "no value", "nbd0 h e port=,swap\n", "nbd0", "1: option 'port=' has no value after '='" },
-	{ "other line malformed", "nbd0 h e\nnbd1 h\n", "nbd0",
+	{ "own line malformed", "nbd1 h e\nnbd0 h\n", "nbd0",
 	  "2: " LINE_FORM ", but the line has only 2 fields" },
 	{ "bs not a power of two", "nbd0 h e bs=1000\n", "nbd0", BAD_BS("1000") },
 	{ "bs too big", "nbd0 h e bs=131072\n", "nbd0", BAD_BS("131072") },
@@ -465,11 +465,28 @@ static void test_long_values(void **state _unused_)
 static void test_nul_byte(void **state _unused_)
 {
 	char want[2048];
-	const char *tab = write_tab_n("nbd0 h e\nnbd1 h\0 e\n", 20);
+	const char *tab = write_tab_n("nbd0 h e\nnbd1 h\0 e\n", 19);
 
-	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), -EINVAL);
+	/* Reported; but it is another device's line, and nbd0's is read. */
+	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
 	snprintf(want, sizeof(want), "nbd-client: %s:2: a NUL byte; is it a text file?\n", tab);
 	assert_string_equal(take_err(), want);
+	assert_string_equal(o.target.host, "h");
+	assert_int_equal(nbdtab_apply(tab, "nbd1", &o), -EINVAL);
+}
+
+/* One malformed line does not stop the other devices of the file from attaching. */
+static void test_other_line_malformed(void **state _unused_)
+{
+	char want[2048];
+	const char *tab = write_tab("nbd0 h e\nnbd1 h\nnbd2 h2 e2\n");
+
+	assert_int_equal(nbdtab_apply(tab, "nbd2", &o), 0);
+	snprintf(want, sizeof(want), "nbd-client: %s:2: " LINE_FORM ", but the line has only 2 "
+		 "fields\n", tab);
+	assert_string_equal(take_err(), want);
+	assert_string_equal(o.target.host, "h2");
+	assert_string_equal(o.target.export_name, "e2");
 }
 
 static void test_not_found(void **state _unused_)
@@ -761,6 +778,7 @@ int main(void)
 		TEST(test_malformed),
 		TEST(test_other_lines_values),
 		TEST(test_ktls),
+		TEST(test_other_line_malformed),
 		TEST(test_long_values),
 		TEST(test_nul_byte),
 		TEST(test_not_found),

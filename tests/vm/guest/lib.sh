@@ -467,3 +467,17 @@ io_rounds() {
 	) >"$log" 2>&1 &
 	IO_PID=$!
 }
+
+# make_mbr FILE: writes an MBR with two Linux partitions (type 0x83), in 512-byte sectors
+# 2048+16384 and 18432+30720, into FILE (at least 24 MiB).
+make_mbr() {
+	local file=$1
+	mbr_entry() { # OFFSET START SECTORS: one partition entry, little-endian numbers
+		le32() { printf "\\$(printf %03o $(($1 & 255)))\\$(printf %03o $((($1 >> 8) & 255)))\\$(printf %03o $((($1 >> 16) & 255)))\\$(printf %03o $((($1 >> 24) & 255)))"; }
+		{ printf '\000\000\000\000\203\000\000\000'; le32 "$2"; le32 "$3"; } |
+			dd of="$file" bs=1 seek="$1" conv=notrunc 2>/dev/null
+	}
+	mbr_entry 446 2048 16384
+	mbr_entry 462 18432 30720
+	printf '\125\252' | dd of="$file" bs=1 seek=510 conv=notrunc 2>/dev/null
+}

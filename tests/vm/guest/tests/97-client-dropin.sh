@@ -7,14 +7,7 @@
 need_ours "client drop-in: our nbd-client reads what the reference's made"
 truncate -s 32M /tmp/disk.img
 # An MBR with two Linux partitions in 512-byte sectors: 2048+16384 and 18432+30720.
-mbr_entry() { # OFFSET START SECTORS: one partition entry of type 0x83, little-endian numbers
-	le32() { printf "\\$(printf %03o $(($1 & 255)))\\$(printf %03o $((($1 >> 8) & 255)))\\$(printf %03o $((($1 >> 16) & 255)))\\$(printf %03o $((($1 >> 24) & 255)))"; }
-	{ printf '\000\000\000\000\203\000\000\000'; le32 "$2"; le32 "$3"; } |
-		dd of=/tmp/disk.img bs=1 seek="$1" conv=notrunc 2>/dev/null
-}
-mbr_entry 446 2048 16384
-mbr_entry 462 18432 30720
-printf '\125\252' | dd of=/tmp/disk.img bs=1 seek=510 conv=notrunc 2>/dev/null
+make_mbr /tmp/disk.img
 start_server 10809 --export disk=/tmp/disk.img || exit 0
 
 # ---- made through the reference: a 1 KiB-block ext2 on the first partition
