@@ -69,23 +69,6 @@ static int choose_block_size(const struct client_options *o, const struct nbd_ne
 	return 0;
 }
 
-static char *backend_identifier(const struct client_options *o)
-{
-	char *s = NULL;
-	const char *name = o->target.export_name ? o->target.export_name : "";
-
-	if (o->identifier)
-		return strdup(o->identifier);
-	if (o->target.kind == TARGET_UNIX)
-		(void)!asprintf(&s, "nbd+unix:///%s?socket=%s", name, o->target.socket_path);
-	else if (o->target.kind == TARGET_TCP)
-		(void)!asprintf(&s, strchr(o->target.host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
-				o->target.host, o->target.port ? o->target.port : "10809", name);
-	else
-		s = strdup("nbd-client");
-	return s;
-}
-
 /* Opens (or takes) every connection and negotiates on it; all must describe the same export. */
 static int open_connections(const struct client_options *o, struct attachment *a)
 {
@@ -304,7 +287,7 @@ static int attach(const struct client_options *o)
 							  "%m; -n keeps it in the foreground");
 		}
 	}
-	backend = backend_identifier(o);
+	backend = client_backend_identifier(o);
 	if (!backend) {
 		r = log_oom();
 		goto out;

@@ -116,6 +116,24 @@ int client_parse_seconds(const char *s, uint32_t *ret)
 	return parse_u32(s, ret) < 0 ? -EINVAL : 0;
 }
 
+char *client_backend_identifier(const struct client_options *o)
+{
+	const char *name = o->target.export_name ? o->target.export_name : "";
+	char *s = NULL;
+	int r;
+
+	if (o->identifier)
+		return strdup(o->identifier);
+	if (o->target.kind == TARGET_UNIX)
+		r = asprintf(&s, "nbd+unix:///%s?socket=%s", name, o->target.socket_path);
+	else if (o->target.kind == TARGET_TCP)
+		r = asprintf(&s, strchr(o->target.host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
+			     o->target.host, o->target.port ? o->target.port : "10809", name);
+	else
+		return strdup("nbd-client");
+	return r < 0 ? NULL : s;
+}
+
 int client_parse_ktls(const char *s, enum client_ktls *ret)
 {
 	if (strcmp(s, "auto") == 0)

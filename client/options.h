@@ -206,6 +206,11 @@ int client_parse_connections(const char *s, unsigned *ret);
 int client_parse_port(const char *s, char **ret);
 #define CLIENT_SECONDS_EXPECTED "expected a number of seconds"
 int client_parse_seconds(const char *s, uint32_t *ret);
+/* The backend identifier an attach gives the kernel (/sys/block/nbdN/backend): -i's, else the
+ * target as a URI ("nbd://host:port/export", "nbd+unix:///export?socket=PATH"). udev's stable
+ * names and the generator's mount units are made from it, and a device is taken over only by an
+ * attach that computes the same. A new string, or NULL when out of memory. */
+char *client_backend_identifier(const struct client_options *o);
 /* "auto", "yes" or "no" (also "kernel" and "relay"). 0 or -EINVAL. */
 int client_parse_ktls(const char *s, enum client_ktls *ret);
 #define CLIENT_SIZE_EXPECTED "expected a size in bytes greater than 0, optionally with a suffix " \

@@ -124,26 +124,6 @@ static void put_exec_word(FILE *f, const char *s)
 
 /* ------------------------------------------------------------------ one line */
 
-/* The identifier nbd-client gives the kernel for this line, which udev's name for the device is
- * made from. It must stay what client/attach.c writes (backend_identifier()): the tests pin both
- * forms. */
-static char *backend_identifier(const struct client_options *o)
-{
-	const char *name = o->target.export_name ? o->target.export_name : "";
-	char *s = NULL;
-
-	if (o->identifier)
-		return strdup(o->identifier);
-	if (o->target.kind == TARGET_UNIX) {
-		if (asprintf(&s, "nbd+unix:///%s?socket=%s", name, o->target.socket_path) < 0)
-			return NULL;
-	} else if (asprintf(&s, strchr(o->target.host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
-			    o->target.host, o->target.port ? o->target.port : "10809", name) < 0) {
-		return NULL;
-	}
-	return s;
-}
-
 static bool valid_fstype(const char *s)
 {
 	if (!*s)
@@ -203,7 +183,7 @@ static int plan_mount(const char *path, unsigned line, const struct client_optio
 		return -EINVAL;
 	}
 
-	identifier = backend_identifier(o);
+	identifier = client_backend_identifier(o);
 	if (!identifier)
 		return log_oom();
 	r = nbd_stable_name_from_identifier(identifier, &name);
