@@ -292,17 +292,14 @@ static int attach(const struct client_options *o)
 		r = log_oom();
 		goto out;
 	}
-	/* Already attached to this very export and nobody supervises it: its supervisor died, and
-	 * this is the service manager (or an admin) starting it again. Take it over. */
-	if (index >= 0 && !o->no_netlink) {
+	/* A persistent device already attached to this very export with nobody supervising it: its
+	 * supervisor died, and this is the service manager (or an admin) starting it again. Take it
+	 * over. (Without -persist no supervisor is expected, and a busy device is refused, as the
+	 * reference does.) */
+	if (index >= 0 && o->persist && !o->no_netlink) {
 		r = attachment_adopt(index, backend, &a);
 		if (r < 0)
 			goto out;
-		if (r > 0 && !o->persist) {
-			log_notice("/dev/nbd%d is already attached to %s; nothing to do", index, backend);
-			r = 0;
-			goto out;
-		}
 		if (r > 0) {
 			attachment_announce(o, index);
 			r = supervise(o, &a, index, ready_fd);
