@@ -43,7 +43,9 @@ GiB = 1 << 30
 
 
 def load_server_bench():
-    # server-bench.py has a dash in its name, so it is loaded by path rather than imported.
+    # server-bench.py has a dash in its name, so it is loaded by path rather than imported; no
+    # bytecode cache is left in the source tree for it.
+    sys.dont_write_bytecode = True
     spec = importlib.util.spec_from_file_location("server_bench", os.path.join(HERE, "server-bench.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
