@@ -289,21 +289,26 @@ static void test_read_timeout_is_per_wait(void **state _unused_)
 {
 	uint8_t data[12], got[12];
 	int sv[2];
-	/* 12 pieces 40 ms apart take about 450 ms in all, far above the 150 ms timeout. */
-	struct trickle t = { .data = data, .len = sizeof(data), .chunk = 1, .delay_ms = 40 };
-	int64_t t0;
+	/* 12 pieces 100 ms apart take about 1.2 s in all, above the 1 s timeout, and each wait is
+	 * a tenth of it: a loaded machine may stretch a pause several times over. */
+	struct trickle t = { .data = data, .len = sizeof(data), .chunk = 1, .delay_ms = 100 };
+	int64_t t0, elapsed;
+	ssize_t n;
 
 	fill_pattern(data, sizeof(data), 5);
 	make_socketpair(sv);
 	t.fd = sv[1];
 	t0 = now_ms();
 	trickle_start(&t);
-
-	assert_int_equal(read_full_timeout(sv[0], got, sizeof(got), 150), sizeof(got));
-	assert_memory_equal(got, data, sizeof(data));
-	assert_true(now_ms() - t0 >= 400);
-
+	n = read_full_timeout(sv[0], got, sizeof(got), 1000);
+	elapsed = now_ms() - t0;
+	/* Joined before any assertion: the thread uses this frame. */
 	trickle_join(&t);
+
+	assert_int_equal(n, sizeof(got));
+	assert_memory_equal(got, data, sizeof(data));
+	assert_true(elapsed >= 1100);
+
 	close(sv[0]);
 	close(sv[1]);
 }
