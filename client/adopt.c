@@ -10,6 +10,7 @@
  * of them, until it replaces them with its own.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ int attachment_adopt(int index, const char *backend, struct attachment *a)
 	struct supervisor_report sup;
 	struct conn_record rec;
 	uint64_t sectors = 0, block = 0;
+	bool relayed;
 	pid_t pid = 0;
 	int r;
 
@@ -53,11 +55,16 @@ int attachment_adopt(int index, const char *backend, struct attachment *a)
 				       index, backend, (int)sup.pid, index);
 	r = connrecord_read(index, &rec);
 	if (r < 0 || rec.pid != pid || strcmp(rec.backend, backend) != 0 || rec.n == 0 ||
-	    rec.n > ATTACH_MAX_CONNECTIONS)
-		return log_error_errno(EBUSY, "/dev/nbd%d is already attached to %s, but not by "
-					      "nbd-client (no record of its connections); detach it "
-					      "first to attach it here",
+	    rec.n > ATTACH_MAX_CONNECTIONS || !rec.supervised)
+		return log_error_errno(EBUSY, "/dev/nbd%d is already attached to %s, but not by a "
+					      "supervisor of nbd-client (-persist) that has died; detach "
+					      "it first to attach it here",
 				       index, backend);
+	/* The supervisor may live on without having published itself: the kernel names it. */
+	if (kill(pid, 0) == 0 || errno != ESRCH)
+		return log_error_errno(EBUSY, "/dev/nbd%d is already attached to %s by process %d, "
+					      "which still runs; nothing to do",
+				       index, backend, (int)pid);
 	if (sysfs_u64(index, "size", &sectors) < 0 ||
 	    sysfs_u64(index, "queue/logical_block_size", &block) < 0 || sectors == 0 || block == 0)
 		return log_error_errno(EIO, "Cannot read the size of /dev/nbd%d from sysfs", index);
@@ -71,12 +78,14 @@ int attachment_adopt(int index, const char *backend, struct attachment *a)
 	a->export_size = 0; /* unknown until a connection is opened again */
 	a->tls = rec.tls[0] && strcmp(rec.tls, "none") != 0;
 	a->kernel_pid = pid;
+	a->supervised = true;
+	relayed = strcmp(rec.tls, "relay") == 0;
 	for (size_t i = 0; i < a->n_fds; i++) {
 		a->fds[i] = -1;
-		/* A connection whose socket is gone or closed is replaced at once (a relayed one
-		 * always is: its relay died with the supervisor). A state that cannot be read is
-		 * taken as alive: the kernel will say when it is not. */
-		if (rec.inodes[i] && socket_inode_connected(rec.inodes[i]) != 0)
+		/* A connection whose socket is gone or closed is replaced at once, and a relayed
+		 * one always is: its relay died with the supervisor. A state that cannot be read
+		 * is taken as alive: the kernel will say when it is not. */
+		if (rec.inodes[i] && !relayed && socket_inode_connected(rec.inodes[i]) != 0)
 			a->adopted_inodes[i] = rec.inodes[i];
 	}
 	log_notice("/dev/nbd%d is attached to %s with no supervisor (process %d is gone): taking it "

@@ -311,12 +311,14 @@ static int attach(const struct client_options *o)
 	if (r < 0)
 		goto out;
 	a.backend = TAKE_PTR(backend);
+	a.supervised = o->persist;
 	if (!o->no_netlink) {
 		r = attach_netlink(o, &a, index);
 		if (r >= 0 && o->persist) {
 			r = supervise(o, &a, r, ready_fd);
 			ready_fd = -1;
-		} else if (r >= 0) {
+		} else if (r >= 0 && !(o->client_flags & NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE)) {
+			/* (With --disconnect-on-close our close would be the last one.) */
 			read_partitions(r);
 		}
 		if (r != -ENOENT)

@@ -140,7 +140,7 @@ void attachment_announce(const struct client_options *o, int index)
 void attachment_record(const struct attachment *a, int index)
 {
 	int r = connrecord_write(index, getpid(), a->backend, a->fds, NULL, a->n_fds,
-				 attachment_tls_mode(a));
+				 attachment_tls_mode(a), a->supervised);
 
 	if (r < 0)
 		log_debug_errno(r, "Cannot record the connections of /dev/nbd%d: %m", index);

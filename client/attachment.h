@@ -37,6 +37,7 @@ struct attachment {
 	 * process the kernel says attached the device. 0 for a device attached by this process. */
 	uint64_t adopted_inodes[ATTACH_MAX_CONNECTIONS];
 	pid_t kernel_pid;
+	bool supervised;       /* a supervisor stays with the device (-persist) */
 };
 
 /* "none", "kernel" or "relay": where a's TLS runs, for status. */

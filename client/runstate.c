@@ -194,7 +194,7 @@ static void connrecord_path(int index, char *path, size_t len)
 }
 
 int connrecord_write(int index, pid_t pid, const char *backend, const int *fds,
-		     const uint64_t *known_inodes, size_t n, const char *tls)
+		     const uint64_t *known_inodes, size_t n, const char *tls, bool supervised)
 {
 	char path[512], tmp[540];
 	FILE *f;
@@ -217,6 +217,7 @@ int connrecord_write(int index, pid_t pid, const char *backend, const int *fds,
 	fputc('\n', f);
 	put(f, "backend", backend ? backend : "");
 	put(f, "tls", tls);
+	put(f, "supervised", supervised ? "yes" : "no");
 	return replacement_commit(f, tmp, path);
 }
 
@@ -241,6 +242,8 @@ static void record_pair(const char *key, const char *value, void *userdata)
 		copy_value(r->backend, sizeof(r->backend), value);
 	else if (strcmp(key, "tls") == 0)
 		copy_value(r->tls, sizeof(r->tls), value);
+	else if (strcmp(key, "supervised") == 0)
+		r->supervised = strcmp(value, "yes") == 0;
 	else if (strcmp(key, "sockets") == 0)
 		parse_inodes(r, value);
 	else if (parse_u64(value, &v) < 0)

@@ -46,12 +46,13 @@ struct conn_record {
 	uint64_t inodes[64];     /* their sockets' inode numbers; 0: a slot whose socket is gone */
 	char backend[512];
 	char tls[8];             /* "none", "kernel" (the sessions in the kernel's TLS), "relay" */
+	bool supervised;         /* written for a device with a supervisor (-persist) */
 };
 
 /* 0, or a negative errno. fds[i] < 0 records the inode in known_inodes[i] when that is given and
  * not 0 (a connection the kernel holds and this process has no descriptor of), else a dead slot. */
 int connrecord_write(int index, pid_t pid, const char *backend, const int *fds,
-		     const uint64_t *known_inodes, size_t n, const char *tls);
+		     const uint64_t *known_inodes, size_t n, const char *tls, bool supervised);
 /* 0 with *r filled, -ENOENT without a record, -EBADMSG for a file that is not one. */
 int connrecord_read(int index, struct conn_record *r);
 void connrecord_remove(int index);

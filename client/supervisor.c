@@ -40,8 +40,8 @@
 #include <unistd.h>
 
 #include "client/backoff.h"
-#include "client/partition-scan.h"
 #include "client/connection.h"
+#include "client/partition-scan.h"
 #include "client/runstate.h"
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
@@ -53,7 +53,6 @@
 #include "common/notify.h"
 #include "common/sockstate.h"
 #include "netlink/nbd-dev.h"
-#include "tls/ktls.h"
 
 /* A connection must stay up this long before the next loss starts again from the shortest delay: a
  * server that accepts and then drops every connection is otherwise hammered. */
@@ -212,7 +211,6 @@ static int watch_slot(struct supervisor *s, size_t i)
 		.events = EPOLLRDHUP,
 		.data.u64 = (uint64_t)++s->generation[i] << 32 | i,
 	};
-
 	struct tls_relay *relay = s->a->relays[i];
 
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->a->fds[i], &ev) < 0)
@@ -454,7 +452,7 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	/* status tells the device's connections apart by their sockets: name the new ones. */
 	if (k > 0 && connrecord_write(s->index, s->kernel_pid, s->a->backend, s->a->fds,
 				      s->a->adopted_inodes, s->a->n_fds,
-				      attachment_tls_mode(s->a)) == 0)
+				      attachment_tls_mode(s->a), true) == 0)
 		(void)nbd_dev_trigger_change(s->index); /* for udev's ID_NBD_* properties */
 	return (int)k;
 }
@@ -542,21 +540,6 @@ static void on_timer(struct supervisor *s)
 	}
 }
 
-/* Why slot i's kernel TLS reader has stopped, or NULL: a record other than data waits at the head
- * of a socket whose reader is gone. (Peeking does not disturb a healthy reader: the kernel turns
- * a second reader away at once, and a data record peeked at stays queued for the driver.) */
-static const char *kernel_reader_stopped(int fd)
-{
-	int type = tls_kernel_next_record_type(fd);
-
-	if (type == TLS_RECORD_ALERT)
-		return "the server sent a TLS alert, which the kernel's TLS cannot read";
-	if (type > 0 && type != TLS_RECORD_DATA)
-		return "the server sent a TLS handshake message (a key update or session ticket), "
-		       "which the kernel's TLS cannot read";
-	return NULL;
-}
-
 /* The kernel's TLS stops reading at a record that is not data (a TLS 1.3 key update, a late
  * session ticket, an alert), and the nbd driver may neither fail that connection nor report it:
  * its I/O would wait for ever. Such a connection is replaced. */
@@ -568,7 +551,7 @@ static void check_kernel_readers(struct supervisor *s)
 
 		if (s->a->fds[i] < 0 || s->a->relays[i])
 			continue;
-		stopped = kernel_reader_stopped(s->a->fds[i]);
+		stopped = tls_age_reader_stopped(s->a->fds[i]);
 		if (!stopped)
 			continue;
 		snprintf(why, sizeof(why), "%s; a fresh session replaces it", stopped);
@@ -597,6 +580,47 @@ static void on_tls_age(struct supervisor *s)
 	slot_dead(s, (size_t)i, why);
 }
 
+/* ---------------------------------------------------------------- readiness and stopping */
+
+/* The device and its partitions are usable: the attach that waits returns, the service manager
+ * hears READY=1. */
+static void announce_ready(struct supervisor *s)
+{
+	if (s->ready_pipe >= 0) {
+		daemon_ready(s->ready_pipe, 0);
+		s->ready_pipe = -1;
+	}
+	(void)notify_send("READY=1");
+	log_info("/dev/nbd%d: supervising %zu connection%s to %s", s->index, s->a->n_fds,
+		 s->a->n_fds == 1 ? "" : "s", s->where);
+}
+
+/* Whether the device may be detached on a stop request: not while something uses it (a mount, swap,
+ * a holder, an open), whose cached writes would be lost; the service manager stops the mounts
+ * first, and a detach by hand asks the same question before it stops the supervisor. */
+static bool free_to_detach(struct supervisor *s, char *who, size_t len)
+{
+	pid_t except[2] = { getpid(), s->kernel_pid };
+
+	/* udev's probe opens a device for a moment: only a use that lasts counts. */
+	for (int tries = 0; tries < 10; tries++) {
+		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+		if (nbd_dev_users(s->index, except, ELEMENTSOF(except), who, len) <= 0)
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	return false;
+}
+
+static bool relayed(const struct supervisor *s)
+{
+	for (size_t i = 0; i < s->a->n_fds; i++)
+		if (s->a->relays[i])
+			return true;
+	return false;
+}
+
 /* ---------------------------------------------------------------- signals */
 
 /* 1: stop. */
@@ -623,48 +647,21 @@ static int on_signal(struct supervisor *s)
 			slot_dead(s, i, "reconnect requested");
 		}
 		return 0;
-	default:
+	default: {
+		char who[1024];
+
+		/* A relayed device's data passes through this process: ending it while the device is
+		 * used would fail everything on it. */
+		if (relayed(s) && !free_to_detach(s, who, sizeof(who))) {
+			log_warning("/dev/nbd%d: not stopping (%s): the device is in use (%s), and its "
+				    "TLS is relayed by this process; unmount it (or swapoff, or close "
+				    "the program) first", s->index, strsignal((int)si.ssi_signo), who);
+			return 0;
+		}
 		log_notice("/dev/nbd%d: detaching (%s)", s->index, strsignal((int)si.ssi_signo));
 		return 1;
 	}
-}
-
-/* ---------------------------------------------------------------- readiness and stopping */
-
-/* The device and its partitions are usable: the attach that waits returns, the service manager
- * hears READY=1. */
-static void announce_ready(struct supervisor *s)
-{
-	if (s->ready_pipe >= 0) {
-		daemon_ready(s->ready_pipe, 0);
-		s->ready_pipe = -1;
-		daemon_detach_stdio();
-		log_open(NULL, LOG_TARGET_AUTO);
 	}
-	(void)notify_send("READY=1");
-	log_info("/dev/nbd%d: supervising %zu connection%s to %s", s->index, s->a->n_fds,
-		 s->a->n_fds == 1 ? "" : "s", s->where);
-}
-
-/* Whether the device may be detached on a stop request: not while something uses it (a mount, swap,
- * a holder, an open), whose cached writes would be lost; the service manager stops the mounts
- * first, and a detach by hand asks the same question before it stops the supervisor. */
-static bool free_to_detach(struct supervisor *s)
-{
-	pid_t except[2] = { getpid(), s->kernel_pid };
-	char who[1024];
-
-	/* udev's probe opens a device for a moment: only a use that lasts counts. */
-	for (int tries = 0; tries < 10; tries++) {
-		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
-
-		if (nbd_dev_users(s->index, except, ELEMENTSOF(except), who, sizeof(who)) <= 0)
-			return true;
-		nanosleep(&pause, NULL);
-	}
-	log_warning("/dev/nbd%d is in use (%s): it stays attached, without a supervisor; detach it "
-		    "with nbd-client detach once it is free", s->index, who);
-	return false;
 }
 
 /* ---------------------------------------------------------------- set-up and loop */
@@ -783,6 +780,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		.connected_ms = now_ms(),
 	};
 	bool detached_by_other = false;
+	char who[1024];
 	int r;
 
 	client_target_string(&o->target, s.where, sizeof(s.where));
@@ -806,11 +804,18 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 	}
 	publish(&s);
 	supervisor_protect(o);
+	/* The log's target changes only while no other thread can log (common/log.h): before any
+	 * attempt or scan thread starts. What the attach printed so far reached its terminal. */
+	if (ready_fd >= 0) {
+		daemon_detach_stdio();
+		log_open(NULL, LOG_TARGET_AUTO);
+	}
 	/* Ready once the partitions are there: on a thread, since reading them may need this
 	 * loop (a relay) or a reconnection. */
 	s.readyfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s.readyfd < 0 || add_watch(&s, s.readyfd, TAG_READY) < 0 ||
-	    partition_scan_start(index, s.readyfd) < 0) {
+	/* (With --disconnect-on-close the scan's close could be the last one, and detach it.) */
+	if ((o->client_flags & NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE) || s.readyfd < 0 ||
+	    add_watch(&s, s.readyfd, TAG_READY) < 0 || partition_scan_start(index, s.readyfd) < 0) {
 		log_debug("/dev/nbd%d: cannot wait for the partition table; ready without", index);
 		s.readyfd = safe_close(s.readyfd);
 		announce_ready(&s);
@@ -880,7 +885,11 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 			log_notice("/dev/nbd%d was detached by someone else; the supervisor ends", index);
 		} else if (!device_still_ours(&s)) {
 			log_notice("/dev/nbd%d is no longer this supervisor's; leaving it alone", index);
-		} else if (free_to_detach(&s)) {
+		} else if (!free_to_detach(&s, who, sizeof(who))) {
+			log_warning("/dev/nbd%d is in use (%s): it stays attached, without a "
+				    "supervisor; detach it with nbd-client detach once it is free",
+				    index, who);
+		} else {
 			publish(&s);
 			r = nbd_nl_disconnect(s.nl, index);
 			if (r < 0)

@@ -60,3 +60,18 @@ int tls_age_oldest(const struct tls_age *age, const int *fds, struct tls_relay *
 	}
 	return -1;
 }
+
+/* A record other than data waits at the head of a socket whose reader is gone. Peeking does not
+ * disturb a healthy reader: the kernel turns a second reader away at once, and a data record
+ * peeked at stays queued for the driver. */
+const char *tls_age_reader_stopped(int fd)
+{
+	int type = tls_kernel_next_record_type(fd);
+
+	if (type == TLS_RECORD_ALERT)
+		return "the server sent a TLS alert, which the kernel's TLS cannot read";
+	if (type > 0 && type != TLS_RECORD_DATA)
+		return "the server sent a TLS handshake message (a key update or session ticket), "
+		       "which the kernel's TLS cannot read";
+	return NULL;
+}

@@ -32,6 +32,10 @@ int tls_age_timer(const struct tls_age *age);
 
 struct tls_relay;
 
+/* Why the kernel's TLS reader of the socket fd has stopped at a record it cannot read (an alert,
+ * a TLS 1.3 key update or session ticket), or NULL when it has not. */
+const char *tls_age_reader_stopped(int fd);
+
 /* The first connection (fds[i] < 0: a dead slot, skipped) whose session, in the kernel's TLS on
  * fds[i] or in relays[i] when not NULL, has sent or received record_limit records or more: its
  * index, with the count in *ret_records; -1 when none has. */

@@ -109,8 +109,9 @@ int tls_session_to_kernel(struct tls_session *s)
 		bool receive = i == 1;
 
 		r = direction_info(s, receive, &info);
+		/* Past the send keys, the session is half in the kernel: unusable either way. */
 		if (r < 0)
-			return r;
+			return receive ? -EREMOTEIO : r;
 		if (setsockopt(fd, SOL_TLS, receive ? TLS_RX : TLS_TX, &info, (socklen_t)r) < 0) {
 			r = negative_errno();
 			snprintf(s->error, sizeof(s->error), "the kernel refused the %s keys (%s%s)",

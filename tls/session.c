@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "common/macro.h"
 #include "tls/creds.h"
 #include "tls/errors.h"
 #include "tls/session.h"
@@ -23,6 +25,7 @@ struct tls_session *tls_session_free(struct tls_session *s)
 		return NULL;
 	if (s->g)
 		gnutls_deinit(s->g);
+	free(s->out);
 	free(s);
 	return NULL;
 }
@@ -42,6 +45,7 @@ int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret)
 	if (!s)
 		return -ENOMEM;
 	s->creds = c;
+	s->fd = fd;
 	r = gnutls_init(&s->g, c->role == TLS_CLIENT ? GNUTLS_CLIENT : GNUTLS_SERVER);
 	if (r < 0)
 		goto fail;
@@ -184,6 +188,94 @@ ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len)
 size_t tls_session_pending(const struct tls_session *s)
 {
 	return gnutls_record_check_pending(s->g);
+}
+
+/* GnuTLS's transport when the session queues its output: reads as the default would, writes
+ * through the queue. */
+static ssize_t queued_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct tls_session *s = p;
+	ssize_t n = recv(s->fd, buf, len, 0);
+
+	if (n < 0)
+		gnutls_transport_set_errno(s->g, errno == EWOULDBLOCK ? EAGAIN : errno);
+	return n;
+}
+
+static int queue_append(struct tls_session *s, const void *buf, size_t len)
+{
+	if (s->out_start > 0 && s->out_start + s->out_len + len > s->out_cap) {
+		memmove(s->out, s->out + s->out_start, s->out_len);
+		s->out_start = 0;
+	}
+	if (s->out_len + len > s->out_cap) {
+		size_t cap = MAX(s->out_cap * 2, s->out_len + len);
+		unsigned char *p = realloc(s->out, cap);
+
+		if (!p)
+			return -ENOMEM;
+		s->out = p;
+		s->out_cap = cap;
+	}
+	memcpy(s->out + s->out_start + s->out_len, buf, len);
+	s->out_len += len;
+	return 0;
+}
+
+static ssize_t queued_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+	struct tls_session *s = p;
+	ssize_t n = 0;
+
+	/* Straight to the socket while nothing waits before it. */
+	if (s->out_len == 0) {
+		n = send(s->fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			gnutls_transport_set_errno(s->g, errno);
+			return -1;
+		}
+		if (n < 0)
+			n = 0;
+	}
+	if ((size_t)n < len && queue_append(s, (const char *)buf + n, len - (size_t)n) < 0) {
+		gnutls_transport_set_errno(s->g, ENOMEM);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+int tls_session_queue_output(struct tls_session *s)
+{
+	s->queueing = true;
+	gnutls_transport_set_ptr(s->g, s);
+	gnutls_transport_set_pull_function(s->g, queued_pull);
+	gnutls_transport_set_push_function(s->g, queued_push);
+	return 0;
+}
+
+int tls_session_flush(struct tls_session *s)
+{
+	while (s->out_len > 0) {
+		ssize_t n = send(s->fd, s->out + s->out_start, s->out_len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
+			snprintf(s->error, sizeof(s->error), "sending failed: %s", strerror(errno));
+			return negative_errno();
+		}
+		s->out_start += (size_t)n;
+		s->out_len -= (size_t)n;
+	}
+	s->out_start = 0;
+	return 0;
+}
+
+size_t tls_session_queued(const struct tls_session *s)
+{
+	return s->out_len;
 }
 
 static int sequence_number(const struct tls_session *s, int read, uint64_t *ret)

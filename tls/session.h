@@ -2,6 +2,9 @@
 /* The inside of struct tls_session, for the files of tls/ only (the kernel hand-off needs it). */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <gnutls/gnutls.h>
 
 #include "tls/tls.h"
@@ -9,5 +12,10 @@
 struct tls_session {
 	gnutls_session_t g;
 	const struct tls_creds *creds;
+	int fd;
+	/* tls_session_queue_output(): ciphertext the socket did not take yet, in order. */
+	bool queueing;
+	unsigned char *out;
+	size_t out_start, out_len, out_cap;
 	char error[512];
 };

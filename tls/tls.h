@@ -73,6 +73,20 @@ ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len);
 ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len);
 /* Decrypted bytes already read from the socket and not yet returned by tls_session_recv(). */
 size_t tls_session_pending(const struct tls_session *s);
+/*
+ * From now on, ciphertext the socket cannot take at once is queued in the session instead of
+ * making GnuTLS answer "again": a send then always takes all it is given, whatever GnuTLS writes
+ * on its own meanwhile (the answer to a key update, read while a send was pending, would
+ * otherwise have GnuTLS send the pending data twice). The caller bounds the queue by what it
+ * sends, and empties it with tls_session_flush() when the socket can take more. For a session
+ * after its handshake. 0, or a negative errno.
+ */
+int tls_session_queue_output(struct tls_session *s);
+/* Writes queued ciphertext: 0 when the queue is empty, -EAGAIN when the socket is full, another
+ * negative errno when it failed. */
+int tls_session_flush(struct tls_session *s);
+/* Bytes of ciphertext queued. */
+size_t tls_session_queued(const struct tls_session *s);
 /* How many records the session has sent and received (GnuTLS's record sequence numbers): AES-GCM
  * keys must not protect more than about 2^24.5 records. 0, or a negative errno. */
 int tls_session_records(const struct tls_session *s, uint64_t *ret_sent, uint64_t *ret_received);

@@ -175,7 +175,7 @@ static void test_connrecord_round_trip(void **state _unused_)
 	fds[0] = sv[0];
 	fds[1] = -1;
 	fds[2] = sv[1];
-	assert_int_equal(connrecord_write(4, 1234, "nbd://h:10809/e\nx", fds, NULL, 3, "relay"), 0);
+	assert_int_equal(connrecord_write(4, 1234, "nbd://h:10809/e\nx", fds, NULL, 3, "relay", true), 0);
 	assert_int_equal(connrecord_read(4, &r), 0);
 	assert_int_equal(r.pid, 1234);
 	assert_int_equal(r.n, 3);
@@ -186,6 +186,7 @@ static void test_connrecord_round_trip(void **state _unused_)
 	assert_int_equal(r.inodes[2], (uint64_t)st.st_ino);
 	assert_string_equal(r.backend, "nbd://h:10809/e x"); /* one line per value */
 	assert_string_equal(r.tls, "relay");
+	assert_true(r.supervised);
 	connrecord_remove(4);
 	assert_int_equal(connrecord_read(4, &r), -ENOENT);
 	close(sv[0]);

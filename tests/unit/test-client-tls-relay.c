@@ -161,6 +161,89 @@ static void test_key_update(void **state _unused_)
 	rig_free(&g);
 }
 
+/* Server records behind a key update reach the driver in the same pump: nothing else will wake
+ * an edge-triggered loop for them. */
+static void test_records_after_key_update(void **state _unused_)
+{
+	struct rig g;
+	char buf[16];
+
+	rig_up(&g, NULL);
+	assert_int_equal(tls_session_key_update(g.server), 0);
+	assert_int_equal(tls_session_send(g.server, "hello", 5), 5);
+	assert_int_equal(tls_relay_pump(g.relay), 0);
+	assert_int_equal(recv(g.kernel_fd, buf, sizeof(buf), MSG_DONTWAIT), 5);
+	assert_memory_equal(buf, "hello", 5);
+	rig_free(&g);
+}
+
+/* The driver's bytes go out exactly once even when the server asks for a key update while they
+ * wait for room on the socket (GnuTLS, told "again", would send them twice). */
+static void test_key_update_while_sending(void **state _unused_)
+{
+	const size_t total = 512 * 1024;
+	unsigned char buf[8192];
+	size_t sent = 0, got = 0;
+	struct rig g;
+
+	rig_up(&g, NULL);
+	/* Fill the way to the server without the server reading. */
+	for (int i = 0; i < 1000 && sent < total; i++) {
+		size_t len = MIN(total - sent, sizeof(buf));
+		ssize_t n;
+
+		for (size_t j = 0; j < len; j++)
+			buf[j] = pattern(sent + j, 9);
+		n = send(g.kernel_fd, buf, len, MSG_DONTWAIT);
+		if (n > 0)
+			sent += (size_t)n;
+		assert_int_equal(tls_relay_pump(g.relay), 0);
+	}
+	assert_int_equal(gnutls_session_key_update(g.server->g, GNUTLS_KU_PEER), 0);
+	for (int i = 0; i < 100000 && got < total; i++) {
+		ssize_t n;
+
+		if (sent < total) {
+			size_t len = MIN(total - sent, sizeof(buf));
+
+			for (size_t j = 0; j < len; j++)
+				buf[j] = pattern(sent + j, 9);
+			n = send(g.kernel_fd, buf, len, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		assert_int_equal(tls_relay_pump(g.relay), 0);
+		n = tls_session_recv(g.server, buf, sizeof(buf));
+		if (n > 0) {
+			for (ssize_t j = 0; j < n; j++)
+				assert_int_equal(buf[j], pattern(got + (size_t)j, 9));
+			got += (size_t)n;
+		}
+	}
+	assert_int_equal(got, total);
+	/* And not one byte more. */
+	assert_int_equal(tls_relay_pump(g.relay), 0);
+	assert_int_equal(tls_session_recv(g.server, buf, sizeof(buf)), -EAGAIN);
+	rig_free(&g);
+}
+
+/* What the driver wrote last before letting its end go (NBD_CMD_DISC) reaches the server. */
+static void test_last_words_reach_server(void **state _unused_)
+{
+	char buf[64];
+	struct rig g;
+
+	rig_up(&g, NULL);
+	assert_int_equal(send(g.kernel_fd, "disconnect-request-28-bytes!", 28, 0), 28);
+	g.kernel_fd = safe_close(g.kernel_fd);
+	assert_int_equal(tls_relay_pump(g.relay), -ESHUTDOWN);
+	g.relay = tls_relay_free(g.relay);
+	assert_int_equal(tls_session_recv(g.server, buf, sizeof(buf)), 28);
+	assert_memory_equal(buf, "disconnect-request-28-bytes!", 28);
+	assert_int_equal(tls_session_recv(g.server, buf, sizeof(buf)), 0);
+	rig_free(&g);
+}
+
 static void test_tls12(void **state _unused_)
 {
 	struct rig g;
@@ -214,6 +297,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_both_ways),
 		cmocka_unit_test(test_key_update),
+		cmocka_unit_test(test_records_after_key_update),
+		cmocka_unit_test(test_key_update_while_sending),
+		cmocka_unit_test(test_last_words_reach_server),
 		cmocka_unit_test(test_tls12),
 		cmocka_unit_test(test_server_ends_session),
 		cmocka_unit_test(test_server_vanishes),
