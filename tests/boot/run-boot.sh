@@ -11,13 +11,18 @@
 #   2. tests/install/build-debs.sh: nbdm-client and nbdm-server, built from a copy of the tree
 #      (cached by the tree's contents, shared with the install suite);
 #   3. the root unpacked (without the other series' kernel), the packages installed with dpkg in a
-#      chroot, the guest runner and tests added, an ext4 image made of it with mkfs.ext4 -d;
-#   4. lib/hostctl.py runs the host's nbd-server on 127.0.0.1 and a control socket for the guest;
+#      chroot, the guest runner and tests added, with the files of every test's NN-name.files/ tree
+#      (the boot's configuration: /etc/nbdtab, /etc/fstab lines), an ext4 image made of it with
+#      mkfs.ext4 -d;
+#   4. the exports listed in ./exports made (file systems and partition tables included), then
+#      lib/hostctl.py runs the host's nbd-server on 127.0.0.1 and a control socket for the guest;
 #   5. QEMU boots the kernel and initrd of the root with user networking restricted to two forwards:
 #      10.0.2.100:10809 to the server, 10.0.2.100:10810 to the control socket (a socat per guest
 #      connection, so a restarted server is reached again). Nothing else leaves the guest.
-#   6. The guest's lines (ttyS1) become TAP through tests/vm/lib/tap.py; the host adds its own checks
-#      of the poweroff (QEMU ended by itself, the kernel powered down, the root file system clean).
+#   6. The guest's lines (ttyS1) become TAP through tests/vm/lib/tap.py; the host adds the guest's
+#      checks made during its poweroff (guest/at-poweroff, after the runner's result line) and its
+#      own: QEMU ended by itself, the kernel powered down, the root file system and every ext4
+#      export clean, and every connection the server had at the end closed with NBD_CMD_DISC.
 #
 # Environment:
 #   NBD_SERVER            the nbd-server the host runs (required; meson: the build's)
@@ -92,7 +97,7 @@ step() {
 # shellcheck disable=SC2317 # called through vm_locked
 ensure_tools() {
 	local cmd pkg
-	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs \
+	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs e2fsck:e2fsprogs \
 		mmdebstrap:mmdebstrap python3:python3; do
 		pkg=${cmd#*:}
 		cmd=${cmd%%:*}
@@ -145,8 +150,33 @@ if [ -n "${NBDM_BOOT_SCRIPT:-}" ]; then
 else
 	install -m 0644 "$here"/tests/*.sh "$guestdir/tests/"
 fi
-install -m 0644 "$here/guest/nbdm-boot-tests.service" "$root/etc/systemd/system/"
-ln -sf ../nbdm-boot-tests.service "$root/etc/systemd/system/multi-user.target.wants/"
+install -m 0755 "$here/guest/at-poweroff" "$guestdir/at-poweroff"
+for unit in nbdm-boot-tests.service nbdm-boot-poweroff.service; do
+	install -m 0644 "$here/guest/$unit" "$root/etc/systemd/system/"
+	ln -sf "../$unit" "$root/etc/systemd/system/multi-user.target.wants/"
+done
+
+# The boot's configuration: each test's NN-name.files/ tree is added to the root, whichever tests
+# run, since they all run in the one system it describes. A file the root has already (/etc/fstab)
+# gets the tree's lines appended, any other is copied with its mode; so several tests can each add
+# their lines to /etc/nbdtab or /etc/fstab, in the order of their names.
+add_files() {
+	local tree=$1 f rel
+	while IFS= read -r -d '' f; do
+		rel=${f#"$tree"/}
+		if [ -e "$root/$rel" ]; then
+			cat "$f" >>"$root/$rel"
+		else
+			install -D -m "$(stat -c %a "$f")" "$f" "$root/$rel"
+		fi
+	done < <(find "$tree" -type f -print0 | sort -z)
+}
+for tree in "$here"/tests/*.files; do
+	[ -d "$tree" ] && add_files "$tree"
+done
+if [ -n "${NBDM_BOOT_SCRIPT:-}" ] && [ -d "${NBDM_BOOT_SCRIPT%.sh}.files" ]; then
+	add_files "${NBDM_BOOT_SCRIPT%.sh}.files"
+fi
 if [ -n "${NBDM_BOOT_SHELL:-}" ]; then
 	# Root logged in on the serial console once the tests are done.
 	mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
@@ -157,16 +187,53 @@ ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I 
 EOF
 fi
 
-# The host's exports: two sparse files and memory, the same for every test.
-declare -A export_size=([disk]=268435456 [disk2]=268435456 [mem]=67108864)
+# The host's exports, as ./exports lists them, made before the server starts: what the guest mounts
+# at boot must be there already.
+# shellcheck disable=SC2317 # called below
+make_mbr() {
+	# Two primary partitions of half the disk each (after the first MiB), type Linux.
+	python3 - "$1" "$2" <<'PY'
+import struct, sys
+path, size = sys.argv[1], int(sys.argv[2])
+sectors = size // 512
+half = (sectors - 2048) // 2
+mbr = bytearray(512)
+struct.pack_into("<I", mbr, 440, 0x6e62646d)
+for i, (start, count) in enumerate(((2048, half), (2048 + half, sectors - 2048 - half))):
+    struct.pack_into("<B3sB3sII", mbr, 446 + 16 * i, 0, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff",
+                     start, count)
+mbr[510:512] = b"\x55\xaa"
+with open(path, "r+b") as f:
+    f.write(mbr)
+PY
+}
+declare -A export_size=()
+ext4_exports=()
 server_args=(-C /dev/null --foreground --bind 127.0.0.1)
 hostctl_exports=()
-for name in disk disk2; do
-	truncate -s "${export_size[$name]}" "$work/$name.img"
-	server_args+=(--export "$name=$work/$name.img")
-	hostctl_exports+=(--export "$name=$work/$name.img")
-done
-server_args+=(--export "mem=memory:${export_size[mem]}")
+while read -r name mib content _; do
+	case $name in '' | '#'*) continue ;; esac
+	[[ $mib =~ ^[0-9]+$ ]] || vm_die "$here/exports: export $name: size '$mib' is not a number of MiB"
+	export_size[$name]=$((mib * 1048576))
+	if [ "$content" = memory ]; then
+		server_args+=(--export "$name=memory:${export_size[$name]}")
+		continue
+	fi
+	file=$work/$name.img
+	truncate -s "${export_size[$name]}" "$file"
+	case $content in
+	zero) ;;
+	ext4)
+		mkfs.ext4 -q -F -L "$name" "$file" >"$work/mkfs-$name.log" 2>&1 ||
+			vm_die "mkfs.ext4 of export $name failed: $(cat "$work/mkfs-$name.log")"
+		ext4_exports+=("$name")
+		;;
+	mbr) make_mbr "$file" "${export_size[$name]}" || vm_die "the partition table of export $name" ;;
+	*) vm_die "$here/exports: export $name: unknown content '$content'" ;;
+	esac
+	server_args+=(--export "$name=$file")
+	hostctl_exports+=(--export "$name=$file")
+done <"$here/exports"
 {
 	echo "NBDM_BOOT_SERIES=$series"
 	echo "NBDM_HOST=10.0.2.100"
@@ -191,7 +258,9 @@ t_prep=$(date +%s)
 
 # 4. The host's server and the guest's control service.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$here/lib/hostctl.py" --socket "$work/ctl.sock" --port "$port" --dir "$work" \
+# At debug level the server logs each connection's end ("client disconnected" for NBD_CMD_DISC),
+# which the checks after the poweroff read.
+NBDM_LOG_LEVEL=debug python3 "$here/lib/hostctl.py" --socket "$work/ctl.sock" --port "$port" --dir "$work" \
 	"${hostctl_exports[@]}" -- "$NBD_SERVER" "${server_args[@]}" --port "$port" \
 	>"$work/hostctl.out" 2>&1 &
 hostctl_pid=$!
@@ -238,8 +307,14 @@ seconds=$((t_boot - start))
 logdir=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}
 keep=$logdir/boot-$series-console.log
 good=0
-python3 "$top/tests/vm/lib/tap.py" "$label" "$work/results.txt" "$work/console.log" "$status" "$seconds" \
-	>"$work/tap.txt" || good=1
+# The runner's result line ends what tap.py counts; the lines after it are guest/at-poweroff's,
+# written while systemd was taking the system down, and become cases of their own below.
+tr -d '\r\000' <"$work/results.txt" 2>/dev/null | awk -v rest="$work/results-poweroff.txt" '
+	after { print > rest; next }
+	{ print }
+	/^NBDM-VM-RESULT:/ { after = 1 }' >"$work/results-tests.txt"
+python3 "$top/tests/vm/lib/tap.py" "$label" "$work/results-tests.txt" "$work/console.log" "$status" \
+	"$seconds" >"$work/tap.txt" || good=1
 n=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$work/tap.txt")
 grep -v '^1\.\.[0-9]*$' "$work/tap.txt"
 host_check() {
@@ -254,15 +329,65 @@ host_check() {
 		good=1
 	fi
 }
+at_poweroff=0
+while IFS= read -r line; do
+	case $line in
+	"ok - "*)
+		n=$((n + 1)) at_poweroff=$((at_poweroff + 1))
+		echo "ok $n - [$label] ${line#ok - }"
+		;;
+	"not ok - "*)
+		n=$((n + 1)) at_poweroff=$((at_poweroff + 1)) good=1
+		echo "not ok $n - [$label] ${line#not ok - }"
+		;;
+	'#'*) echo "$line" ;;
+	'') ;;
+	*) echo "# $line" ;;
+	esac
+done < <(cat "$work/results-poweroff.txt" 2>/dev/null)
+if grep -q '^NBDM-VM-RESULT:' "$work/results-tests.txt"; then
+	host_check "the guest checked its NBD devices at poweroff (guest/at-poweroff)" test "$at_poweroff" -gt 0
+fi
 host_check "QEMU ended by itself with status 0 (the guest powered off)" test "$status" -eq 0
 host_check "the kernel powered down (reboot: Power down)" grep -q 'reboot: Power down' "$work/console.log"
-# A clean unmount leaves the file system "clean" and without the journal's needs_recovery.
+# A clean unmount leaves the file system "clean" and without the journal's needs_recovery; e2fsck
+# finds nothing to repair.
 # shellcheck disable=SC2317 # called through host_check
 fs_clean() {
-	dumpe2fs -h "$work/image.raw" 2>/dev/null | tee /dev/stderr | grep -Eq '^Filesystem state: +clean$' &&
-		! dumpe2fs -h "$work/image.raw" 2>/dev/null | grep -q needs_recovery
+	dumpe2fs -h "$1" 2>/dev/null | tee /dev/stderr | grep -Eq '^Filesystem state: +clean$' &&
+		! dumpe2fs -h "$1" 2>/dev/null | grep -q needs_recovery
 }
-host_check "the root file system was unmounted cleanly" fs_clean
+host_check "the root file system was unmounted cleanly" fs_clean "$work/image.raw"
+for name in "${ext4_exports[@]}"; do
+	host_check "export $name: the guest unmounted its file system cleanly" fs_clean "$work/$name.img"
+	host_check "export $name: e2fsck -fn finds its file system intact" e2fsck -fn "$work/$name.img"
+done
+# Every connection the last server process served ended with the client's NBD_CMD_DISC, which the
+# server logs at debug level as "client disconnected": the guest detached every device before
+# its network went, rather than leaving the server to see the connection drop.
+# shellcheck disable=SC2317 # called through host_check
+clean_disconnects() {
+	awk '
+		/^==== start / { split("", served); split("", disc); split("", what) }
+		/Connection .*: serving export / {
+			p = $0; sub(/^.*Connection /, "", p); sub(/: serving export .*$/, "", p)
+			served[p]++; what[p] = $0
+		}
+		/Connection .*: client disconnected$/ {
+			p = $0; sub(/^.*Connection /, "", p); sub(/: client disconnected$/, "", p)
+			disc[p]++
+		}
+		END {
+			bad = 0; total = 0
+			for (p in served) {
+				total += served[p]
+				if (disc[p] < served[p]) { print "no NBD_CMD_DISC: " what[p]; bad = 1 }
+			}
+			print total " connection(s) served by the last server process"
+			exit bad || total == 0
+		}' "$work/server.log"
+}
+host_check "every connection of the last server process ended with NBD_CMD_DISC" clean_disconnects
 echo "1..$n"
 echo "# timings [$label]: image ready $((t_image - t0)) s, packages $((t_debs - t_image)) s, guest image $((t_prep - t_debs)) s, boot and tests $seconds s, total $(($(date +%s) - t0)) s"
 
@@ -277,6 +402,8 @@ mkdir -p "$logdir"
 	cat "$work/qemu.err"
 	echo "== host control service (hostctl.log):"
 	cat "$work/hostctl.log" 2>/dev/null || true
+	echo "== the guest's lines after its result line (guest/at-poweroff):"
+	cat "$work/results-poweroff.txt" 2>/dev/null || true
 	echo "== host nbd-server (server.log):"
 	cat "$work/server.log" 2>/dev/null || true
 	echo "== serial console (ttyS0):"

@@ -119,10 +119,93 @@ nbd_uri() { echo "nbd://$NBDM_HOST:$NBDM_NBD_PORT/$1"; }
 attached() { [ -e "/sys/block/$1/pid" ]; }
 
 # detach_all: the runner's cleanup after each test, so that the next one starts with free devices.
+# A device whose nbd@ unit is active (or restarting) belongs to the system, as nbdtab says, not to
+# a test: it is left alone, and never forced, since a file system may be mounted on it.
 detach_all() {
-	local d
+	local d dev
 	for d in /sys/block/nbd*; do
 		[ -e "$d/pid" ] || continue
-		to nbd-client -d "/dev/${d##*/}" >/dev/null 2>&1 || to nbd-client -d "/dev/${d##*/}" --force >/dev/null 2>&1 || true
+		dev=${d##*/}
+		case $(systemctl show -P ActiveState "nbd@$dev.service" 2>/dev/null) in
+		active | activating | deactivating | reloading) continue ;;
+		esac
+		to nbd-client -d "/dev/$dev" >/dev/null 2>&1 || to nbd-client -d "/dev/$dev" --force >/dev/null 2>&1 || true
 	done
+}
+
+# unit_prop UNIT PROPERTY: one property's value (systemctl show -P).
+unit_prop() { systemctl show -P "$2" "$1" 2>/dev/null; }
+
+# The kernel's log from a mark on: kmsg_mark NAME writes the mark, kernel_log_since NAME prints
+# what came after it, io_errors_since NAME only the lines of failed I/O (the block layer's, a
+# buffer's, ext4's). The nbd driver's "Dead connection, failed to find a fallback" is none: the
+# request then waits for a new connection, up to the dead-connection timeout.
+kmsg_mark() { echo "nbdm-boot: mark $1" >/dev/kmsg; }
+kernel_log_since() { dmesg | sed -n "/nbdm-boot: mark $1\$/,\$p"; }
+io_errors_since() {
+	kernel_log_since "$1" | grep -Ei 'I/O error|EXT4-fs (error|warning)|Aborting journal|remounting filesystem read-only' || true
+}
+
+# A verified workload in the background: io_start NAME DIR writes, round after round, two files
+# of 256 KiB of random data into DIR, syncs the file system, reads them back past the page cache
+# (O_DIRECT) and compares, logging "ok N" or "FAIL N: why" per round to $STATE/io-NAME.log and
+# each file's sum to $STATE/io-NAME.sums. io_rounds NAME counts the good rounds, io_failures NAME
+# prints the bad ones; io_stop NAME ends it after the round in progress; io_verify NAME reads every
+# file written again from the device (page cache dropped) and compares.
+io_start() {
+	local name=$1 dir=$2
+	rm -f "$STATE/io-$name".*
+	: >"$STATE/io-$name.log"
+	: >"$STATE/io-$name.sums"
+	mkdir -p "$dir" || return 1
+	io_loop "$name" "$dir" </dev/null >/dev/null 2>&1 &
+}
+io_loop() {
+	local name=$1 dir=$2 buf=$STATE/io-$1.buf n=0 i f why got
+	local -a want
+	while [ ! -e "$STATE/io-$name.stop" ]; do
+		n=$((n + 1))
+		why=
+		for i in 1 2; do
+			f=$dir/$name-$n-$i
+			head -c 262144 /dev/urandom >"$buf"
+			want[i]=$(sha256sum <"$buf" | cut -d' ' -f1)
+			cp "$buf" "$f" || why="writing $f failed"
+			echo "${want[i]}  $f" >>"$STATE/io-$name.sums"
+		done
+		[ -z "$why" ] && ! sync -f "$dir" && why="sync -f $dir failed"
+		for i in 1 2; do
+			[ -n "$why" ] && break
+			f=$dir/$name-$n-$i
+			got=$(dd if="$f" bs=262144 iflag=direct status=none | sha256sum | cut -d' ' -f1)
+			[ "$got" = "${want[i]}" ] || why="$f read back with sum $got, written with ${want[i]}"
+		done
+		if [ -z "$why" ]; then
+			echo "ok $n" >>"$STATE/io-$name.log"
+		else
+			echo "FAIL $n: $why" >>"$STATE/io-$name.log"
+		fi
+		sleep 0.2
+	done
+	touch "$STATE/io-$name.done"
+}
+io_rounds() { grep -c '^ok ' "$STATE/io-$1.log" 2>/dev/null || true; }
+io_failures() { grep '^FAIL' "$STATE/io-$1.log" 2>/dev/null || true; }
+io_stop() {
+	touch "$STATE/io-$1.stop"
+	wait_until 120 test -e "$STATE/io-$1.done"
+}
+io_verify() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	sha256sum --quiet -c "$STATE/io-$1.sums"
+}
+
+# io_wait_started NAME: waits (at most 60 s) until the workload has written its first file.
+io_wait_started() { wait_until 60 test -s "$STATE/io-$1.sums"; }
+
+# io_wait_rounds NAME N: waits (at most 120 s) until the workload has N more good rounds than now.
+io_wait_rounds() {
+	local target=$(($(io_rounds "$1") + $2))
+	wait_until 120 eval "[ \$(io_rounds $1) -ge $target ]"
 }
