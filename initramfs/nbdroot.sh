@@ -8,6 +8,7 @@
 #
 # Input (set by nbdroot_cmdline, or by the caller):
 #   nbd_arg_root, nbd_arg_nbdroot, nbd_arg_nbddev, nbd_arg_netroot  the parameters' values
+#   nbd_arg_nbdopts           nbdopts=: nbd-client options for either builder, as dracut's field
 #   nbd_has_nbdroot, nbd_has_netroot                                 "y" when the parameter was given
 #   ROOTSERVER, ROOTPATH      the DHCP server and its root-path (initramfs-tools' /run/net-*.conf;
 #                             dracut's new_root_path and server)
@@ -34,7 +35,7 @@ nbdroot_reset() {
 # each wins, as the kernel's own parameters do).
 nbdroot_cmdline() {
 	local x
-	nbd_arg_root='' nbd_arg_nbdroot='' nbd_arg_nbddev='' nbd_arg_netroot=''
+	nbd_arg_root='' nbd_arg_nbdroot='' nbd_arg_nbddev='' nbd_arg_netroot='' nbd_arg_nbdopts=''
 	nbd_has_nbdroot='' nbd_has_netroot=''
 	set -f
 	# shellcheck disable=SC2086 # split into words on purpose; globbing is off
@@ -47,6 +48,7 @@ nbdroot_cmdline() {
 		nbdroot) nbd_arg_nbdroot='' nbd_has_nbdroot=y ;;
 		nbddev=*) nbd_arg_nbddev=${x#nbddev=} ;;
 		netroot=*) nbd_arg_netroot=${x#netroot=} nbd_has_netroot=y ;;
+		nbdopts=*) nbd_arg_nbdopts=${x#nbdopts=} ;;
 		esac
 	done
 }
@@ -255,6 +257,8 @@ _nbdroot_root_device() {
 
 _nbdroot_finish() {
 	[ -n "$NBD_DEVICE" ] || NBD_DEVICE=/dev/nbd0
+	# nbdopts= adds to what the root's own syntax gave.
+	[ -z "${nbd_arg_nbdopts:-}" ] || _nbdroot_opts "$nbd_arg_nbdopts"
 	case $nbd_arg_root in
 	'' | block:/dev/root | dhcp | nbd:* | nbds://*) NBD_ROOT=$NBD_DEVICE NBD_SET_ROOT=y ;;
 	*) NBD_ROOT=$nbd_arg_root ;;

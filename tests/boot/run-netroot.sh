@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# run-netroot.sh SERIES: Debian 12 booted with its root file system on NBD, through the project's
+# initramfs-tools hook and scripts (initramfs/), on one kernel series (6.1 or 6.12). TAP on stdout.
+#
+# The root is the boot suite's cached Debian root (lib/build-image.sh) with the project's packages
+# installed by dpkg (tests/install/build-debs.sh) and its initrd made again by update-initramfs,
+# so that it carries the hook's nbd-client and scripts. There is no disk: mkfs.ext4 -d puts the root
+# tree into the export file the host's nbd-server serves, QEMU boots the kernel and initrd given
+# with -kernel/-initrd, and the guest reaches the host only through QEMU's user network with
+# restrict=on and two guestfwd rules (10.0.2.100:10809 the server, :10810 lib/hostctl.py's control
+# socket), as run-boot.sh does.
+#
+# Two boots per kernel:
+#   whole  root=/dev/nbd0 nbdroot=10.0.2.100,root (README.Debian's two-field form), a static ip=,
+#          nbdopts=timeout=8 (in-flight requests are sent again after the request timeout).
+#          The server is down when the initramfs first tries and started 10 s into the boot; it is
+#          restarted again right after switch_root (nbdm-netroot-early.service) and 5 times under a
+#          verified workload on /. With NBDM_NETROOT_SWAP=1, once more while memhog pushes 80 MiB
+#          out to swap on nbd1 (not by default: that case hangs; see netroot/README.md).
+#   part   root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root (the export has an MBR and the
+#          file system in its first partition), ip=dhcp.
+# Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
+# powered down, no step of the shutdown killed the supervisor, and the export's file system is
+# clean (remounted read-only and not left needing recovery) with e2fsck -n.
+#
+# Environment: NBD_SERVER (required), NBDM_SOURCE_ROOT, NBDM_DEBS_CACHE, NBDM_BOOT_DEBS,
+# NBDM_VM_ACCEL, NBDM_VM_CACHE, NBDM_VM_LOGDIR as for run-boot.sh; NBDM_NETROOT_BOOTS=whole,part
+# chooses the boots; NBDM_NETROOT_RESTARTS (5) the restarts under the workload; NBDM_BOOT_KEEP=1
+# keeps the work directory (with the last boot's export); NBDM_BOOT_TIMEOUT (400) bounds
+# each boot.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/vm/lib/common.sh
+. "$top/tests/vm/lib/common.sh"
+
+series=${1:?usage: run-netroot.sh SERIES}
+[ -n "${NBDM_VM_KERNEL_META[$series]:-}" ] || vm_die "unknown kernel series '$series' (6.1 or 6.12)"
+: "${NBD_SERVER:?NBD_SERVER must name the nbd-server binary the host runs}"
+src=${NBDM_SOURCE_ROOT:-$top}
+debs_cache=${NBDM_DEBS_CACHE:-${TMPDIR:-/tmp}/nbdm-debs}
+label="netroot $series"
+boots=${NBDM_NETROOT_BOOTS:-whole,part}
+
+skip() {
+	echo "1..1"
+	echo "ok 1 - [$label] root on NBD # SKIP $*"
+	exit 0
+}
+t0=$(date +%s)
+work=$(mktemp -d "${TMPDIR:-/tmp}/nbdm-netroot-$series.XXXXXX")
+hostctl_pid=
+cleanup() {
+	if [ -n "$hostctl_pid" ]; then
+		kill "$hostctl_pid" 2>/dev/null || true
+		wait "$hostctl_pid" 2>/dev/null || true
+	fi
+	if [ -n "${NBDM_BOOT_KEEP:-}" ]; then
+		echo "# work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+step() {
+	local var=$1 rc=0 out
+	shift
+	out=$("$@" 2>"$work/step.err") || rc=$?
+	grep -v '^skip: ' "$work/step.err" >&2 || true
+	if [ "$rc" -eq "$VM_SKIP_STATUS" ]; then
+		skip "$(sed -n 's/^skip: //p' "$work/step.err" | tail -n 1)"
+	elif [ "$rc" -ne 0 ]; then
+		vm_die "$* failed (status $rc)"
+	fi
+	[ "$var" = - ] || printf -v "$var" '%s' "$out"
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (the guest's root is built and installed into with chroot)"
+ensure_tools() {
+	local cmd pkg
+	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs e2fsck:e2fsprogs \
+		mmdebstrap:mmdebstrap python3:python3 cc:gcc; do
+		pkg=${cmd#*:}
+		cmd=${cmd%%:*}
+		apt_install_missing "$cmd" "$pkg" || vm_skip "$cmd is not installed and apt-get install $pkg did not work"
+	done
+}
+step - vm_locked ensure_tools
+
+# The cached root and the packages.
+tarball='' debs=''
+step tarball "$here/lib/build-image.sh"
+t_image=$(date +%s)
+if [ -n "${NBDM_BOOT_DEBS:-}" ]; then
+	debs=$NBDM_BOOT_DEBS
+else
+	step debs "$top/tests/install/build-debs.sh" "$src" "$debs_cache"
+fi
+mapfile -t packages < <(find "$debs" -maxdepth 1 -name 'nbdm-*.deb' ! -name '*-dbgsym_*' | sort)
+[ ${#packages[@]} -gt 0 ] || vm_die "no nbdm-*.deb in $debs"
+t_debs=$(date +%s)
+
+# The guest's root: the cached one without the other series' kernel, the packages, a new initrd.
+kver=$(grep -E "^${series//./\\.}\." "$tarball.kernels" | head -n 1 || true)
+[ -n "$kver" ] || vm_die "the cached root $tarball has no $series kernel; delete it to rebuild"
+excludes=()
+while IFS= read -r other; do
+	[ "$other" = "$kver" ] && continue
+	excludes+=(--exclude="./usr/lib/modules/$other" --exclude="./boot/*-$other")
+done <"$tarball.kernels"
+root=$work/root
+mkdir "$root"
+tar -xf "$tarball" -C "$root" "${excludes[@]}"
+mkdir -p "$root/tmp/nbdm-debs"
+cp "${packages[@]}" "$root/tmp/nbdm-debs/"
+if ! chroot "$root" sh -c 'dpkg -i /tmp/nbdm-debs/*.deb' >"$work/dpkg.log" 2>&1; then
+	sed 's/^/# dpkg: /' "$work/dpkg.log"
+	vm_die "installing the project's packages into the guest's root failed (dpkg -i, log above)"
+fi
+rm -rf "$root/tmp/nbdm-debs"
+[ -x "$root/usr/share/initramfs-tools/hooks/nbd" ] ||
+	vm_die "the packages have no initramfs-tools hook (/usr/share/initramfs-tools/hooks/nbd)"
+# dpkg's trigger has usually made the initrd again already (the package ships an initramfs-tools
+# hook); only when it has not is update-initramfs run here.
+if ! grep -q "update-initramfs: Generating /boot/initrd.img-$kver" "$work/dpkg.log" &&
+	! chroot "$root" update-initramfs -u -k "$kver" >"$work/initramfs.log" 2>&1; then
+	sed 's/^/# update-initramfs: /' "$work/initramfs.log"
+	vm_die "update-initramfs in the guest's root failed (log above)"
+fi
+t_initrd=$(date +%s)
+
+# The guest's checks and its configuration. The initramfs configured eth0; systemd-networkd would
+# configure it again under the root's feet, so it stays off.
+rm -f "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service" \
+	"$root/etc/systemd/system/sockets.target.wants/systemd-networkd.socket" \
+	"$root/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service"
+guestdir=$root/usr/local/lib/nbdm-netroot
+mkdir -p "$guestdir" "$root/etc/nbdm-netroot"
+install -m 0755 "$here/netroot/guest-run" "$here/netroot/hostctl-early" "$guestdir/"
+for unit in nbdm-netroot.service nbdm-netroot-early.service; do
+	install -m 0644 "$here/netroot/$unit" "$root/etc/systemd/system/"
+done
+ln -sf ../nbdm-netroot.service "$root/etc/systemd/system/multi-user.target.wants/"
+mkdir -p "$root/etc/systemd/system/sysinit.target.wants"
+ln -sf ../nbdm-netroot-early.service "$root/etc/systemd/system/sysinit.target.wants/"
+# The supervisors' messages on the console as well, for a failed run's log.
+mkdir -p "$root/etc/systemd/journald.conf.d"
+printf '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=notice\n' >"$root/etc/systemd/journald.conf.d/netroot.conf"
+cc -O2 -static -o "$root/usr/local/bin/memhog" "$here/netroot/memhog.c" ||
+	vm_die "cannot build memhog (cc -static)"
+cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+t_prep=$(date +%s)
+
+# The host's server and control service; the exports are (re)made for each boot.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ctl() { printf '%s\n' "$*" | socat -t 30 - "UNIX-CONNECT:$work/ctl.sock"; }
+start_hostctl() {
+	rm -f "$work/hostctl.ready"
+	NBDM_LOG_LEVEL=debug python3 "$here/lib/hostctl.py" --socket "$work/ctl.sock" --port "$port" \
+		--dir "$work" --export "root=$work/root.img" --export "swap=$work/swap.img" -- \
+		"$NBD_SERVER" -C /dev/null --foreground --bind 127.0.0.1 --port "$port" \
+		--export "root=$work/root.img" --export "swap=$work/swap.img" >>"$work/hostctl.out" 2>&1 &
+	hostctl_pid=$!
+	for _ in $(seq 100); do
+		[ -e "$work/hostctl.ready" ] && return 0
+		kill -0 "$hostctl_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/hostctl.out" "$work/server.log" 2>/dev/null | sed 's/^/# /'
+	vm_die "the host's nbd-server did not start (output above)"
+}
+stop_hostctl() {
+	kill "$hostctl_pid" 2>/dev/null || true
+	wait "$hostctl_pid" 2>/dev/null || true
+	hostctl_pid=
+}
+
+n=0 good=0
+tap() { # tap OK|NOTOK WHAT
+	n=$((n + 1))
+	if [ "$1" = OK ]; then echo "ok $n - [$label] $2"; else echo "not ok $n - [$label] $2"; good=1; fi
+}
+host_check() {
+	local what=$1
+	shift
+	if "$@" >"$work/check.out" 2>&1; then
+		tap OK "$what"
+	else
+		tap NOTOK "$what"
+		sed 's/^/#   /' "$work/check.out"
+	fi
+}
+fs_clean() { # FILE: ext4 state clean, no journal recovery pending, e2fsck -n finds nothing
+	dumpe2fs -h "$1" 2>/dev/null | grep -Eq '^Filesystem state: +clean$' &&
+		! dumpe2fs -h "$1" 2>/dev/null | grep -q needs_recovery && e2fsck -fn "$1"
+}
+make_mbr() { # FILE: one Linux partition from 1 MiB to the end
+	python3 - "$1" <<'PY'
+import os, struct, sys
+path = sys.argv[1]
+sectors = os.path.getsize(path) // 512
+mbr = bytearray(512)
+struct.pack_into("<I", mbr, 440, 0x6e62646e)
+struct.pack_into("<B3sB3sII", mbr, 446, 0, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff", 2048, sectors - 2048)
+mbr[510:512] = b"\x55\xaa"
+with open(path, "r+b") as f:
+    f.write(mbr)
+PY
+}
+
+boot_one() { # VARIANT
+	local variant=$1 append rootdev env status=0 start seconds fsimg console
+	console=$work/console-$variant.log
+	rm -f "$work/root.img" "$work/swap.img" "$work/root-part.img"
+	truncate -s 256M "$work/swap.img"
+	env="NETROOT_HOST=10.0.2.100
+NETROOT_NBD_PORT=10809
+NETROOT_CTL_PORT=10810
+NETROOT_VARIANT=$variant"
+	case $variant in
+	whole)
+		rootdev=/dev/nbd0
+		append="root=/dev/nbd0 nbdroot=10.0.2.100,root nbdopts=timeout=8 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
+		env+=$'\nNETROOT_EARLY_RESTART=1\nNETROOT_SWAP='"${NBDM_NETROOT_SWAP:-}"
+		env+=$'\n'"NETROOT_RESTARTS=${NBDM_NETROOT_RESTARTS:-5}"
+		touch "$root/etc/nbdm-netroot/early"
+		;;
+	part)
+		rootdev=/dev/nbd0p1
+		append="root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root ip=dhcp"
+		rm -f "$root/etc/nbdm-netroot/early"
+		;;
+	*) vm_die "unknown boot '$variant' (whole or part)" ;;
+	esac
+	printf '%s\nNETROOT_ROOTDEV=%s\n' "$env" "$rootdev" >"$root/etc/nbdm-netroot/env"
+	echo "$rootdev / ext4 rw,errors=remount-ro 0 0" >"$root/etc/fstab"
+	truncate -s 1600M "$work/root.img"
+	if [ "$variant" = part ]; then
+		make_mbr "$work/root.img"
+		mkfs.ext4 -q -F -L nbdm-root -E offset=1048576 -d "$root" "$work/root.img" 1599M \
+			>"$work/mkfs.log" 2>&1 || vm_die "mkfs.ext4 -d: $(cat "$work/mkfs.log")"
+	else
+		mkfs.ext4 -q -F -L nbdm-root -d "$root" "$work/root.img" >"$work/mkfs.log" 2>&1 ||
+			vm_die "mkfs.ext4 -d: $(cat "$work/mkfs.log")"
+	fi
+	: >"$work/results-$variant.txt"
+	start_hostctl
+	# The whole-device boot finds no server at first: the initramfs must wait for it.
+	[ "$variant" != whole ] || ctl stop >/dev/null
+
+	local netdev="user,id=n0,restrict=on"
+	netdev+=",guestfwd=tcp:10.0.2.100:10809-cmd:socat -lf /dev/null - TCP:127.0.0.1:$port"
+	netdev+=",guestfwd=tcp:10.0.2.100:10810-cmd:socat -lf /dev/null - UNIX-CONNECT:$work/ctl.sock"
+	local qemu=(qemu-system-x86_64 -accel "${NBDM_VM_ACCEL:-tcg}" -cpu max -m 1024 -smp 2
+		-nographic -no-reboot
+		-kernel "$work/vmlinuz" -initrd "$work/initrd.img"
+		-append "$append console=ttyS0 net.ifnames=0 panic=-1 loglevel=7"
+		-netdev "$netdev" -device virtio-net-pci,netdev=n0
+		-serial mon:stdio -serial "file:$work/results-$variant.txt")
+	start=$(date +%s)
+	timeout -k 10 "${NBDM_BOOT_TIMEOUT:-400}" "${qemu[@]}" </dev/null >"$console" 2>"$work/qemu.err" &
+	local qpid=$!
+	if [ "$variant" = whole ]; then
+		# Started once the initramfs has found it down, and 3 s more.
+		for _ in $(seq 600); do
+			grep -q 'nbd: nbd-client .* failed; trying again' "$console" 2>/dev/null && break
+			kill -0 "$qpid" 2>/dev/null || break
+			sleep 0.2
+		done
+		sleep 3
+		echo "# host: $(ctl start) ($(($(date +%s) - start)) s into the boot)" >&2
+	fi
+	wait "$qpid" || status=$?
+	seconds=$(($(date +%s) - start))
+	stop_hostctl
+	eval "t_boot_$variant=$seconds"
+
+	# The guest's lines, numbered on.
+	local line guest_ok=0 done=n
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap OK "$variant: ${line#ok - }"; guest_ok=$((guest_ok + 1)) ;;
+		"not ok - "*) tap NOTOK "$variant: ${line#not ok - }" ;;
+		"NETROOT-RESULT: done") done=y ;;
+		'#'*) echo "$line" ;;
+		esac
+	done < <(tr -d '\r\000' <"$work/results-$variant.txt")
+	host_check "$variant: the guest ran its checks to the end" test "$done" = y
+	if [ "$variant" = whole ]; then
+		host_check "$variant: the initramfs waited for the server (nbd-client failed, then attached)" \
+			grep -q 'nbd: nbd-client .* failed; trying again' "$console"
+	fi
+	host_check "$variant: the guest powered off by itself in $seconds s (QEMU status 0, reboot: Power down)" \
+		sh -c "[ $status -eq 0 ] && grep -q 'reboot: Power down' '$console'"
+	# systemd-shutdown's lines reach the console (loglevel=7): its final kill names every process
+	# it signals, and says how it left /.
+	host_check "$variant: systemd-shutdown's final kill ran and signalled no supervisor" \
+		sh -c "grep -aq 'Sending SIGTERM to remaining processes' '$console' &&
+			! grep -aE 'Sending SIG[A-Z]+ to PID [0-9]+ \\((@bd-client|nbd-client)\\)' '$console'"
+	host_check "$variant: systemd-shutdown remounted / read-only (or unmounted it)" \
+		grep -aEq "Remounting '/' read-only|All filesystems unmounted" "$console"
+	fsimg=$work/root.img
+	if [ "$variant" = part ]; then
+		dd if="$work/root.img" of="$work/root-part.img" bs=1M skip=1 conv=sparse status=none
+		fsimg=$work/root-part.img
+	fi
+	host_check "$variant: the root file system on the export is clean and e2fsck -n finds nothing" \
+		fs_clean "$fsimg"
+	if [ "$good" -ne 0 ]; then
+		local keep=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}/netroot-$series-$variant-console.log
+		mkdir -p "$(dirname "$keep")"
+		{
+			echo "== qemu: ${qemu[*]}"
+			cat "$work/qemu.err"
+			echo "== hostctl.log:"
+			cat "$work/hostctl.log" 2>/dev/null || true
+			echo "== server.log:"
+			tail -n 200 "$work/server.log" 2>/dev/null || true
+			echo "== console:"
+			cat "$console"
+		} >"$keep"
+		echo "# console log kept: $keep"
+	fi
+	if [ -n "${NBDM_BOOT_KEEP:-}" ]; then
+		mv "$work/server.log" "$work/server-$variant.log"
+		mv "$work/hostctl.log" "$work/hostctl-$variant.log"
+	else
+		rm -f "$work/root.img" "$work/root-part.img" "$work/server.log" "$work/hostctl.log"
+	fi
+}
+
+t_boot_whole=- t_boot_part=-
+IFS=, read -r -a boot_list <<<"$boots"
+for b in "${boot_list[@]}"; do
+	boot_one "$b"
+done
+echo "1..$n"
+echo "# timings [$label]: image $((t_image - t0)) s, packages $((t_debs - t_image)) s, initrd $((t_initrd - t_debs)) s, guest root $((t_prep - t_initrd)) s, boots: whole $t_boot_whole s, part $t_boot_part s, total $(($(date +%s) - t0)) s"
+exit 0
