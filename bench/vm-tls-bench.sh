@@ -16,10 +16,17 @@
 # BENCH_LOCK (/tmp/nbdm-cpu.lock: each VM holds it, as the other benchmarks do; empty for none;
 # after BENCH_LOCK_WAIT seconds (600) without it the VM runs anyway),
 # BENCH_KEEP=DIR (keep each VM's raw output there).
+# vm-tls-bench.sh --report SERIES=FILE...: the tables again from raw outputs kept with BENCH_KEEP.
 # The VM runs under TCG, which emulates every AES instruction: absolute figures are far below
 # hardware, and only the ratios between clients of the same run mean anything.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+report_only=
+if [ "${1:-}" = --report ]; then
+	report_only=1
+	shift
+	outs=("$@")
+else
 build=$(cd "${1:?usage: vm-tls-bench.sh BUILD [SERIES...]}" && pwd)
 shift
 [ $# -gt 0 ] || set -- 6.12 6.1
@@ -73,6 +80,8 @@ for series in "$@"; do
 	outs+=("$series=$out")
 done
 [ ${#outs[@]} -gt 0 ] || exit 1
+fi
+[ -n "$report_only" ] || [ ${#outs[@]} -gt 0 ] || exit 1
 
 python3 - "${outs[@]}" <<'PY'
 import re, statistics, sys
@@ -115,14 +124,16 @@ for arg in sys.argv[1:]:
             t = lambda k: (lambda r: int(r[k]))
             rest = lambda r: (int(r["all_ticks"]) - int(r["client_ticks"]) - int(r["server_ticks"])
                               - int(r["dd_ticks"]))
+            client_side = lambda r: int(r["all_ticks"]) - int(r["server_ticks"])
             med[(mode, d)] = statistics.median(mbs)
             rows.append(f"| {d} | {NAMES[mode]} | {len(rs)} | {med[(mode, d)]:.1f} | "
                         f"{min(mbs):.1f}-{max(mbs):.1f} | {per_gib(t('client_ticks')):.0f} | "
                         f"{per_gib(t('dd_ticks')):.0f} | {per_gib(rest):.0f} | "
+                        f"{per_gib(client_side):.0f} | "
                         f"{per_gib(t('server_ticks')):.0f} | {per_gib(t('all_ticks')):.0f} |")
     print("| direction | client | rounds | MB/s (median) | spread | CPU s/GiB: client processes | "
-          "dd | kernel threads, other | server | all |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "dd | kernel threads, other | client side (all but the server) | server | all |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print()
     print("| direction | kernel TLS / relay | kernel TLS / reference proxy | relay / reference proxy | "
