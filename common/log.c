@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -78,12 +79,26 @@ static bool stderr_is_journal(void)
 	return (uint64_t)st.st_dev == d && (uint64_t)st.st_ino == i;
 }
 
+/* Whether stderr leads nowhere: closed, or /dev/null (a daemon's). */
+static bool stderr_discarded(void)
+{
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return true;
+	return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
+
 static enum log_target target_detect(void)
 {
 	if (isatty(STDERR_FILENO))
 		return LOG_TARGET_STDERR;
 	if (stderr_is_journal())
 		return LOG_TARGET_JOURNAL;
+	/* A file or a pipe is where the caller wants the messages (2>file in a script run by a
+	 * service, say); only a discarded stderr sends them to syslog. */
+	if (!stderr_discarded())
+		return LOG_TARGET_STDERR;
 	return LOG_TARGET_SYSLOG;
 }
 

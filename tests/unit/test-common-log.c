@@ -360,25 +360,35 @@ static void test_kmsg(void **state _unused_)
 
 static void test_auto_not_journal(void **state _unused_)
 {
-	/* JOURNAL_STREAM naming some other file (stderr was redirected since): not the journal. */
+	static const char *const bad[] = { "", ":", "1", "1:", ":1", "a:b", "1:2:3", "1 :2" };
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	/* JOURNAL_STREAM naming some other file (stderr was redirected since, 2>file in a script a
+	 * service runs): the file the caller chose. */
+	set_journal_stream(STDERR_FILENO, 1);
+	log_open("tst", LOG_TARGET_AUTO);
+	assert_int_equal(log_get_target(), LOG_TARGET_STDERR);
+	log_close();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("JOURNAL_STREAM", bad[i], 1);
+		log_open("tst", LOG_TARGET_AUTO);
+		assert_int_equal(log_get_target(), LOG_TARGET_STDERR);
+		log_close();
+	}
+
+	/* A stderr that leads nowhere (a daemon's /dev/null): syslog, with or without the variable.
+	 * Nothing is logged, so the host's syslog stays clean. */
+	assert_true(null >= 0);
+	assert_int_equal(dup2(null, STDERR_FILENO), STDERR_FILENO);
 	set_journal_stream(STDERR_FILENO, 1);
 	log_open("tst", LOG_TARGET_AUTO);
 	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
 	log_close();
-
-	/* Malformed values. */
-	static const char *const bad[] = { "", ":", "1", "1:", ":1", "a:b", "1:2:3", "1 :2" };
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		setenv("JOURNAL_STREAM", bad[i], 1);
-		log_open("tst", LOG_TARGET_AUTO);
-		assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
-		log_close();
-	}
-
-	/* No variable, no terminal: syslog. Nothing is logged, so the host's syslog stays clean. */
 	unsetenv("JOURNAL_STREAM");
 	log_open("tst", LOG_TARGET_AUTO);
 	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+	assert_int_equal(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
+	close(null);
 
 	/* Switching back from syslog to stderr works (the daemon case, in reverse). */
 	log_open("tst", LOG_TARGET_STDERR);
