@@ -15,12 +15,15 @@
 # Two boots per kernel:
 #   whole  root=/dev/nbd0 nbdroot=10.0.2.100,root (README.Debian's two-field form), a static ip=,
 #          nbdopts=timeout=8 (in-flight requests are sent again after the request timeout).
-#          The server is down when the initramfs first tries and started 10 s into the boot; it is
+#          The server is down when the initramfs first tries, and started once it waits; it is
 #          restarted again right after switch_root (nbdm-netroot-early.service) and 5 times under a
-#          verified workload on /. With NBDM_NETROOT_SWAP=1, once more while memhog pushes 80 MiB
-#          out to swap on nbd1 (not by default: that case hangs; see netroot/README.md).
+#          verified workload on /. With NBDM_NETROOT_SWAP=1, once more while memhog pushes 24 MiB
+#          out to swap on nbd1 (not by default, for its time: see netroot/README.md).
 #   part   root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root (the export has an MBR and the
 #          file system in its first partition), ip=dhcp.
+#   dracut (only when NBDM_NETROOT_BOOTS names it) the same root with an initrd made by Debian's
+#          dracut with initramfs/dracut's module: root=nbd:10.0.2.100:root:ext4::timeout=8. It
+#          does not boot yet (initramfs/dracut/README.md).
 # Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
 # powered down, no step of the shutdown killed the supervisor, and the export's file system is
 # clean (remounted read-only and not left needing recovery) with e2fsck -n.
@@ -153,6 +156,41 @@ cc -O2 -static -o "$root/usr/local/bin/memhog" "$here/netroot/memhog.c" ||
 	vm_die "cannot build memhog (cc -static)"
 cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+
+# The dracut boot's initrd, made by Debian's dracut in a copy of the root (dracut would replace
+# initramfs-tools in the root itself). Its packages come from this machine's apt sources, kept in
+# the cache; their dependencies for DHCP and device-mapper are left out (--force-depends), since
+# the initrd uses systemd-networkd and no device-mapper.
+make_dracut_initrd() {
+	local cache=$NBDM_VM_CACHE/boot/dracut droot=$work/droot
+	mkdir -p "$cache"
+	if ! ls "$cache"/dracut-core_*.deb "$cache"/dracut-network_*.deb >/dev/null 2>&1; then
+		(cd "$cache" && apt-get download dracut-core dracut-network) >"$work/dracut.log" 2>&1 ||
+			vm_skip "apt-get download dracut-core dracut-network failed"
+	fi
+	cp -a "$root" "$droot"
+	cp "$cache"/dracut-core_*.deb "$cache"/dracut-network_*.deb "$droot/tmp/"
+	chroot "$droot" sh -c 'dpkg --force-depends -i /tmp/dracut-*.deb' >>"$work/dracut.log" 2>&1 ||
+		vm_die "installing dracut into a copy of the root failed (log: $work/dracut.log)"
+	# The module from the source tree (the packages do not install it yet).
+	local mod=$droot/usr/lib/dracut/modules.d/95nbdm f
+	mkdir -p "$mod"
+	sed -e 's|@PARSER@|/usr/lib/nbdm/nbdroot.sh|g' -e 's|@NBDTAB@|/etc/nbdtab|g' \
+		-e 's|@DRACUTCONFDIR@|/usr/lib/dracut/dracut.conf.d|g' \
+		"$top/initramfs/dracut/module-setup.sh.in" >"$mod/module-setup.sh"
+	for f in parse-nbdroot.sh nbdroot.sh keep-mounts.sh nbd-shutdown.sh; do
+		install -m 0755 "$top/initramfs/dracut/$f" "$mod/$f"
+	done
+	chmod 0755 "$mod/module-setup.sh"
+	chroot "$droot" dracut --no-hostonly --force --add "nbdm systemd-networkd" \
+		--omit "nbd network-legacy network-manager iscsi nfs cifs fcoe fcoe-uefi nvmf lvm dm mdraid crypt plymouth multipath btrfs" \
+		/tmp/initrd-dracut.img "$kver" >>"$work/dracut.log" 2>&1 ||
+		vm_die "dracut failed (log: $work/dracut.log)"
+	grep -q 'Including module: nbdm' "$work/dracut.log" || vm_die "dracut left the nbdm module out"
+	mv "$droot/tmp/initrd-dracut.img" "$work/initrd-dracut.img"
+	rm -rf "$droot"
+}
+case ",$boots," in *,dracut,*) step - make_dracut_initrd ;; esac
 t_prep=$(date +%s)
 
 # The host's server and control service; the exports are (re)made for each boot.
@@ -234,7 +272,12 @@ NETROOT_VARIANT=$variant"
 		append="root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root ip=dhcp"
 		rm -f "$root/etc/nbdm-netroot/early"
 		;;
-	*) vm_die "unknown boot '$variant' (whole or part)" ;;
+	dracut)
+		rootdev=/dev/nbd0
+		append="root=nbd:10.0.2.100:root:ext4::timeout=8 rd.neednet=1 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
+		rm -f "$root/etc/nbdm-netroot/early"
+		;;
+	*) vm_die "unknown boot '$variant' (whole, part or dracut)" ;;
 	esac
 	printf '%s\nNETROOT_ROOTDEV=%s\n' "$env" "$rootdev" >"$root/etc/nbdm-netroot/env"
 	echo "$rootdev / ext4 rw,errors=remount-ro 0 0" >"$root/etc/fstab"
@@ -252,12 +295,15 @@ NETROOT_VARIANT=$variant"
 	# The whole-device boot finds no server at first: the initramfs must wait for it.
 	[ "$variant" != whole ] || ctl stop >/dev/null
 
+	local initrd=$work/initrd.img
+	[ "$variant" != dracut ] || initrd=$work/initrd-dracut.img
 	local netdev="user,id=n0,restrict=on"
 	netdev+=",guestfwd=tcp:10.0.2.100:10809-cmd:socat -lf /dev/null - TCP:127.0.0.1:$port"
 	netdev+=",guestfwd=tcp:10.0.2.100:10810-cmd:socat -lf /dev/null - UNIX-CONNECT:$work/ctl.sock"
+	# shellcheck disable=SC2054 # the commas are QEMU's
 	local qemu=(qemu-system-x86_64 -accel "${NBDM_VM_ACCEL:-tcg}" -cpu max -m 1024 -smp 2
 		-nographic -no-reboot
-		-kernel "$work/vmlinuz" -initrd "$work/initrd.img"
+		-kernel "$work/vmlinuz" -initrd "$initrd"
 		-append "$append console=ttyS0 net.ifnames=0 panic=-1 loglevel=7"
 		-netdev "$netdev" -device virtio-net-pci,netdev=n0
 		-serial mon:stdio -serial "file:$work/results-$variant.txt")
@@ -333,11 +379,11 @@ NETROOT_VARIANT=$variant"
 	fi
 }
 
-t_boot_whole=- t_boot_part=-
+t_boot_whole=- t_boot_part=- t_boot_dracut=-
 IFS=, read -r -a boot_list <<<"$boots"
 for b in "${boot_list[@]}"; do
 	boot_one "$b"
 done
 echo "1..$n"
-echo "# timings [$label]: image $((t_image - t0)) s, packages $((t_debs - t_image)) s, initrd $((t_initrd - t_debs)) s, guest root $((t_prep - t_initrd)) s, boots: whole $t_boot_whole s, part $t_boot_part s, total $(($(date +%s) - t0)) s"
+echo "# timings [$label]: image $((t_image - t0)) s, packages $((t_debs - t_image)) s, initrd $((t_initrd - t_debs)) s, guest root $((t_prep - t_initrd)) s, boots: whole $t_boot_whole s, part $t_boot_part s, dracut $t_boot_dracut s, total $(($(date +%s) - t0)) s"
 exit 0
