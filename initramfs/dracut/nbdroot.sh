@@ -9,6 +9,8 @@ type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 netif=$1
 netroot=$2
 [ -n "$netroot" ] || exit 1
+# Once: the initqueue and the network module may both call it.
+mkdir /run/nbdm-nbdroot 2>/dev/null || exit 0
 
 nbdroot_cmdline "$(getcmdline)"
 # What the network module hands over is the root to attach: the command line's, or DHCP's.
@@ -33,20 +35,21 @@ if [ -n "$NBD_SET_ROOT" ]; then
 	printf 'KERNEL=="%s", SYMLINK+="root"\n' "$dev" >/etc/udev/rules.d/99-nbdm-root.rules
 	udevadm control --reload
 fi
-if [ -n "$NBD_FSTYPE$NBD_ROOTFLAGS" ]; then
-	if [ -n "$DRACUT_SYSTEMD" ]; then
-		mkdir -p /run/systemd/system/sysroot.mount.d
-		{
-			echo "[Mount]"
-			[ -z "$NBD_FSTYPE" ] || echo "Type=$NBD_FSTYPE"
-			[ -z "$NBD_ROOTFLAGS" ] || echo "Options=$NBD_ROOTFLAGS"
-		} >/run/systemd/system/sysroot.mount.d/nbdm.conf
-		systemctl --no-block daemon-reload
-	else
-		[ -z "$NBD_FSTYPE" ] || fstype=$NBD_FSTYPE
-		[ -z "$NBD_ROOTFLAGS" ] || rflags=$NBD_ROOTFLAGS
-		echo "fstype=$fstype rflags=$rflags" >>/tmp/root.info
-	fi
+# systemd's fstab generator made sysroot.mount of root=nbd:... as it was: it mounts /dev/root.
+if [ -n "$DRACUT_SYSTEMD" ] && [ -n "$NBD_SET_ROOT$NBD_FSTYPE$NBD_ROOTFLAGS" ]; then
+	mkdir -p /run/systemd/system/sysroot.mount.d
+	{
+		echo "[Mount]"
+		[ -z "$NBD_SET_ROOT" ] || echo "What=/dev/root"
+		[ -z "$NBD_FSTYPE" ] || echo "Type=$NBD_FSTYPE"
+		[ -z "$NBD_ROOTFLAGS" ] || echo "Options=$NBD_ROOTFLAGS"
+	} >/run/systemd/system/sysroot.mount.d/nbdm.conf
+	systemctl --no-block daemon-reload
+elif [ -n "$NBD_FSTYPE$NBD_ROOTFLAGS" ]; then
+	{
+		[ -z "$NBD_FSTYPE" ] || echo "fstype=$NBD_FSTYPE"
+		[ -z "$NBD_ROOTFLAGS" ] || echo "rflags=$NBD_ROOTFLAGS"
+	} >>/tmp/root.info
 fi
 
 set -f

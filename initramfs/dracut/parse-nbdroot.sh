@@ -26,3 +26,8 @@ rootok=1
 case $nbd_arg_root in
 '' | nbd:* | nbds://* | block:/dev/root) root=block:/dev/root ;;
 esac
+case $root in block:/dev/*) wait_for_dev -n "${root#block:}" ;; esac
+# The network modules that run netroot handlers (network-legacy) call nbdroot once the network is
+# up; with systemd-networkd nothing does, so the initqueue runs it too (nbdroot attaches once, and
+# waits for the server to answer).
+/sbin/initqueue --onetime --unique --name nbdroot /sbin/nbdroot none "$netroot"

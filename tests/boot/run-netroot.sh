@@ -22,8 +22,8 @@
 #   part   root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root (the export has an MBR and the
 #          file system in its first partition), ip=dhcp.
 #   dracut (only when NBDM_NETROOT_BOOTS names it) the same root with an initrd made by Debian's
-#          dracut with initramfs/dracut's module: root=nbd:10.0.2.100:root:ext4::timeout=8. It
-#          does not boot yet (initramfs/dracut/README.md).
+#          dracut with initramfs/dracut's module: root=nbd:10.0.2.100:root:ext4::timeout=8
+#          (initramfs/dracut/README.md says what it does not do yet).
 # Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
 # powered down, no step of the shutdown killed the supervisor, and the export's file system is
 # clean (remounted read-only and not left needing recovery) with e2fsck -n.
