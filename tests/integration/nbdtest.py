@@ -135,6 +135,23 @@ def path(name):
     return os.path.join(scratch(), name)
 
 
+def tls_material(name="tls"):
+    """Certificates and PSK files made by tests/tls/make-certs.sh ($TLS_MAKE_CERTS) in the
+    scratch directory name: its path. Skips the whole test without certtool or psktool."""
+    make = os.environ.get("TLS_MAKE_CERTS")
+    if not make:
+        print("Bail out! TLS_MAKE_CERTS must name tests/tls/make-certs.sh")
+        sys.exit(1)
+    for tool in ("certtool", "psktool"):
+        if shutil.which(tool) is None:
+            skip_all("%s is not installed" % tool)
+    where = path(name)
+    if subprocess.run(["sh", make, where], capture_output=True).returncode:
+        print("Bail out! make-certs.sh failed")
+        sys.exit(1)
+    return where
+
+
 def make_file(name, size, data=()):
     """A sparse file of `size` bytes with (offset, bytes) pieces written into it."""
     p = path(name)

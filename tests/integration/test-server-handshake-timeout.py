@@ -17,22 +17,11 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import Server, Tap, path, skip_all  # noqa: E402
+from nbdtest import Server, Tap, path, tls_material  # noqa: E402
 import nbdraw as P  # noqa: E402
 
-MAKE_CERTS = os.environ.get("TLS_MAKE_CERTS")
-if not MAKE_CERTS:
-    print("Bail out! TLS_MAKE_CERTS must name tests/tls/make-certs.sh")
-    sys.exit(1)
-for tool in ("certtool", "psktool"):
-    if subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode:
-        skip_all("%s is not installed" % tool)
-
+CERTS = tls_material()
 tap = Tap(time_limit=110)
-CERTS = path("tls")
-if subprocess.run(["sh", MAKE_CERTS, CERTS], capture_output=True).returncode:
-    print("Bail out! make-certs.sh failed")
-    sys.exit(1)
 TIMEOUT = 2
 # Slack for a loaded machine (sanitizer builds): the close must come within this after the timeout.
 LATE = 4
