@@ -481,3 +481,16 @@ make_mbr() {
 	mbr_entry 462 18432 30720
 	printf '\125\252' | dd of="$file" bs=1 seek=510 conv=notrunc 2>/dev/null
 }
+
+# tls_server_dir DIR: the test CA and the server's certificate and key in DIR, under the names a
+# --tls-certificates directory has (ca-cert.pem, server-cert.pem, server-key.pem).
+tls_server_dir() {
+	mkdir -p "$1"
+	cp "$TLS_DIR/ca.pem" "$1/ca-cert.pem"
+	cp "$TLS_DIR/server.pem" "$1/server-cert.pem"
+	cp "$TLS_DIR/server-key.pem" "$1/server-key.pem"
+	chmod 600 "$1/server-key.pem"
+}
+
+# tls_stat NAME: a counter of the kernel's TLS (/proc/net/tls_stat).
+tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }

@@ -11,13 +11,8 @@
 need_ours "client tls relay: our nbd-client relays TLS"
 need_tls "client tls relay"
 T=$TLS_DIR
-mkdir -p /tmp/relaytls
-cp "$T/ca.pem" /tmp/relaytls/ca-cert.pem
-cp "$T/server.pem" /tmp/relaytls/server-cert.pem
-cp "$T/server-key.pem" /tmp/relaytls/server-key.pem
-chmod 600 /tmp/relaytls/server-key.pem
+tls_server_dir /tmp/relaytls
 truncate -s 64M /tmp/relay.img
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
 CERTS="-cacertfile $T/ca.pem -certfile $T/client.pem -keyfile $T/client-key.pem"
 SERVE="--export r=/tmp/relay.img --tls=require --tls-certificates /tmp/relaytls --tls-ktls=no"
 

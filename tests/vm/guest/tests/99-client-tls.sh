@@ -29,7 +29,6 @@ deb_tls_up() {
 	return 0
 }
 check "client tls: Debian's nbd-server with force_tls listens on 127.0.0.1:10830" deb_tls_up || exit 0
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
 CERTS="-cacertfile $T/ca.pem -certfile $T/client.pem -keyfile $T/client-key.pem"
 
 tx0=$(tls_stat TlsTxSw)

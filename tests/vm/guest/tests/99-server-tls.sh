@@ -7,13 +7,8 @@
 need_ours "server tls: our nbd-client attaches to our nbd-server over TLS"
 need_tls "server tls"
 T=$TLS_DIR
-mkdir -p /tmp/srvtls
-cp "$T/ca.pem" /tmp/srvtls/ca-cert.pem
-cp "$T/server.pem" /tmp/srvtls/server-cert.pem
-cp "$T/server-key.pem" /tmp/srvtls/server-key.pem
-chmod 600 /tmp/srvtls/server-key.pem
+tls_server_dir /tmp/srvtls
 truncate -s 32M /tmp/srvtls.img
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
 CERTS="-cacertfile $T/ca.pem -certfile $T/client.pem -keyfile $T/client-key.pem"
 check "server tls: the tls module is loaded" test -e /proc/net/tls_stat
 
