@@ -50,3 +50,35 @@ void supervisor_protect(const struct client_options *o)
 						 "(-swap): %m");
 	}
 }
+
+void supervisor_view_hold(struct supervisor_view *v)
+{
+	*v = (struct supervisor_view){ 0 };
+	if (api_mounts_hold(&v->mounts) > 0)
+		log_debug("Started from an initramfs: holding /proc, /sys, /dev and /run for after the "
+			  "switch to the real root");
+}
+
+void supervisor_view_follow(struct supervisor_view *v, int index)
+{
+	const char *failed = NULL;
+	int r = api_mounts_follow(&v->mounts, &failed);
+
+	if (r > 0 && !v->followed) {
+		v->followed = true;
+		log_info("/dev/nbd%d: the system switched to its real root; the supervisor keeps "
+			 "/proc, /sys, /dev and /run in view in the initramfs it runs in", index);
+	} else if (r < 0 && !v->warned) {
+		v->warned = true;
+		log_warning_errno(r, "/dev/nbd%d: the system switched to its real root, and %s could "
+				     "not be mounted again where the supervisor sees it: %m; it may "
+				     "take its device for detached at the next reconnection (restart "
+				     "it from the real root with nbd-client attach -persist)",
+				  index, failed ? failed : "?");
+	}
+}
+
+void supervisor_view_release(struct supervisor_view *v)
+{
+	api_mounts_release(&v->mounts);
+}

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "client/options.h"
+#include "common/api-mounts.h"
 
 /* Blocks (or unblocks) the signals that ask a supervisor to stop or reconnect: from the start of
  * a persistent attach, a stop request must end in a clean detach, not kill a half-attached device. */
@@ -23,3 +24,16 @@ bool supervisor_in_front(void);
  * not to kill it. Locks memory and shields it from the OOM killer (-s), since swap on the device
  * means the kernel may need this process to free memory. Failures are logged as warnings. */
 void supervisor_protect(const struct client_options *o);
+
+/* A supervisor started in an initramfs holds /proc, /sys, /dev and /run (common/api-mounts.h), and
+ * follows the switch to the real root by putting them back in its own root before it next uses
+ * them: it reads sysfs to know its device, /run for its state (which nbd-client status reads from
+ * the real root) and /proc for the device's users. The view is private to the process. */
+struct supervisor_view {
+	struct api_mounts mounts;
+	bool followed; /* the switch was seen, and said */
+	bool warned;   /* a failure to follow it was said */
+};
+void supervisor_view_hold(struct supervisor_view *v);
+void supervisor_view_follow(struct supervisor_view *v, int index);
+void supervisor_view_release(struct supervisor_view *v);

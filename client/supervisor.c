@@ -128,6 +128,7 @@ struct supervisor {
 	char last_error[384];
 	char logged_error[384]; /* what the log last said, so that a long outage is not a flood */
 	bool warned_runstate;
+	struct supervisor_view view; /* started in an initramfs: /proc, /sys, /dev, /run kept */
 	struct attempt *attempt; /* non-NULL while a thread runs it */
 	pthread_t thread;
 };
@@ -743,6 +744,7 @@ static void teardown(struct supervisor *s)
 	}
 	nbd_nl_close(s->monitor);
 	nbd_nl_close(s->nl);
+	supervisor_view_release(&s->view);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->sigfd >= 0)
@@ -787,6 +789,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 	backoff_init(&s.backoff, o->retry_min_ms ? o->retry_min_ms : SUPERVISOR_RETRY_MIN_MS,
 		     o->retry_max_ms ? o->retry_max_ms : SUPERVISOR_RETRY_MAX_MS,
 		     (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL));
+	supervisor_view_hold(&s.view);
 	r = setup(&s);
 	if (r < 0) {
 		/* Without its supervisor the device would not reconnect: do not leave it so (unless
@@ -833,6 +836,13 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 						   "again with -persist to have one)", index);
 			break;
 		}
+		/* Anything but relayed traffic may read sysfs or /run: after the switch to the real
+		 * root, only once they are back in view. */
+		for (int i = 0; i < n; i++)
+			if (!((uint32_t)ev[i].data.u64 & TAG_RELAY)) {
+				supervisor_view_follow(&s.view, index);
+				break;
+			}
 		for (int i = 0; i < n && s.state != STATE_STOPPING; i++) {
 			switch (ev[i].data.u64) {
 			case TAG_SIGNAL:
