@@ -6,6 +6,12 @@
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 . /lib/nbdm/nbdroot.sh
 
+# With systemd in the initramfs warn reaches only the journal; the kernel's log is on the console.
+nbd_warn() {
+	warn "$*"
+	[ -z "$DRACUT_SYSTEMD" ] || echo "<28>$*" >/dev/kmsg 2>/dev/null || :
+}
+
 netif=$1
 netroot=$2
 [ -n "$netroot" ] || exit 1
@@ -60,6 +66,7 @@ set +f
 waited=0
 until nbd-client "$@"; do
 	[ "$waited" -lt 180 ] || die "nbd: could not attach $NBD_DEVICE in 180 s: nbd-client $*"
+	[ "$waited" -ne 0 ] || nbd_warn "nbd: nbd-client $* failed; trying again for 180 s"
 	sleep 2
 	waited=$((waited + 2))
 done
