@@ -12,27 +12,28 @@
 # restrict=on and two guestfwd rules (10.0.2.100:10809 the server, :10810 lib/hostctl.py's control
 # socket), as run-boot.sh does.
 #
-# Two boots per kernel:
+# Four boots per kernel, two with each initramfs builder:
 #   whole  root=/dev/nbd0 nbdroot=10.0.2.100,root (README.Debian's two-field form), a static ip=,
 #          nbdopts=timeout=8 (in-flight requests are sent again after the request timeout).
 #          The server is down when the initramfs first tries, and started once it waits; it is
 #          restarted again right after switch_root (nbdm-netroot-early.service) and 5 times under a
-#          verified workload on /. With NBDM_NETROOT_SWAP=1, once more while memhog pushes 24 MiB
-#          out to swap on nbd1 (not by default, for its time: see netroot/README.md).
+#          verified workload on /, and once more while memhog pushes memory out to swap on nbd1
+#          (NBDM_NETROOT_SWAP=0 leaves that out).
 #   part   root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root (the export has an MBR and the
 #          file system in its first partition), ip=dhcp.
-#   dracut (only when NBDM_NETROOT_BOOTS names it) the same root with an initrd made by Debian's
-#          dracut with initramfs/dracut's module: root=nbd:10.0.2.100:root:ext4::timeout=8
-#          (initramfs/dracut/README.md says what it does not do yet).
+#   dracut the same as whole through an initrd made by Debian's dracut with the packages' nbdm
+#          module (in a copy of the root with dracut installed): root=nbd:10.0.2.100:root:ext4::timeout=8.
+#          At poweroff dracut's shutdown unmounts the old root and the module's hook detaches nbd0.
+#   dracut-part  the same as part through dracut: root=/dev/nbd0p1 netroot=nbd://10.0.2.100:10809/root.
 # Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
 # powered down, no step of the shutdown killed the supervisor, and the export's file system is
 # clean (remounted read-only and not left needing recovery) with e2fsck -n.
 #
 # Environment: NBD_SERVER (required), NBDM_SOURCE_ROOT, NBDM_DEBS_CACHE, NBDM_BOOT_DEBS,
-# NBDM_VM_ACCEL, NBDM_VM_CACHE, NBDM_VM_LOGDIR as for run-boot.sh; NBDM_NETROOT_BOOTS=whole,part
-# chooses the boots; NBDM_NETROOT_RESTARTS (5) the restarts under the workload; NBDM_BOOT_KEEP=1
-# keeps the work directory (with the last boot's export); NBDM_BOOT_TIMEOUT (400) bounds
-# each boot.
+# NBDM_VM_ACCEL, NBDM_VM_CACHE, NBDM_VM_LOGDIR as for run-boot.sh; NBDM_NETROOT_BOOTS
+# (whole,part,dracut,dracut-part) chooses the boots; NBDM_NETROOT_RESTARTS (5) the restarts under
+# the workload; NBDM_NETROOT_SWAP (1) the swap case; NBDM_BOOT_KEEP=1 keeps the work directory
+# (with the last boot's export); NBDM_BOOT_TIMEOUT (400) bounds each boot.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -45,7 +46,7 @@ series=${1:?usage: run-netroot.sh SERIES}
 src=${NBDM_SOURCE_ROOT:-$top}
 debs_cache=${NBDM_DEBS_CACHE:-${TMPDIR:-/tmp}/nbdm-debs}
 label="netroot $series"
-boots=${NBDM_NETROOT_BOOTS:-whole,part}
+boots=${NBDM_NETROOT_BOOTS:-whole,part,dracut,dracut-part}
 
 skip() {
 	echo "1..1"
@@ -157,12 +158,15 @@ cc -O2 -static -o "$root/usr/local/bin/memhog" "$here/netroot/memhog.c" ||
 cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
 
-# The dracut boot's initrd, made by Debian's dracut in a copy of the root (dracut would replace
-# initramfs-tools in the root itself). Its packages come from this machine's apt sources, kept in
-# the cache; their dependencies for DHCP and device-mapper are left out (--force-depends), since
-# the initrd uses systemd-networkd and no device-mapper.
-make_dracut_initrd() {
-	local cache=$NBDM_VM_CACHE/boot/dracut droot=$work/droot
+# The dracut boots' root: a copy with Debian 12's dracut installed (dracut would replace
+# initramfs-tools in the root itself), whose initrd dracut makes again with the packages' nbdm
+# module. dracut's packages come from this machine's apt sources, kept in the cache; their
+# dependencies for DHCP and device-mapper are left out (--force-depends), since the initrd uses
+# systemd-networkd and no device-mapper. The initrd stays in the root's /boot too: at poweroff
+# dracut-shutdown.service unpacks it into /run/initramfs, whose shutdown hooks then run.
+droot=$work/droot
+make_dracut_root() {
+	local cache=$NBDM_VM_CACHE/boot/dracut
 	mkdir -p "$cache"
 	if ! ls "$cache"/dracut-core_*.deb "$cache"/dracut-network_*.deb >/dev/null 2>&1; then
 		(cd "$cache" && apt-get download dracut-core dracut-network) >"$work/dracut.log" 2>&1 ||
@@ -172,25 +176,23 @@ make_dracut_initrd() {
 	cp "$cache"/dracut-core_*.deb "$cache"/dracut-network_*.deb "$droot/tmp/"
 	chroot "$droot" sh -c 'dpkg --force-depends -i /tmp/dracut-*.deb' >>"$work/dracut.log" 2>&1 ||
 		vm_die "installing dracut into a copy of the root failed (log: $work/dracut.log)"
-	# The module from the source tree (the packages do not install it yet).
-	local mod=$droot/usr/lib/dracut/modules.d/95nbdm f
-	mkdir -p "$mod"
-	sed -e 's|@PARSER@|/usr/lib/nbdm/nbdroot.sh|g' -e 's|@NBDTAB@|/etc/nbdtab|g' \
-		-e 's|@DRACUTCONFDIR@|/usr/lib/dracut/dracut.conf.d|g' \
-		"$top/initramfs/dracut/module-setup.sh.in" >"$mod/module-setup.sh"
-	for f in parse-nbdroot.sh nbdroot.sh keep-mounts.sh nbd-shutdown.sh; do
-		install -m 0755 "$top/initramfs/dracut/$f" "$mod/$f"
-	done
-	chmod 0755 "$mod/module-setup.sh"
+	rm -f "$droot"/tmp/dracut-*.deb
+	# The initrd's systemd-network-generator wrote /run/systemd/network/90-eth0.network from ip=;
+	# the real root's refuses to write it again and fails (systemd 252). The initrd's network
+	# stays, as with initramfs-tools.
+	ln -sf /dev/null "$droot/etc/systemd/system/systemd-network-generator.service"
+	[ -x "$droot/usr/lib/dracut/modules.d/95nbdm/module-setup.sh" ] ||
+		vm_die "the packages have no dracut module (/usr/lib/dracut/modules.d/95nbdm)"
 	chroot "$droot" dracut --no-hostonly --force --add "nbdm systemd-networkd" \
-		--omit "nbd network-legacy network-manager iscsi nfs cifs fcoe fcoe-uefi nvmf lvm dm mdraid crypt plymouth multipath btrfs" \
-		/tmp/initrd-dracut.img "$kver" >>"$work/dracut.log" 2>&1 ||
+		--omit "network-legacy network-manager iscsi nfs cifs fcoe fcoe-uefi nvmf lvm dm mdraid crypt plymouth multipath btrfs" \
+		"/boot/initrd.img-$kver" "$kver" >>"$work/dracut.log" 2>&1 ||
 		vm_die "dracut failed (log: $work/dracut.log)"
 	grep -q 'Including module: nbdm' "$work/dracut.log" || vm_die "dracut left the nbdm module out"
-	mv "$droot/tmp/initrd-dracut.img" "$work/initrd-dracut.img"
-	rm -rf "$droot"
+	! grep -q 'Including module: nbd \*' "$work/dracut.log" ||
+		vm_die "dracut included its own nbd module beside nbdm (50-nbdm.conf not read?)"
+	cp "$droot/boot/initrd.img-$kver" "$work/initrd-dracut.img"
 }
-case ",$boots," in *,dracut,*) step - make_dracut_initrd ;; esac
+case ",$boots," in *,dracut*) step - make_dracut_root ;; esac
 t_prep=$(date +%s)
 
 # The host's server and control service; the exports are (re)made for each boot.
@@ -251,7 +253,7 @@ PY
 }
 
 boot_one() { # VARIANT
-	local variant=$1 append rootdev env status=0 start seconds fsimg console
+	local variant=$1 append rootdev env status=0 start seconds fsimg console tree=$root waits=n
 	console=$work/console-$variant.log
 	rm -f "$work/root.img" "$work/swap.img" "$work/root-part.img"
 	truncate -s 256M "$work/swap.img"
@@ -259,44 +261,53 @@ boot_one() { # VARIANT
 NETROOT_NBD_PORT=10809
 NETROOT_CTL_PORT=10810
 NETROOT_VARIANT=$variant"
+	case $variant in dracut*) tree=$droot ;; esac
+	rm -f "$tree/etc/nbdm-netroot/early"
 	case $variant in
-	whole)
+	whole | dracut)
+		# The server is down at first, restarted right after switch_root and under the workload.
 		rootdev=/dev/nbd0
-		append="root=/dev/nbd0 nbdroot=10.0.2.100,root nbdopts=timeout=8 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
-		env+=$'\nNETROOT_EARLY_RESTART=1\nNETROOT_SWAP='"${NBDM_NETROOT_SWAP:-}"
+		if [ "$variant" = whole ]; then
+			append="root=/dev/nbd0 nbdroot=10.0.2.100,root nbdopts=timeout=8 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
+		else
+			append="root=nbd:10.0.2.100:root:ext4::timeout=8 rd.neednet=1 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
+		fi
+		env+=$'\nNETROOT_EARLY_RESTART=1\nNETROOT_SWAP='"${NBDM_NETROOT_SWAP:-1}"
 		env+=$'\n'"NETROOT_RESTARTS=${NBDM_NETROOT_RESTARTS:-5}"
-		touch "$root/etc/nbdm-netroot/early"
+		touch "$tree/etc/nbdm-netroot/early"
+		waits=y
 		;;
 	part)
 		rootdev=/dev/nbd0p1
 		append="root=/dev/nbd0p1 nbdroot=nbd://10.0.2.100:10809/root ip=dhcp"
-		rm -f "$root/etc/nbdm-netroot/early"
 		;;
-	dracut)
-		rootdev=/dev/nbd0
-		append="root=nbd:10.0.2.100:root:ext4::timeout=8 rd.neednet=1 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
-		rm -f "$root/etc/nbdm-netroot/early"
+	dracut-part)
+		rootdev=/dev/nbd0p1
+		append="root=/dev/nbd0p1 netroot=nbd://10.0.2.100:10809/root rd.neednet=1 ip=dhcp"
 		;;
-	*) vm_die "unknown boot '$variant' (whole, part or dracut)" ;;
+	*) vm_die "unknown boot '$variant' (whole, part, dracut or dracut-part)" ;;
 	esac
-	printf '%s\nNETROOT_ROOTDEV=%s\n' "$env" "$rootdev" >"$root/etc/nbdm-netroot/env"
-	echo "$rootdev / ext4 rw,errors=remount-ro 0 0" >"$root/etc/fstab"
+	printf '%s\nNETROOT_ROOTDEV=%s\n' "$env" "$rootdev" >"$tree/etc/nbdm-netroot/env"
+	echo "$rootdev / ext4 rw,errors=remount-ro 0 0" >"$tree/etc/fstab"
 	truncate -s 1600M "$work/root.img"
-	if [ "$variant" = part ]; then
+	case $variant in
+	*part)
 		make_mbr "$work/root.img"
-		mkfs.ext4 -q -F -L nbdm-root -E offset=1048576 -d "$root" "$work/root.img" 1599M \
+		mkfs.ext4 -q -F -L nbdm-root -E offset=1048576 -d "$tree" "$work/root.img" 1599M \
 			>"$work/mkfs.log" 2>&1 || vm_die "mkfs.ext4 -d: $(cat "$work/mkfs.log")"
-	else
-		mkfs.ext4 -q -F -L nbdm-root -d "$root" "$work/root.img" >"$work/mkfs.log" 2>&1 ||
+		;;
+	*)
+		mkfs.ext4 -q -F -L nbdm-root -d "$tree" "$work/root.img" >"$work/mkfs.log" 2>&1 ||
 			vm_die "mkfs.ext4 -d: $(cat "$work/mkfs.log")"
-	fi
+		;;
+	esac
 	: >"$work/results-$variant.txt"
 	start_hostctl
-	# The whole-device boot finds no server at first: the initramfs must wait for it.
-	[ "$variant" != whole ] || ctl stop >/dev/null
+	# The whole-device boots find no server at first: the initramfs must wait for it.
+	[ "$waits" = n ] || ctl stop >/dev/null
 
 	local initrd=$work/initrd.img
-	[ "$variant" != dracut ] || initrd=$work/initrd-dracut.img
+	[ "$tree" != "$droot" ] || initrd=$work/initrd-dracut.img
 	local netdev="user,id=n0,restrict=on"
 	netdev+=",guestfwd=tcp:10.0.2.100:10809-cmd:socat -lf /dev/null - TCP:127.0.0.1:$port"
 	netdev+=",guestfwd=tcp:10.0.2.100:10810-cmd:socat -lf /dev/null - UNIX-CONNECT:$work/ctl.sock"
@@ -310,7 +321,7 @@ NETROOT_VARIANT=$variant"
 	start=$(date +%s)
 	timeout -k 10 "${NBDM_BOOT_TIMEOUT:-400}" "${qemu[@]}" </dev/null >"$console" 2>"$work/qemu.err" &
 	local qpid=$!
-	if [ "$variant" = whole ]; then
+	if [ "$waits" = y ]; then
 		# Started once the initramfs has found it down, and 3 s more.
 		for _ in $(seq 600); do
 			grep -q 'nbd: nbd-client .* failed; trying again' "$console" 2>/dev/null && break
@@ -323,7 +334,7 @@ NETROOT_VARIANT=$variant"
 	wait "$qpid" || status=$?
 	seconds=$(($(date +%s) - start))
 	stop_hostctl
-	eval "t_boot_$variant=$seconds"
+	t_boot[$variant]=$seconds
 
 	# The guest's lines, numbered on.
 	local line guest_ok=0 done=n
@@ -336,7 +347,7 @@ NETROOT_VARIANT=$variant"
 		esac
 	done < <(tr -d '\r\000' <"$work/results-$variant.txt")
 	host_check "$variant: the guest ran its checks to the end" test "$done" = y
-	if [ "$variant" = whole ]; then
+	if [ "$waits" = y ]; then
 		host_check "$variant: the initramfs waited for the server (nbd-client failed, then attached)" \
 			grep -q 'nbd: nbd-client .* failed; trying again' "$console"
 	fi
@@ -349,8 +360,15 @@ NETROOT_VARIANT=$variant"
 			! grep -aE 'Sending SIG[A-Z]+ to PID [0-9]+ \\((@bd-client|nbd-client)\\)' '$console'"
 	host_check "$variant: systemd-shutdown remounted / read-only (or unmounted it)" \
 		grep -aEq "Remounting '/' read-only|All filesystems unmounted" "$console"
+	if [ "$tree" = "$droot" ]; then
+		# dracut's shutdown: / unmounted from the unpacked initramfs, then the hook's detach.
+		host_check "$variant: dracut's shutdown unmounted the old root" \
+			grep -aq 'Unmounted /oldroot' "$console"
+		host_check "$variant: dracut's shutdown hook detached /dev/nbd0" \
+			grep -aq 'nbd: /dev/nbd0 detached' "$console"
+	fi
 	fsimg=$work/root.img
-	if [ "$variant" = part ]; then
+	if [ "$variant" != "${variant%part}" ]; then
 		dd if="$work/root.img" of="$work/root-part.img" bs=1M skip=1 conv=sparse status=none
 		fsimg=$work/root-part.img
 	fi
@@ -379,11 +397,11 @@ NETROOT_VARIANT=$variant"
 	fi
 }
 
-t_boot_whole=- t_boot_part=- t_boot_dracut=-
+declare -A t_boot=()
 IFS=, read -r -a boot_list <<<"$boots"
 for b in "${boot_list[@]}"; do
 	boot_one "$b"
 done
 echo "1..$n"
-echo "# timings [$label]: image $((t_image - t0)) s, packages $((t_debs - t_image)) s, initrd $((t_initrd - t_debs)) s, guest root $((t_prep - t_initrd)) s, boots: whole $t_boot_whole s, part $t_boot_part s, dracut $t_boot_dracut s, total $(($(date +%s) - t0)) s"
+echo "# timings [$label]: image $((t_image - t0)) s, packages $((t_debs - t_image)) s, initrd $((t_initrd - t_debs)) s, guest root $((t_prep - t_initrd)) s, boots:$(for b in "${boot_list[@]}"; do printf ' %s %s s,' "$b" "${t_boot[$b]:--}"; done) total $(($(date +%s) - t0)) s"
 exit 0

@@ -53,6 +53,13 @@ check "nbdm-client: nbd-client(8)" has nbdm-client /usr/share/man/man8/nbd-clien
 check "nbdm-client: nbdtab(5)" has nbdm-client /usr/share/man/man5/nbdtab.5.gz
 check "nbdm-client: masks nbd-client.service (Debian's init script's unit)" \
 	has nbdm-client /lib/systemd/system/nbd-client.service
+# Root on NBD: both initramfs builders read these paths whatever the prefix.
+check "nbdm-client: initramfs-tools' hook" has nbdm-client /usr/share/initramfs-tools/hooks/nbd
+check "nbdm-client: initramfs-tools' local-top script" has nbdm-client /usr/share/initramfs-tools/scripts/local-top/nbd
+check "nbdm-client: the dracut module" has nbdm-client /usr/lib/dracut/modules.d/95nbdm/module-setup.sh
+check "nbdm-client: the dracut module's shutdown hook" has nbdm-client /usr/lib/dracut/modules.d/95nbdm/nbd-shutdown.sh
+check "nbdm-client: dracut's configuration leaving its nbd module out" \
+	has nbdm-client /usr/lib/dracut/dracut.conf.d/50-nbdm.conf
 check "nbdm-server: /bin/nbd-server (Debian's path)" has nbdm-server /bin/nbd-server
 check "nbdm-server: nbd-server(8)" has nbdm-server /usr/share/man/man8/nbd-server.8.gz
 check "nbdm-server: nbd-server.conf(5)" has nbdm-server /usr/share/man/man5/nbd-server.conf.5.gz
