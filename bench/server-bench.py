@@ -3,15 +3,26 @@
 """Serves one 1 GiB image from /dev/shm with nbdm's nbd-server and each peer (Debian's nbd-server,
 nbdkit's file plugin, qemu-nbd), one after the other, over TCP loopback, and measures each with the
 same clients: fio's nbd engine (sequential 256k at QD16, random 4k at QD32, reads and writes) and
-nbdcopy with 1 and 4 connections. iperf3 gives the loopback ceiling. Prints a table with the ratio of
-nbdm to the best peer on every row.
+nbdcopy with 1 and 4 connections. iperf3 gives the loopback ceiling.
+
+With --pin (the default on a machine of 2 or more CPUs) the load generator runs on one CPU and the
+server on another (taskset), so that neither takes the other's time. Every run measures the
+server's CPU seconds (user + system of all its threads and processes, reaped children included,
+from /proc) and the client's (its rusage), and reports the work done per server CPU second: MiB for
+the MiB/s rows, requests for the IOPS rows. That is what the server controls: how much CPU a unit of
+work costs it, which decides how far it scales on a larger machine and what it leaves to the
+applications beside it.
 
 Each figure is the median of --repeat rounds; the servers take turns within a round, in a rotating
-order, so that a slow moment of the machine does not fall on one server only. The table also shows the
-spread (lowest-highest) of nbdm's figure.
+order, so that a slow moment of the machine does not fall on one server only. The tables show the
+spread (lowest-highest) of nbdm's figures and the ratio of nbdm to the best peer on every row, for
+throughput and for efficiency. --idle 1,100,1000 also measures each server's memory (proportional set
+size of all its processes) with that many idle connections, each past its handshake, and the bytes
+each connection costs.
 
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
-                             [--only nbdm,...] [--baseline OLD-nbd-server]
+                             [--only nbdm,...] [--baseline OLD-nbd-server] [--no-pin]
+                             [--idle 1,100,1000] [--no-throughput]
 --baseline measures an earlier build in the same rounds, so that a change is judged against noise
 of the same moment.
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
@@ -20,10 +31,12 @@ Not a test: it asserts nothing and never runs in CI.
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -82,13 +95,60 @@ class Server:
                 err.close()
         wait_port(self.port, self.proc)
 
+    def main_pid(self):
+        if self.proc is not None:
+            return self.proc.pid
+        with open(self.pidfile) as f:
+            return int(f.read().strip())
+
+    def pids(self):
+        """The server's process and all its descendants (the reference forks one per client)."""
+        children = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry))
+        todo, found = [self.main_pid()], []
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
     def cpu_seconds(self):
-        """User and system time of the server so far: all its threads, those that have ended
-        included, and its children that it has reaped (fields 14-17 of /proc/PID/stat)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            # The command name may hold spaces; the fields after it are counted from its ')'.
-            fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        """User and system time of the server so far: all threads of all its processes, those
+        that have ended included, and the children it has reaped (fields 14-17 of
+        /proc/PID/stat of the main process; 14-15 of the others, whose own reaped children are
+        counted when they are reaped in turn)."""
+        total = 0
+        main = self.main_pid()
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    # The command name may hold spaces; the fields after it count from its ')'.
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(v) for v in fields[11:15 if pid == main else 13])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def memory_kib(self):
+        """Proportional set size of all the server's processes, in KiB: shared pages counted once
+        across them."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Pss:"):
+                            total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
 
     def stop(self):
         pid = None
@@ -138,7 +198,7 @@ class ReferenceNbdServer(Server):
         with open(conf, "w") as f:
             f.write("[generic]\n")
         self.pidfile = os.path.join(self.tmp, "nbd-server.pid")
-        subprocess.run(["/usr/bin/nbd-server", "-C", conf, "-p", self.pidfile,
+        subprocess.run(self.prefix + ["/usr/bin/nbd-server", "-C", conf, "-p", self.pidfile,
                         f"127.0.0.1@{self.port}", self.image], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, None)
@@ -155,10 +215,11 @@ class Nbdkit(Server):
 class QemuNbd(Server):
     def __init__(self, *a):
         super().__init__("qemu-nbd", *a)
+        self.max_connections = 8
 
     def command(self):
-        return ["qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", str(self.port), "-e", "8", "-t",
-                self.image]
+        return ["qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", str(self.port), "-e",
+                str(self.max_connections), "-t", self.image]
 
 
 def fio(uri, rw, bs, depth, runtime, size, ramp=1, prefix=(), env=None):
@@ -222,17 +283,118 @@ def iperf3_ceiling(runtime):
         srv.wait(timeout=15)
 
 
+def fio_row(rw, bs, depth, iops):
+    """A fio row: (throughput, work), work in requests for an IOPS row, MiB otherwise. No ramp:
+    the server's CPU is counted over the whole run, so the work must be too."""
+    def run(s, a):
+        mib_s, io_s, moved = fio(s.uri(), rw, bs, depth, a.runtime, a.size, ramp=0,
+                                 prefix=a.client_prefix)
+        return (io_s, moved / parse_size(bs.upper())) if iops else (mib_s, moved / MiB)
+    return run
+
+
+def nbdcopy_row(conns, write):
+    def run(s, a):
+        src, dst = (a.source, s.uri()) if write else (s.uri(), "null:")
+        return nbdcopy(src, dst, conns, a.size_bytes, prefix=a.client_prefix), a.size_bytes / MiB
+    return run
+
+
 ROWS = [
-    # label, unit, function(server) -> value
-    ("seq read 256k QD16", "MiB/s", lambda s, a: fio(s.uri(), "read", "256k", 16, a.runtime, a.size)[0]),
-    ("seq write 256k QD16", "MiB/s", lambda s, a: fio(s.uri(), "write", "256k", 16, a.runtime, a.size)[0]),
-    ("rand read 4k QD32", "IOPS", lambda s, a: fio(s.uri(), "randread", "4k", 32, a.runtime, a.size)[1]),
-    ("rand write 4k QD32", "IOPS", lambda s, a: fio(s.uri(), "randwrite", "4k", 32, a.runtime, a.size)[1]),
-    ("nbdcopy read, 1 conn", "MiB/s", lambda s, a: nbdcopy(s.uri(), "null:", 1, a.size_bytes)),
-    ("nbdcopy read, 4 conns", "MiB/s", lambda s, a: nbdcopy(s.uri(), "null:", 4, a.size_bytes)),
-    ("nbdcopy write, 1 conn", "MiB/s", lambda s, a: nbdcopy(a.source, s.uri(), 1, a.size_bytes)),
-    ("nbdcopy write, 4 conns", "MiB/s", lambda s, a: nbdcopy(a.source, s.uri(), 4, a.size_bytes)),
+    # label, unit of throughput, unit of work, function(server, args) -> (throughput, work)
+    ("seq read 256k QD16", "MiB/s", "MiB", fio_row("read", "256k", 16, False)),
+    ("seq write 256k QD16", "MiB/s", "MiB", fio_row("write", "256k", 16, False)),
+    ("rand read 4k QD32", "IOPS", "req", fio_row("randread", "4k", 32, True)),
+    ("rand write 4k QD32", "IOPS", "req", fio_row("randwrite", "4k", 32, True)),
+    ("nbdcopy read, 1 conn", "MiB/s", "MiB", nbdcopy_row(1, False)),
+    ("nbdcopy read, 4 conns", "MiB/s", "MiB", nbdcopy_row(4, False)),
+    ("nbdcopy write, 1 conn", "MiB/s", "MiB", nbdcopy_row(1, True)),
+    ("nbdcopy write, 4 conns", "MiB/s", "MiB", nbdcopy_row(4, True)),
 ]
+
+
+def client_cpu_seconds():
+    """CPU of the benchmark's waited-for children: the load generators (servers are waited for
+    only when they stop, after their rows)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(s, fn, a):
+    """One run of a row: throughput, work, the server's and the client's CPU seconds."""
+    cpu0, client0 = s.cpu_seconds(), client_cpu_seconds()
+    value, work = fn(s, a)
+    # A forking server adds a child's time to its own when it reaps it, just after the client
+    # leaves.
+    time.sleep(0.2)
+    return value, work, s.cpu_seconds() - cpu0, client_cpu_seconds() - client0
+
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise RuntimeError("the server closed the connection during the handshake")
+        data += chunk
+    return data
+
+
+def idle_connection(port):
+    """A connection past the fixed-newstyle handshake (NBD_OPT_GO for the default export), left
+    idle in the transmission phase."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    greeting = recv_exact(sock, 18)
+    if greeting[:8] != b"NBDMAGIC" or greeting[8:16] != b"IHAVEOPT":
+        raise RuntimeError("not a newstyle NBD server")
+    sock.sendall(struct.pack(">I", 3))  # FIXED_NEWSTYLE | NO_ZEROES
+    data = struct.pack(">IH", 0, 0)     # the default export, no information requests
+    sock.sendall(b"IHAVEOPT" + struct.pack(">II", 7, len(data)) + data)
+    while True:
+        _, _, rtype, length = struct.unpack(">QIII", recv_exact(sock, 20))
+        recv_exact(sock, length)
+        if rtype == 1:  # NBD_REP_ACK
+            return sock
+        if rtype & 0x80000000:
+            raise RuntimeError(f"the server refused NBD_OPT_GO (reply type {rtype:#x})")
+
+
+def idle_memory(s, counts):
+    """The server's memory (KiB) with each count of idle connections, counts ascending."""
+    result, socks = {}, []
+    try:
+        for n in counts:
+            while len(socks) < n:
+                socks.append(idle_connection(s.port))
+            time.sleep(1)
+            result[n] = s.memory_kib()
+    finally:
+        for sock in socks:
+            sock.close()
+    return result
+
+
+def ratio_to_best_peer(results, names, key):
+    peers = [results[(n, key)] for n in names if not n.startswith("nbdm") and results.get((n, key))]
+    ours = results.get(("nbdm", key))
+    return f"{ours / max(peers):.2f}x" if peers and ours else "-"
+
+
+def print_table(title, names, rows, results, samples, fmt="{:.0f}"):
+    print(f"\n{title}\n")
+    header = (f"| {'test':<24} | {'unit':<7} | " + " | ".join(f"{n:>10}" for n in names) +
+              " | nbdm spread | nbdm / best peer |" +
+              (" nbdm / before |" if "nbdm-before" in names else ""))
+    print(header)
+    print("|" + "|".join("-" * (len(c) + 2) for c in header.strip().strip("|").split("|")) + "|")
+    for label, unit in rows:
+        vals = [results.get((n, label), 0) for n in names]
+        ours = samples.get(("nbdm", label), [0])
+        spread = (fmt + "-" + fmt).format(min(ours), max(ours))
+        before = results.get(("nbdm-before", label))
+        change = f" {results.get(('nbdm', label), 0) / before:.2f}x |" if before else ""
+        print(f"| {label:<24} | {unit:<7} | " + " | ".join(f"{fmt.format(v):>10}" for v in vals) +
+              f" | {spread:>11} | {ratio_to_best_peer(results, names, label)} |" + change)
 
 
 def main():
@@ -245,11 +407,26 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median")
     p.add_argument("--baseline", help="another nbd-server binary (an earlier build), measured in the "
                    "same rounds as nbdm-before, for before/after comparisons")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="let the client and the server run on any CPU")
+    p.add_argument("--idle", default="", help="comma-separated counts of idle connections for the "
+                   "memory table, e.g. 1,100,1000 (none by default)")
+    p.add_argument("--no-throughput", dest="throughput", action="store_false",
+                   help="only the idle-connection memory")
     a = p.parse_args()
     a.size_bytes = parse_size(a.size)
-    for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3"):
+    for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3", "taskset"):
         if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install fio libnbd-bin nbdkit qemu-utils nbd-server iperf3")
+            sys.exit(f"{tool} is missing: apt-get install fio libnbd-bin nbdkit qemu-utils nbd-server "
+                     "iperf3 util-linux")
+    if a.pin and os.cpu_count() < 2:
+        a.pin = False
+    a.client_prefix = ["taskset", "-c", "0"] if a.pin else []
+    server_prefix = ["taskset", "-c", "1"] if a.pin else []
+    idle_counts = sorted(int(n) for n in a.idle.split(",") if n)
+    # A thousand idle connections need as many descriptors, in the benchmark and the servers.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     tmp = tempfile.mkdtemp(prefix="nbdm-bench.", dir="/dev/shm")
     image = os.path.join(tmp, "image")
@@ -263,44 +440,65 @@ def main():
             servers = [s for s in servers if s.name in a.only.split(",")]
         if a.baseline:
             servers.insert(1, Nbdm(os.path.abspath(a.baseline), image, tmp, name="nbdm-before"))
+        for s in servers:
+            s.prefix = server_prefix
+            if isinstance(s, QemuNbd):
+                s.max_connections = max([8] + idle_counts)
         samples = {}
         ceilings = []
-        for round_no in range(a.repeat):
+        for round_no in range(a.repeat if a.throughput else 0):
             for s in rotation(servers, round_no):
                 print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
                 s.start()
                 try:
-                    for label, _, fn in ROWS:
-                        v = fn(s, a)
-                        samples.setdefault((s.name, label), []).append(v)
-                        print(f"#   {label}: {v:.0f}", file=sys.stderr)
+                    for label, _, _, fn in ROWS:
+                        value, work, cpu, client = measure(s, fn, a)
+                        for key, v in ((label, value), (("eff", label), work / cpu if cpu else 0),
+                                       (("cpu", label), cpu), (("client", label), client)):
+                            samples.setdefault((s.name, key), []).append(v)
+                        print(f"#   {label}: {value:.0f}, server {cpu:.2f} s, client {client:.2f} s",
+                              file=sys.stderr)
                 finally:
                     s.stop()
             ceilings.append(iperf3_ceiling(5))
+        memory = {}
+        for s in servers if idle_counts else []:
+            print(f"# idle connections: {s.name}", file=sys.stderr)
+            s.start()
+            try:
+                memory[s.name] = idle_memory(s, idle_counts)
+            finally:
+                s.stop()
         results = {k: statistics.median(v) for k, v in samples.items()}
-        ceiling = statistics.median(ceilings)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     names = [s.name for s in servers]
-    header = (f"| {'test':<24} | {'unit':<5} | " + " | ".join(f"{n:>10}" for n in names) +
-              " | nbdm spread | nbdm / best peer |" + (" nbdm / before |" if a.baseline else ""))
-    print(header)
-    print("|" + "|".join("-" * (len(c) + 2) for c in header.strip().strip("|").split("|")) + "|")
-    for label, unit, _ in ROWS:
-        vals = [results[(n, label)] for n in names]
-        peers = [results[(n, label)] for n in names if not n.startswith("nbdm")]
-        ratio = f"{results.get(('nbdm', label), 0) / max(peers):.2f}x" if peers and max(peers) else "-"
-        ours = samples.get(("nbdm", label), [0])
-        spread = f"{min(ours):.0f}-{max(ours):.0f}"
-        before = results.get(("nbdm-before", label))
-        change = f" {results.get(('nbdm', label), 0) / before:.2f}x |" if before else ""
-        print(f"| {label:<24} | {unit:<5} | " + " | ".join(f"{v:>10.0f}" for v in vals) +
-              f" | {spread:>11} | {ratio} |" + change)
-    print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, TCP loopback.")
-    print(f"Loopback ceiling (iperf3, one stream): {ceiling:.0f} MiB/s")
-    if ("nbdm", ROWS[0][0]) in results:
-        print(f"nbdm sequential read: {100 * results[('nbdm', ROWS[0][0])] / ceiling:.0f}% of the ceiling")
+    pinning = "client on CPU 0, server on CPU 1 (taskset)" if a.pin else "not pinned"
+    if a.throughput:
+        print_table("Throughput", names, [(label, unit) for label, unit, _, _ in ROWS], results, samples)
+        eff = {(n, label): results[(n, ("eff", label))] for n in names for label, _, _, _ in ROWS}
+        eff_samples = {("nbdm", label): samples[("nbdm", ("eff", label))] for label, _, _, _ in ROWS}
+        print_table("Work per server CPU second", names,
+                    [(label, f"{work}/cpu") for label, _, work, _ in ROWS], eff, eff_samples)
+        for kind, title in (("cpu", "Server CPU seconds per run"), ("client", "Client CPU seconds per run")):
+            table = {(n, label): results[(n, (kind, label))] for n in names for label, _, _, _ in ROWS}
+            table_samples = {("nbdm", label): samples[("nbdm", (kind, label))] for label, _, _, _ in ROWS}
+            print_table(title, names, [(label, "s") for label, _, _, _ in ROWS], table, table_samples,
+                        fmt="{:.2f}")
+        print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, "
+              f"TCP loopback, {pinning}.")
+        print(f"Loopback ceiling (iperf3, one stream): {statistics.median(ceilings):.0f} MiB/s")
+    if memory:
+        print("\nServer memory (proportional set size, KiB) with idle connections past the handshake\n")
+        cols = [f"{n} conns" for n in idle_counts] + ["bytes per conn"]
+        print("| server | " + " | ".join(cols) + " |")
+        print("|---|" + "---|" * len(cols))
+        for n in names:
+            m = memory[n]
+            lo, hi = idle_counts[0], idle_counts[-1]
+            per = (m[hi] - m[lo]) * 1024 / (hi - lo) if hi > lo else 0
+            print(f"| {n} | " + " | ".join(str(m[c]) for c in idle_counts) + f" | {per:.0f} |")
 
 
 if __name__ == "__main__":
