@@ -56,6 +56,8 @@ const struct option args_options[] = {
 	{ "retry-min-delay", required_argument, NULL, OPT_RETRY_MIN },
 	{ "retry-max-delay", required_argument, NULL, OPT_RETRY_MAX },
 	{ "tls-ktls", required_argument, NULL, OPT_TLS_KTLS },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "negotiate-timeout", required_argument, NULL, OPT_NEGOTIATE_TIMEOUT },
 	{},
 };
 

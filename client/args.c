@@ -90,6 +90,8 @@ static const struct {
 	{ OPT_DESTROY_ON_DISCONNECT, ATTACH },
 	{ OPT_RETRY_MIN, ATTACH },
 	{ OPT_RETRY_MAX, ATTACH },
+	{ OPT_CONNECT_TIMEOUT, CONNECTING },
+	{ OPT_NEGOTIATE_TIMEOUT, CONNECTING },
 };
 
 /* ------------------------------------------------------------------ options */
@@ -239,6 +241,15 @@ static int apply_value(struct args *a, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_CONNECT_TIMEOUT:
+	case OPT_NEGOTIATE_TIMEOUT:
+		if (client_parse_seconds(arg, c == OPT_CONNECT_TIMEOUT ? &o->connect_timeout
+								: &o->negotiate_timeout) < 0) {
+			log_error("invalid timeout '%s' for %s: " CLIENT_SECONDS_EXPECTED
+				  " (0: the default)", arg, name);
+			return -EINVAL;
+		}
+		return 0;
 	case 'u':
 		a->unix_socket = true;
 		return 0;
@@ -343,6 +354,10 @@ static unsigned given_field(int c)
 		return CLIENT_GIVEN_CONNECTIONS;
 	case 'i':
 		return CLIENT_GIVEN_IDENTIFIER;
+	case OPT_CONNECT_TIMEOUT:
+		return CLIENT_GIVEN_CONNECT_TIMEOUT;
+	case OPT_NEGOTIATE_TIMEOUT:
+		return CLIENT_GIVEN_NEGOTIATE_TIMEOUT;
 	}
 	return 0;
 }

@@ -119,8 +119,10 @@ static int ioctl_reconnect(const struct client_options *o, struct attachment *a,
 
 		attachment_close_fds(a);
 		for (size_t i = 0; i < n && r == 0; i++) {
-			r = client_open_export(o, -1, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
-					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &a->fds[a->n_fds], NULL,
+			r = client_open_export(o, -1, NBD_NEG_ATTACH,
+					       client_connect_timeout_ms(o, SUPERVISOR_CONNECT_TIMEOUT_MS),
+					       client_negotiate_timeout_ms(o, SUPERVISOR_NEGOTIATE_TIMEOUT_MS),
+					       &a->fds[a->n_fds], NULL,
 					       &res, &message);
 			if (r < 0)
 				break;

@@ -91,7 +91,9 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		int fd;
 
 		r = client_open_export(o, o->n_fds ? o->fds[i] : -1, NBD_NEG_ATTACH,
-				       CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS, &fd,
+				       client_connect_timeout_ms(o, CLIENT_CONNECT_TIMEOUT_MS),
+				       client_negotiate_timeout_ms(o, CLIENT_NEGOTIATE_TIMEOUT_MS),
+				       &fd,
 				       can_relay ? &a->relays[i] : NULL, &res, &message);
 		if (r < 0) {
 			log_error_errno(r, "%s", message ? message : strerror(-r));

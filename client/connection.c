@@ -158,6 +158,9 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
 {
 	char why[512];
 	_cleanup_(nbd_neg_freep) struct nbd_neg *n = NULL;
+	/* One deadline for the whole handshake: a server that answers each step slowly (or lists
+	 * exports one at a time) must not hold the client longer than a silent one. */
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	uint8_t buf[4096];
 	int r;
 
@@ -165,21 +168,26 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
 	if (r < 0)
 		return r;
 	for (;;) {
+		int left = deadline < 0 ? -1 : (int)MAX(deadline - now_ms(), 0);
 		const void *out;
 		size_t len;
 		ssize_t got;
 
+		if (left == 0) {
+			r = -ETIMEDOUT;
+			goto io_error;
+		}
 		switch (nbd_neg_want(n)) {
 		case NBD_NEG_WANT_WRITE:
 			out = nbd_neg_output(n, &len);
-			r = client_transport_send(t, out, len, timeout_ms);
+			r = client_transport_send(t, out, len, left);
 			if (r < 0)
 				goto io_error;
 			nbd_neg_output_done(n, len);
 			break;
 		case NBD_NEG_WANT_READ:
 			len = MIN(nbd_neg_input_wanted(n), sizeof(buf));
-			got = client_transport_recv(t, buf, len, timeout_ms);
+			got = client_transport_recv(t, buf, len, left);
 			if (got == -ECONNRESET || got == -EPIPE) {
 				/* A reset is a close: fine after ABORT (servers that read only part of it
 				 * reset the connection), the machine's own failure otherwise. */
@@ -203,7 +211,7 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
 		case NBD_NEG_WANT_TLS:
 			if (!tls)
 				return -EINVAL; /* the machine asks only when cfg->tls is set */
-			r = client_transport_start_tls(t, tls, timeout_ms, why, sizeof(why));
+			r = client_transport_start_tls(t, tls, left, why, sizeof(why));
 			if (r < 0) {
 				if (ret_message)
 					*ret_message = strdup(why);
@@ -223,10 +231,16 @@ int client_negotiate(struct client_transport *t, const struct nbd_neg_config *cf
 	}
 io_error:
 	if (ret_message) {
-		if (r == -ETIMEDOUT)
-			*ret_message = strdup("The server stopped answering during the handshake "
-					      "(timed out)");
-		else if (asprintf(ret_message, "Connection failed during the handshake: %s",
+		if (r == -ETIMEDOUT) {
+			(void)nbd_neg_timed_out(n);
+			bool whole = timeout_ms % 1000 == 0;
+
+			if (asprintf(ret_message, "%s within %d %s; it may be overloaded, or not an "
+						  "NBD server (--negotiate-timeout sets how long)",
+				     nbd_neg_error_message(n), whole ? timeout_ms / 1000 : timeout_ms,
+				     whole ? "s" : "ms") < 0)
+				*ret_message = NULL;
+		} else if (asprintf(ret_message, "Connection failed during the handshake: %s",
 				  strerror(-r)) < 0)
 			*ret_message = NULL;
 	}
@@ -330,7 +344,10 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 			r = asprintf(ret_message, "Cannot connect to %s: %s%s", where,
 				     strerror(-fd),
 				     fd == -ECONNREFUSED ? " (is an NBD server running there?)"
-							 : "");
+				     : fd == -ETIMEDOUT ? " (no answer within the connect timeout: is "
+							  "the address right and the server up? "
+							  "--connect-timeout sets how long)"
+							: "");
 		if (r < 0)
 			*ret_message = NULL;
 		return fd;

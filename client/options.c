@@ -116,6 +116,25 @@ int client_parse_seconds(const char *s, uint32_t *ret)
 	return parse_u32(s, ret) < 0 ? -EINVAL : 0;
 }
 
+static int seconds_to_ms(uint32_t given, uint32_t from_uri, int default_ms)
+{
+	uint32_t s = given ? given : from_uri;
+
+	if (!s)
+		return default_ms;
+	return s > INT_MAX / 1000 ? INT_MAX : (int)s * 1000;
+}
+
+int client_connect_timeout_ms(const struct client_options *o, int default_ms)
+{
+	return seconds_to_ms(o->connect_timeout, o->target.connect_timeout, default_ms);
+}
+
+int client_negotiate_timeout_ms(const struct client_options *o, int default_ms)
+{
+	return seconds_to_ms(o->negotiate_timeout, o->target.negotiate_timeout, default_ms);
+}
+
 char *client_backend_identifier(const struct client_options *o)
 {
 	const char *name = o->target.export_name ? o->target.export_name : "";
@@ -234,6 +253,10 @@ void client_options_merge(struct client_options *o, struct client_options *from,
 		o->timeout = from->timeout;
 	if (fields & CLIENT_GIVEN_DEAD_TIMEOUT)
 		o->dead_timeout = from->dead_timeout;
+	if (fields & CLIENT_GIVEN_CONNECT_TIMEOUT)
+		o->connect_timeout = from->connect_timeout;
+	if (fields & CLIENT_GIVEN_NEGOTIATE_TIMEOUT)
+		o->negotiate_timeout = from->negotiate_timeout;
 	if (fields & CLIENT_GIVEN_CONNECTIONS)
 		o->connections = from->connections;
 	if (fields & CLIENT_GIVEN_IDENTIFIER)

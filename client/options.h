@@ -96,6 +96,8 @@ struct client_target {
 			       * is not part of socket_path); only from a URI's socket=%00... */
 	char *export_name;  /* "" = the server's default export */
 	struct client_tls tls;
+	uint32_t connect_timeout;   /* a URI's x-connect-timeout=, seconds; 0: none given */
+	uint32_t negotiate_timeout; /* a URI's x-negotiate-timeout=, seconds; 0: none given */
 };
 
 #define CLIENT_TARGET_INIT { .tls = CLIENT_TLS_INIT }
@@ -108,6 +110,8 @@ enum {
 	CLIENT_GIVEN_DEAD_TIMEOUT = 1u << 3,
 	CLIENT_GIVEN_CONNECTIONS = 1u << 4,
 	CLIENT_GIVEN_IDENTIFIER = 1u << 5,
+	CLIENT_GIVEN_CONNECT_TIMEOUT = 1u << 6,
+	CLIENT_GIVEN_NEGOTIATE_TIMEOUT = 1u << 7,
 };
 
 struct client_options {
@@ -124,6 +128,8 @@ struct client_options {
 	uint64_t size;          /* -B / --size; 0: from the server */
 	uint32_t timeout;       /* -t seconds; 0: none given */
 	uint32_t dead_timeout;  /* -T seconds; 0: none given */
+	uint32_t connect_timeout;   /* --connect-timeout seconds; 0: the default of each use */
+	uint32_t negotiate_timeout; /* --negotiate-timeout seconds; 0: the default of each use */
 	unsigned connections;   /* -C; default 1 */
 	bool persist;           /* -p */
 	unsigned retry_min_ms;  /* --retry-min-delay; 0: default */
@@ -206,6 +212,13 @@ int client_parse_connections(const char *s, unsigned *ret);
 int client_parse_port(const char *s, char **ret);
 #define CLIENT_SECONDS_EXPECTED "expected a number of seconds"
 int client_parse_seconds(const char *s, uint32_t *ret);
+
+/* How long to wait for the TCP (or Unix socket) connection, and for the handshake after it, in
+ * milliseconds: the command line's or nbdtab's --connect-timeout/--negotiate-timeout, else the
+ * URI's x-connect-timeout=/x-negotiate-timeout=, else default_ms (which differs between a first
+ * attach and a supervisor's reconnection). */
+int client_connect_timeout_ms(const struct client_options *o, int default_ms);
+int client_negotiate_timeout_ms(const struct client_options *o, int default_ms);
 /* The backend identifier an attach gives the kernel (/sys/block/nbdN/backend): -i's, else the
  * target as a URI ("nbd://host:port/export", "nbd+unix:///export?socket=PATH"). udev's stable
  * names and the generator's mount units are made from it, and a device is taken over only by an

@@ -33,8 +33,9 @@ static int query(const struct client_options *o, enum nbd_neg_mode mode,
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	r = client_open_export(o, -1, mode, CLIENT_CONNECT_TIMEOUT_MS, CLIENT_NEGOTIATE_TIMEOUT_MS,
-			       &fd, NULL, ret, &message);
+	r = client_open_export(o, -1, mode, client_connect_timeout_ms(o, CLIENT_CONNECT_TIMEOUT_MS),
+			       client_negotiate_timeout_ms(o, CLIENT_NEGOTIATE_TIMEOUT_MS), &fd, NULL,
+			       ret, &message);
 	if (r < 0) {
 		log_error_errno(r, "%s", message ? message : strerror(-r));
 		if (r == -ENOENT && mode != NBD_NEG_LIST)

@@ -318,8 +318,10 @@ static void *attempt_run(void *userdata)
 	for (; at->got < at->wanted; at->got++) {
 		int fd = -1;
 
-		at->error = client_open_export(at->o, -1, NBD_NEG_ATTACH, SUPERVISOR_CONNECT_TIMEOUT_MS,
-					       SUPERVISOR_NEGOTIATE_TIMEOUT_MS, &fd,
+		at->error = client_open_export(
+			at->o, -1, NBD_NEG_ATTACH,
+			client_connect_timeout_ms(at->o, SUPERVISOR_CONNECT_TIMEOUT_MS),
+			client_negotiate_timeout_ms(at->o, SUPERVISOR_NEGOTIATE_TIMEOUT_MS), &fd,
 					       &at->relays[at->got], &at->res[at->got],
 					       &at->message);
 		if (at->error < 0)

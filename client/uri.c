@@ -5,7 +5,8 @@
  *
  * The URI parser is strict where the specification asks for it: every NBD URI must also be a valid
  * RFC 3986 URI, a query parameter the client does not understand is to be diagnosed (an error here,
- * x- experimental ones included, since none is understood), and a +unix scheme must have socket=.
+ * x- experimental ones included, but for this client's own x-connect-timeout= and
+ * x-negotiate-timeout=), and a +unix scheme must have socket=.
  * Where the specification leaves a choice to the client, the choice is an error that says what to
  * write instead: a host in a +unix URI, a URI without a host for TCP, a fragment.
  */
@@ -180,6 +181,8 @@ struct uri_query {
 	char *tls_psk_file;
 	char *tls_username;
 	int tls_verify_peer;
+	uint32_t connect_timeout, negotiate_timeout;
+	bool have_connect_timeout, have_negotiate_timeout;
 };
 
 static void uri_query_free(struct uri_query *q)
@@ -269,8 +272,24 @@ static int query_param(const char *uri, struct uri_query *q, const char *param, 
 		q->tls_verify_peer = value[0] == '1';
 		return 0;
 	}
+	if (strcmp(key, "x-connect-timeout") == 0 || strcmp(key, "x-negotiate-timeout") == 0) {
+		bool connect = key[2] == 'c';
+		bool *have = connect ? &q->have_connect_timeout : &q->have_negotiate_timeout;
+
+		if (*have)
+			goto twice;
+		if (client_parse_seconds(value, connect ? &q->connect_timeout
+							: &q->negotiate_timeout) < 0) {
+			log_error("invalid URI '%s': invalid %s '%s': " CLIENT_SECONDS_EXPECTED, uri,
+				  key, value);
+			return -EINVAL;
+		}
+		*have = true;
+		return 0;
+	}
 	log_error("invalid URI '%s': unknown query parameter '%s' (known: socket, tls-type, "
-		  "tls-hostname, tls-verify-peer, tls-certificates, tls-psk-file, tls-username)",
+		  "tls-hostname, tls-verify-peer, tls-certificates, tls-psk-file, tls-username, "
+		  "x-connect-timeout, x-negotiate-timeout)",
 		  uri, key);
 	return -EINVAL;
 
@@ -542,6 +561,8 @@ int client_parse_uri(const char *uri, struct client_target *t)
 			return r;
 	}
 	/* The URI's TLS settings, as a layer of their own for client_tls_merge(). */
+	n.connect_timeout = q.connect_timeout;
+	n.negotiate_timeout = q.negotiate_timeout;
 	n.tls.type = TAKE_PTR(q.tls_type);
 	n.tls.verify_peer = q.tls_verify_peer;
 	n.tls.hostname = TAKE_PTR(q.tls_hostname);

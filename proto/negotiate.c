@@ -670,6 +670,16 @@ int nbd_neg_eof(struct nbd_neg *n)
 		    option_label(step_option(n, n->step)));
 }
 
+int nbd_neg_timed_out(struct nbd_neg *n)
+{
+	if (n->phase == PHASE_FAILED)
+		return n->error;
+	if (n->phase == PHASE_GREETING)
+		return fail(n, -ETIMEDOUT, "The server accepted the connection but sent no greeting");
+	return fail(n, -ETIMEDOUT, "The server did not finish answering NBD_OPT_%s",
+		    option_label(step_option(n, n->step)));
+}
+
 void nbd_neg_tls_done(struct nbd_neg *n)
 {
 	struct nbd_neg_result *res = n->result;

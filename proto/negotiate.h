@@ -107,6 +107,9 @@ size_t nbd_neg_input_wanted(const struct nbd_neg *n);
 ssize_t nbd_neg_feed(struct nbd_neg *n, const void *buf, size_t len);
 /* The server closed the connection. Fine after ABORT; otherwise the negotiation fails. */
 int nbd_neg_eof(struct nbd_neg *n);
+/* The caller gave up waiting for the server: fails with -ETIMEDOUT and a message naming the step
+ * the server stopped at. */
+int nbd_neg_timed_out(struct nbd_neg *n);
 
 /* The TLS handshake succeeded: all state negotiated before it is forgotten, as the spec requires. */
 void nbd_neg_tls_done(struct nbd_neg *n);

@@ -542,6 +542,28 @@ static void test_retry_delays(void **state _unused_)
 	assert_string_equal(take_err(), "");
 }
 
+static void test_handshake_timeouts(void **state _unused_)
+{
+	assert_int_equal(RUN("h", "nbd0"), 0);
+	assert_int_equal(o.connect_timeout, 0);
+	assert_int_equal(o.negotiate_timeout, 0);
+	assert_int_equal(client_connect_timeout_ms(&o, 30000), 30000);
+	assert_int_equal(client_negotiate_timeout_ms(&o, 60000), 60000);
+	assert_int_equal(RUN("attach", "h", "nbd0", "--connect-timeout", "3", "-negotiate-timeout=4"),
+			 0);
+	assert_int_equal(o.connect_timeout, 3);
+	assert_int_equal(o.negotiate_timeout, 4);
+	assert_int_equal(client_connect_timeout_ms(&o, 30000), 3000);
+	assert_int_equal(client_negotiate_timeout_ms(&o, 60000), 4000);
+	assert_int_equal(RUN("info", "nbd://h/x?x-connect-timeout=9", "--negotiate-timeout", "5"), 0);
+	assert_int_equal(client_connect_timeout_ms(&o, 30000), 9000);
+	assert_int_equal(client_negotiate_timeout_ms(&o, 60000), 5000);
+	/* The option wins over the URI's parameter. */
+	assert_int_equal(RUN("list", "nbd://h/?x-connect-timeout=9", "--connect-timeout=2"), 0);
+	assert_int_equal(client_connect_timeout_ms(&o, 30000), 2000);
+	assert_string_equal(take_err(), "");
+}
+
 static void test_nbdtab_option(void **state _unused_)
 {
 	char other[1024], want[2048];
@@ -1024,6 +1046,11 @@ static const struct err_case err_cases[] = {
 	  "invalid delay '1s' for --retry-max-delay: expected milliseconds from 1 to 3600000" },
 	{ "retry delay detach", { "detach", "nbd0", "--retry-max-delay", "5" },
 	  "--retry-max-delay does not apply to 'detach'; it is for attach" },
+	{ "connect timeout word", { "h", "--connect-timeout", "5s" },
+	  "invalid timeout '5s' for --connect-timeout: expected a number of seconds (0: the "
+	  "default)" },
+	{ "negotiate timeout detach", { "detach", "nbd0", "--negotiate-timeout", "5" },
+	  "--negotiate-timeout does not apply to 'detach'; it is for attach, list and info" },
 	{ "reconnect alone", { "reconnect" }, "'reconnect' needs a DEVICE" SEE_HELP },
 	{ "version extra", { "version", "x" },
 	  "unexpected argument 'x': expected version alone" SEE_HELP },
@@ -1115,6 +1142,7 @@ int main(void)
 		TEST(test_negotiated),
 		TEST(test_client_flags),
 		TEST(test_retry_delays),
+		TEST(test_handshake_timeouts),
 		TEST(test_nbdtab_option),
 		TEST(test_commands),
 		TEST(test_help_version),

@@ -99,7 +99,8 @@ static void test_every_option(void **state _unused_)
 	const char *tab = write_tab("nbd0 server.example export "
 				    "port=2000,certfile=/c.pem,keyfile=/k.pem,cacertfile=/ca.pem,"
 				    "tlshostname=tls.example,priority=NORMAL:-VERS-TLS1.0,bs=4096,"
-				    "timeout=30,dead-timeout=60,conns=4,no_optgo,persist,swap,"
+				    "timeout=30,dead-timeout=60,connect-timeout=7,negotiate-timeout=8,"
+				    "conns=4,no_optgo,persist,swap,"
 				    "preinit,tls,readonly,size=1G,identifier=id-1,ktls=no\n");
 
 	assert_int_equal(nbdtab_apply(tab, "nbd0", &o), 0);
@@ -120,6 +121,8 @@ static void test_every_option(void **state _unused_)
 	assert_int_equal(o.block_size, 4096);
 	assert_int_equal(o.timeout, 30);
 	assert_int_equal(o.dead_timeout, 60);
+	assert_int_equal(o.connect_timeout, 7);
+	assert_int_equal(o.negotiate_timeout, 8);
 	assert_int_equal(o.connections, 4);
 	assert_true(o.no_opt_go && o.persist && o.swap && o.preinit && o.read_only);
 	assert_int_equal(o.size, 1 << 30);
@@ -368,6 +371,8 @@ static const struct bad_case bad_cases[] = {
 	{ "dead-timeout", "nbd0 h e dead-timeout=-1\n", "nbd0",
 	  "1: invalid dead-connection timeout '-1' for dead-timeout: expected a number of "
 	  "seconds" },
+	{ "negotiate-timeout", "nbd0 h e negotiate-timeout=1m\n", "nbd0",
+	  "1: invalid negotiation timeout '1m' for negotiate-timeout: expected a number of seconds" },
 	{ "conns 0", "nbd0 h e conns=0\n", "nbd0", BAD_CONNS("0") },
 	{ "conns 65", "nbd0 h e conns=65\n", "nbd0", BAD_CONNS("65") },
 	{ "port 0", "nbd0 h e port=0\n", "nbd0", BAD_PORT("0") },

@@ -282,7 +282,10 @@ static void test_negotiate_timeout(void **state _unused_)
 
 	assert_int_equal(negotiate(ANSWER_NOTHING, &s, &res, &message, 100), -ETIMEDOUT);
 	assert_null(res);
-	assert_string_equal(message, "The server stopped answering during the handshake (timed out)");
+	/* The test server greets, then reads the options and answers none. */
+	assert_string_equal(message, "The server did not finish answering NBD_OPT_GO within 100 ms; "
+				     "it may be overloaded, or not an NBD server "
+				     "(--negotiate-timeout sets how long)");
 	free(message);
 }
 

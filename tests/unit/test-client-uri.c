@@ -167,7 +167,7 @@ struct bad_case {
 #define URI_FORMS "nbd[s]://HOST[:PORT][/EXPORT] or nbd[s]+unix:///[EXPORT]?socket=PATH"
 #define QUERY_KEYS \
 	"(known: socket, tls-type, tls-hostname, tls-verify-peer, tls-certificates, tls-psk-file, " \
-	"tls-username)"
+	"tls-username, x-connect-timeout, x-negotiate-timeout)"
 #define ESCAPE "'%' must start an escape of two hex digits (write %25 for '%' itself)"
 
 static const struct bad_case bad_uris[] = {
@@ -251,6 +251,15 @@ static const struct bad_case bad_uris[] = {
 	{ "nbd://h/x?tls-hostname=a&tls-hostname=b",
 	  "invalid URI 'nbd://h/x?tls-hostname=a&tls-hostname=b': query parameter "
 	  "'tls-hostname' is given twice" },
+	{ "nbd://h/x?x-connect-timeout=soon",
+	  "invalid URI 'nbd://h/x?x-connect-timeout=soon': invalid x-connect-timeout 'soon': "
+	  "expected a number of seconds" },
+	{ "nbd://h/x?x-negotiate-timeout=-1",
+	  "invalid URI 'nbd://h/x?x-negotiate-timeout=-1': invalid x-negotiate-timeout '-1': "
+	  "expected a number of seconds" },
+	{ "nbd://h/x?x-negotiate-timeout=1&x-negotiate-timeout=2",
+	  "invalid URI 'nbd://h/x?x-negotiate-timeout=1&x-negotiate-timeout=2': query parameter "
+	  "'x-negotiate-timeout' is given twice" },
 	{ "nbd://h/x?tls-type",
 	  "invalid URI 'nbd://h/x?tls-type': query parameter 'tls-type' has no value (expected "
 	  "tls-type=VALUE)" },
@@ -258,6 +267,25 @@ static const struct bad_case bad_uris[] = {
 	  "invalid URI 'nbd://a@b@h/': more than one '@' before the host (write %40 for an '@' in "
 	  "the user name)" },
 };
+
+/* This client's own query parameters: the timeouts reach the target, in seconds. */
+static void test_uri_timeouts(void **state)
+{
+	struct client_target t = CLIENT_TARGET_INIT;
+
+	(void)state;
+	assert_int_equal(client_parse_uri("nbd://h/x?x-connect-timeout=7&x-negotiate-timeout=11", &t),
+			 0);
+	assert_int_equal(t.connect_timeout, 7);
+	assert_int_equal(t.negotiate_timeout, 11);
+	assert_string_equal(t.export_name, "x");
+	client_target_free(&t);
+	assert_int_equal(client_parse_uri("nbds+unix:///x?socket=/s&x-negotiate-timeout=3", &t), 0);
+	assert_int_equal(t.connect_timeout, 0);
+	assert_int_equal(t.negotiate_timeout, 3);
+	client_target_free(&t);
+	assert_string_equal(take_err(), "");
+}
 
 static void check_bad(const struct bad_case *c, parse_fn parse)
 {
@@ -462,6 +490,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST(test_uri_good),
+		TEST(test_uri_timeouts),
 		TEST(test_uri_bad),
 		TEST(test_uri_limits),
 		TEST(test_is_uri),
