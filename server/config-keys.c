@@ -27,9 +27,11 @@ const struct key config_keys[] = {
 	{ "maxconnections", G(max_connections), .type = KEY_UNSIGNED, .max = UINT32_MAX },
 	{ "authfile", G(authfile), .type = KEY_PATH },
 	{ "max_threads", G(threads), .type = KEY_UNSIGNED, .max = 4096 },
-	/* Not the reference's: it has no such limit. */
+	/* Not the reference's: it has no such limits. */
 	{ "handshake_timeout", G(handshake_timeout), .type = KEY_UNSIGNED,
 	  .max = SERVER_MAX_HANDSHAKE_TIMEOUT },
+	{ "max_connections_per_address", G(max_connections_per_address), .type = KEY_UNSIGNED,
+	  .max = UINT32_MAX },
 	{ "oldstyle", GX, .type = KEY_OFF_BOOL,
 	  .why = "the oldstyle handshake is not supported by this nbd-server (nor by the reference "
 		 "since 3.10); remove it" },

@@ -94,6 +94,7 @@ struct server_config {
 	char **allow;           /* global allow list entries, or NULL: everyone (as above) */
 	char *authfile;         /* global allow list file */
 	unsigned max_connections; /* whole server; 0: no limit */
+	unsigned max_connections_per_address; /* one client address (IPv4/IPv6); 0: no limit */
 	/* Seconds a client has from its connection to the start of transmission (the options, a
 	 * STARTTLS and its TLS handshake); 0: no limit. A client that stalls in between would
 	 * otherwise hold its socket, and a place among those past -M, for ever. */

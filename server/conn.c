@@ -14,6 +14,7 @@
 
 #include "common/io.h"
 #include "common/log.h"
+#include "common/sockaddr-name.h"
 #include "server/conn.h"
 
 /* Input the transport holds where epoll cannot see it (decrypted bytes in a TLS session). */
@@ -35,25 +36,6 @@ static void conn_dispatch_read(struct loop_source *s, uint32_t events);
 static void conn_dispatch_write(struct loop_source *s, uint32_t events);
 static void conn_on_readable(struct conn *c);
 static void conn_tls_step(struct conn *c);
-
-static const char *describe_peer(const struct sockaddr_storage *a, socklen_t len, char *buf,
-				 size_t size)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (len == 0 || a->ss_family == AF_UNIX)
-		snprintf(buf, size, "local");
-	else if (a->ss_family == AF_INET &&
-		 inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, host, sizeof(host)))
-		snprintf(buf, size, "%s:%u", host, ntohs(((const struct sockaddr_in *)a)->sin_port));
-	else if (a->ss_family == AF_INET6 &&
-		 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, host, sizeof(host)))
-		snprintf(buf, size, "[%s]:%u", host,
-			 ntohs(((const struct sockaddr_in6 *)a)->sin6_port));
-	else
-		snprintf(buf, size, "unknown");
-	return buf;
-}
 
 /* ---- event registration ---- */
 
@@ -102,6 +84,7 @@ static int update_events(struct conn *c)
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->worker;
+	struct sockaddr_storage peer = c->peer_addr;
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -127,7 +110,7 @@ static void conn_destroy(struct conn *c)
 	free(c->payload);
 	payload_release(c);
 	free(c);
-	worker_connection_closed(w);
+	worker_connection_closed(w, &peer);
 }
 
 /* Closes the connection's sockets now; the memory goes once no job of it is left in the pool. */
@@ -455,7 +438,7 @@ int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_storage *
 	c->wsrc = (struct loop_source){ .fd = wfd, .dispatch = conn_dispatch_write };
 	if (peer_len)
 		memcpy(&c->peer_addr, peer, sizeof(*peer));
-	describe_peer(peer, peer_len, c->peer, sizeof(c->peer));
+	sockaddr_name(peer, peer_len, c->peer, sizeof(c->peer));
 	c->in = malloc(CONN_INPUT_SIZE);
 	r = c->in ? negotiate_start(c) : -ENOMEM;
 	if (r < 0) {

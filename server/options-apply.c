@@ -48,6 +48,7 @@ enum {
 	OPT_CACERTFILE,
 	OPT_TLSONLY,
 	OPT_HANDSHAKE_TIMEOUT,
+	OPT_MAX_PER_ADDRESS,
 };
 
 const struct option server_options[] = {
@@ -72,6 +73,7 @@ const struct option server_options[] = {
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "max-connections", required_argument, NULL, 'M' },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+	{ "max-connections-per-address", required_argument, NULL, OPT_MAX_PER_ADDRESS },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "group", required_argument, NULL, OPT_GROUP },
@@ -144,6 +146,9 @@ static void help(void)
 	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
 	       "      --no-list              do not let clients list the exports\n"
 	       "  -M, --max-connections N    at most N clients at once (0: no limit)\n"
+	       "      --max-connections-per-address N\n"
+	       "                             at most N connections from one address, handshakes\n"
+	       "                             included (0: no limit)\n"
 	       "      --handshake-timeout SECONDS\n"
 	       "                             close clients that have not finished their\n"
 	       "                             handshake by then (default %u, 0: no limit)\n"
@@ -629,6 +634,9 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 	case OPT_ONESHOT:
 		cfg->oneshot = true;
 		return 0;
+	case OPT_MAX_PER_ADDRESS:
+		return parse_unsigned("maximum number of connections per address", arg, UINT32_MAX,
+				      " (0 means no limit)", &cfg->max_connections_per_address);
 	case OPT_HANDSHAKE_TIMEOUT:
 		return parse_unsigned("handshake timeout", arg, SERVER_MAX_HANDSHAKE_TIMEOUT,
 				      " seconds (0 means no limit)", &cfg->handshake_timeout);

@@ -4,6 +4,7 @@
  * server is done (SIGTERM/SIGINT, or the last connection closing in oneshot and stdio modes).
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/sockaddr-name.h"
 #include "server/server.h"
 
 /* Clients past the connection limit still get their handshake, so that they learn why they are
@@ -36,6 +38,7 @@ int server_listen(struct server *srv, const struct server_config *config, int ar
 	srv->signals.fd = srv->closed.fd = -EBADF;
 	pthread_mutex_init(&srv->live_lock, NULL);
 	slots_init(&srv->slots);
+	peer_counts_init(&srv->peers);
 	if (config->stdio)
 		return 0;
 	return listeners_open(&srv->listeners, config);
@@ -65,27 +68,35 @@ static struct live *host_live(void *userdata)
 	return server_live(userdata);
 }
 
-static void host_closed(void *userdata)
+static void host_closed(void *userdata, const struct sockaddr_storage *peer)
 {
 	struct server *srv = userdata;
 	uint64_t one = 1;
 
+	peer_counts_give(&srv->peers, peer);
 	atomic_fetch_sub(&srv->connections, 1);
 	/* The main thread decides whether that was the last one. */
 	if (srv->closed.fd >= 0)
 		(void)!write(srv->closed.fd, &one, sizeof(one));
 }
 
-/* Hands a connection to a worker, counting it as open until the worker says it is gone. */
+/* Hands a connection to a worker, counting it (and its address) as open until the worker says it
+ * is gone. -EUSERS: its address has max_per_address connections already (0: no limit), the number
+ * in *ret_count. */
 static int adopt(struct server *srv, int rfd, int wfd, const struct sockaddr_storage *peer,
-		 socklen_t peer_len)
+		 socklen_t peer_len, unsigned max_per_address, unsigned *ret_count)
 {
 	int r;
 
+	r = peer_counts_take(&srv->peers, peer, max_per_address, ret_count);
+	if (r < 0)
+		return r;
 	atomic_fetch_add(&srv->connections, 1);
 	r = worker_adopt(&srv->workers, rfd, wfd, peer, peer_len);
-	if (r < 0)
+	if (r < 0) {
 		atomic_fetch_sub(&srv->connections, 1);
+		peer_counts_give(&srv->peers, peer);
+	}
 	return r;
 }
 
@@ -103,7 +114,8 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		const struct server_config *cfg = srv->live->config;
-		int fd = accept4(s->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		unsigned count = 0;
+		int r, fd = accept4(s->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -118,7 +130,9 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			continue;
 		}
 		/* The allow lists and the limits are applied in the handshake, where the client can
-		 * be told why (ERR_POLICY); only a flood past the limit is cut off here. */
+		 * be told why (ERR_POLICY); only a flood past the limit is cut off here, and an
+		 * address past its own limit, counted from here so that the connections it leaves
+		 * in their handshake count too. */
 		if (cfg->max_connections &&
 		    atomic_load(&srv->connections) >= cfg->max_connections + HANDSHAKE_SLACK) {
 			log_notice("Refused a connection: the server has its maximum of %u connections "
@@ -127,8 +141,19 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 			safe_close(fd);
 			continue;
 		}
+		r = adopt(srv, fd, fd, &peer, len, cfg->max_connections_per_address, &count);
+		if (r == -EUSERS) {
+			char who[INET6_ADDRSTRLEN + 16];
+
+			log_notice("Refused a connection from %s: that address has %u connections "
+				   "open, its maximum (--max-connections-per-address, "
+				   "max_connections_per_address)",
+				   sockaddr_name(&peer, len, who, sizeof(who)), count);
+			safe_close(fd);
+			continue;
+		}
 		srv->accepted++;
-		if (adopt(srv, fd, fd, &peer, len) < 0)
+		if (r < 0)
 			safe_close(fd);
 	}
 }
@@ -241,7 +266,7 @@ int server_run(struct server *srv)
 	}
 	if (cfg->stdio) {
 		srv->accepted = 1;
-		r = adopt(srv, STDIN_FILENO, STDOUT_FILENO, &(struct sockaddr_storage){ 0 }, 0);
+		r = adopt(srv, STDIN_FILENO, STDOUT_FILENO, &(struct sockaddr_storage){ 0 }, 0, 0, NULL);
 		if (r < 0) {
 			workers_stop(&srv->workers);
 			pool_stop(&srv->pool);
@@ -279,6 +304,7 @@ void server_free(struct server *srv)
 	srv->live = NULL;
 	srv->tls = srv_tls_unref(srv->tls);
 	slots_free(&srv->slots);
+	peer_counts_free(&srv->peers);
 	pthread_mutex_destroy(&srv->live_lock);
 	listeners_close(&srv->listeners, srv->config);
 	srv->epfd = safe_close(srv->epfd);

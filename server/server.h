@@ -20,6 +20,7 @@
 #include "server/live.h"
 #include "server/loop.h"
 #include "server/pool.h"
+#include "server/peer-counts.h"
 #include "server/slots.h"
 #include "server/worker.h"
 
@@ -34,6 +35,7 @@ struct server {
 	struct live *live;
 	struct srv_tls *tls;       /* loaded before privileges are dropped, until the first live */
 	struct slots slots;        /* connection slots, across reloads */
+	struct peer_counts peers;  /* connections per client address */
 
 	struct listener_set listeners;
 

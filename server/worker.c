@@ -59,9 +59,9 @@ static void inbox_dispatch(struct loop_source *s, uint32_t events)
 			safe_close(a->rfd);
 			if (a->wfd != a->rfd)
 				safe_close(a->wfd);
-			worker_connection_closed(w);
+			worker_connection_closed(w, &a->peer);
 		} else if (conn_new(w, a->rfd, a->wfd, &a->peer, a->peer_len) < 0) {
-			worker_connection_closed(w); /* conn_new() closed the fds */
+			worker_connection_closed(w, &a->peer); /* conn_new() closed the fds */
 		}
 		free(a);
 	}

@@ -23,8 +23,8 @@ struct worker_host {
 	struct slots *slots; /* connection slots, taken at admission */
 	/* A reference to the configuration in force (live_unref() it). */
 	struct live *(*live)(void *userdata);
-	/* A connection handed over with worker_adopt() is gone. */
-	void (*closed)(void *userdata);
+	/* A connection handed over with worker_adopt() is gone; peer as given to it. */
+	void (*closed)(void *userdata, const struct sockaddr_storage *peer);
 	void *userdata;
 };
 
@@ -81,7 +81,8 @@ static inline void worker_watch_deadline(struct worker *w, int64_t deadline)
 		w->next_deadline = deadline;
 }
 
-static inline void worker_connection_closed(const struct worker *w)
+static inline void worker_connection_closed(const struct worker *w,
+					    const struct sockaddr_storage *peer)
 {
-	w->host->closed(w->host->userdata);
+	w->host->closed(w->host->userdata, peer);
 }
