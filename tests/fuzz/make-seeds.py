@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Writes the seed corpora of the proto/ fuzz targets: tests/fuzz/corpus/<target>/seed-*.
+"""Writes the seed corpora of the proto/ and server-config fuzz targets: corpus/<target>/seed-*
+(server-connection's come from real clients: capture-server-seeds.py).
 
 Seeds are valid messages of every kind, so that fuzzing starts from inputs that get past the magic
 numbers and length checks, and the replay tests cover every decoder's success path. The messages are
@@ -388,12 +389,55 @@ def write_corpus(directory, seeds):
             f.write(data)
 
 
+# ---------------------------------------------------------------- server-config (fuzz-server-config.c)
+CONFIG_FILES = {
+    "generic-and-export": "[generic]\n\tport = 10809\n\tuser = nbd\n\tgroup = nbd\n"
+                          "\tallowlist = true\n\tmaxconnections = 8\n\tmax_threads = 2\n"
+                          "\thandshake_timeout = 10\n\tmax_connections_per_address = 4\n"
+                          "[disk]\n\texportname = /srv/disk.img\n\treadonly = false\n"
+                          "\tmultifile = false\n\tcopyonwrite = false\n\tflush = true\n"
+                          "\tfua = true\n\ttrim = true\n\trotational = false\n"
+                          "\tmaxconnections = 2\n\tfiledescription = a disk\n",
+    "tls": "[generic]\n\tcertfile = /etc/nbd/cert.pem\n\tkeyfile = /etc/nbd/key.pem\n"
+           "\tcacertfile = /etc/nbd/ca.pem\n\tforce_tls = true\n\ttlsprio = NORMAL\n"
+           "[secure]\n\texportname = /srv/s.img\n\ttlsonly = true\n",
+    "virtstyle": "[generic]\n[v]\n\texportname = /srv/%s.img\n\tvirtstyle = cidrhash 16\n"
+                 "\tprerun = echo %s\n\tpostrun = echo done\n\ttransactionlog = /tmp/log\n",
+    "cow": "[generic]\n[c]\n\texportname = /srv/c.img\n\tcopyonwrite = true\n"
+           "\tcowdir = /tmp\n\tsparse_cow = true\n\ttemporary = false\n",
+    "oddities": "# a comment\n[generic]\n;another\nport=1\n  \n[x]\nexportname=/a\n"
+                "authfile = /nonexistent\nsize = 1G\n[x]\n",
+    "includedir": "[generic]\nincludedir = /nonexistent.d\n",
+}
+COMMAND_LINES = {
+    "reference-form": ["127.0.0.1@10809", "/srv/disk.img", "1G"],
+    "exports": ["--export", "a=/srv/a.img", "--export", "b=memory:1M", "--description", "b",
+                "-r", "--port", "10810", "--bind", "::1"],
+    "memory": ["--memory", "64M", "--unix", "/run/nbd.sock", "--no-list", "-M", "4",
+               "--max-connections-per-address", "2", "--handshake-timeout", "5"],
+    "tls": ["--memory", "1M", "--tls=require", "--certfile", "/c", "--keyfile", "/k"],
+    "config": ["-C", "/nonexistent", "-o", "section"],
+    "stdio": ["-s", "--memory", "1M", "--threads", "1"],
+    "bad": ["--port", "99999", "--allow", "300.1.1.1/33", "-c", "--cow-file"],
+}
+
+
+def config_seeds():
+    seeds = {}
+    for name, text in CONFIG_FILES.items():
+        seeds["file-" + name] = b"\x00" + text.encode()
+    for name, args in COMMAND_LINES.items():
+        seeds["args-" + name] = b"\x01" + b"\x00".join(a.encode() for a in args)
+    return seeds
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     write_corpus(os.path.join(top, "proto-decoders"), with_malformed(decoder_seeds(), True))
     # A conversation cut short is the server closing the connection in its last message.
     write_corpus(os.path.join(top, "proto-negotiate"), with_malformed(negotiate_seeds(), False))
+    write_corpus(os.path.join(top, "server-config"), config_seeds())
     return 0
 
 
