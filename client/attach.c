@@ -5,6 +5,7 @@
  * NBD_DO_IT).
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
 #include "common/daemon.h"
+#include "common/capability.h"
 #include "common/log.h"
 #include "netlink/nbd-dev.h"
 #include "proto/nbd-protocol.h"
@@ -248,9 +250,12 @@ static int attach(const struct client_options *o)
 	if ((o->swap || o->systemd_mark) && !o->persist)
 		log_notice("-swap and -systemd-mark protect the supervisor that -persist starts; "
 			   "without -persist no process stays with the device");
-	if (geteuid() != 0)
-		return log_error_errno(EPERM, "Attaching a device needs root (CAP_SYS_ADMIN); run "
-					      "nbd-client as root");
+	/* The kernel's nbd interfaces want CAP_SYS_ADMIN; root in a container without it would
+	 * otherwise only learn it from netlink's bare EPERM after connecting. */
+	if (!capability_effective(CAP_SYS_ADMIN))
+		return log_error_errno(EPERM, "Attaching a device needs root, with CAP_SYS_ADMIN; run "
+					      "nbd-client as root (in a container: one that has that "
+					      "capability)");
 	if (o->device) {
 		index = nbd_dev_index(o->device);
 		if (index < 0)

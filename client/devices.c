@@ -2,6 +2,7 @@
 /* detach, status and -c: what the kernel's devices are doing, and letting go of them. */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include "client/commands.h"
 #include "client/runstate.h"
 #include "common/sockstate.h"
+#include "common/capability.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "netlink/nbd-dev.h"
@@ -295,8 +297,10 @@ int cmd_detach(const struct client_options *o)
 	size_t n = 0;
 	int r, index, first_error = 0;
 
-	if (geteuid() != 0)
-		return log_error_errno(EPERM, "Detaching a device needs root; run nbd-client as root");
+	if (!capability_effective(CAP_SYS_ADMIN))
+		return log_error_errno(EPERM, "Detaching a device needs root, with CAP_SYS_ADMIN; run "
+					      "nbd-client as root (in a container: one that has that "
+					      "capability)");
 	if (!o->all) {
 		index = nbd_dev_index(o->device);
 		if (index < 0)
@@ -514,6 +518,9 @@ int cmd_reconnect(const struct client_options *o)
 
 	if (index < 0)
 		return log_error_errno(EINVAL, "'%s' is not an NBD device name (/dev/nbdN)", o->device);
+	if (!capability_effective(CAP_SYS_ADMIN))
+		return log_error_errno(EPERM, "Reconnecting a device needs root, with CAP_SYS_ADMIN "
+					      "(its supervisor runs as root); run nbd-client as root");
 	r = runstate_read(index, &before);
 	if (r == -ESRCH)
 		return log_error_errno(ESRCH, "/dev/nbd%d was attached with -persist, but its "

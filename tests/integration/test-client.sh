@@ -57,6 +57,31 @@ check_grep "an unresolvable host: -l says the name does not resolve" "$RESOLVE" 
 check_fails "an unresolvable host in a URI: list fails" "${CLIENT[@]}" list "nbd://$BADHOST:2000"
 check_grep "an unresolvable host in a URI: list says so" "$RESOLVE" "$SCRATCH/out"
 
+# ---------------------------------------------------------------- privileges
+# Changing a device needs CAP_SYS_ADMIN; without it every such command says so before anything
+# else (here, before looking for the nbd module this machine may not have).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	NOCAP=(setpriv --bounding-set=-sys_admin)
+	for cmd in "attach 127.0.0.1 /dev/nbd0" "detach /dev/nbd0" "reconnect /dev/nbd0" "-d /dev/nbd0" \
+		"127.0.0.1 10809 /dev/nbd0"; do
+		# shellcheck disable=SC2086 # the command's words
+		check_fails "root without CAP_SYS_ADMIN: $cmd is refused" "${NOCAP[@]}" "${CLIENT[@]}" $cmd
+		check_grep "root without CAP_SYS_ADMIN: $cmd says CAP_SYS_ADMIN is needed" \
+			"needs root, with CAP_SYS_ADMIN" "$SCRATCH/out"
+	done
+	NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	# A build under a directory only root may enter (/root) cannot be run as nobody.
+	if "${NOBODY[@]}" test -x "$NBD_CLIENT"; then
+		check_fails "nobody: attach is refused" "${NOBODY[@]}" "${CLIENT[@]}" attach 127.0.0.1 /dev/nbd0
+		check_grep "nobody: attach says it needs root" "needs root, with CAP_SYS_ADMIN" "$SCRATCH/out"
+		check "nobody: info needs no privilege" "${NOBODY[@]}" "${CLIENT[@]}" info "127.0.0.1:$PORT"
+	else
+		skip "nobody: attach is refused" "nobody cannot run $NBD_CLIENT"
+	fi
+else
+	skip "privileges" "needs root and setpriv"
+fi
+
 # ---------------------------------------------------------------- the command line, end to end
 check_fails "a mistyped single-dash option is refused" "${CLIENT[@]}" -l "$BADHOST" -systemd-mrak
 check_grep "a mistyped option: the option meant is named" \
