@@ -32,6 +32,8 @@ const struct key config_keys[] = {
 	  .max = SERVER_MAX_HANDSHAKE_TIMEOUT },
 	{ "max_connections_per_address", G(max_connections_per_address), .type = KEY_UNSIGNED,
 	  .max = UINT32_MAX },
+	{ "request_timeout", G(request_timeout), .type = KEY_UNSIGNED,
+	  .max = SERVER_MAX_HANDSHAKE_TIMEOUT },
 	{ "oldstyle", GX, .type = KEY_OFF_BOOL,
 	  .why = "the oldstyle handshake is not supported by this nbd-server (nor by the reference "
 		 "since 3.10); remove it" },

@@ -39,6 +39,7 @@ void server_config_init(struct server_config *cfg)
 		.family = AF_UNSPEC,
 		.allow_list = true,
 		.handshake_timeout = SERVER_DEFAULT_HANDSHAKE_TIMEOUT,
+		.request_timeout = SERVER_DEFAULT_REQUEST_TIMEOUT,
 	};
 }
 

@@ -99,6 +99,9 @@ struct server_config {
 	 * STARTTLS and its TLS handshake); 0: no limit. A client that stalls in between would
 	 * otherwise hold its socket, and a place among those past -M, for ever. */
 	unsigned handshake_timeout;
+	/* Seconds a client in transmission may stay silent in the middle of a request (a header
+	 * begun, a WRITE payload not whole); 0: no limit. Between requests it may be idle for ever. */
+	unsigned request_timeout;
 
 	char *user;             /* drop privileges to these after binding */
 	char *group;
@@ -208,6 +211,9 @@ const char *server_config_default_path(void);
 /* The handshake timeout without --handshake-timeout or handshake_timeout: long enough for a slow
  * link and a TLS handshake over it, short enough that stalled clients do not pile up. */
 #define SERVER_DEFAULT_HANDSHAKE_TIMEOUT 30
-/* The most --handshake-timeout takes: a day. */
+/* The most --handshake-timeout (and --request-timeout) takes: a day. */
 #define SERVER_MAX_HANDSHAKE_TIMEOUT 86400
+/* The request timeout without --request-timeout or request_timeout: a client that has begun a
+ * request sends the rest at once; half a minute of silence in the middle is a stalled one. */
+#define SERVER_DEFAULT_REQUEST_TIMEOUT 30
 

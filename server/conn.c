@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/sockaddr-name.h"
 #include "server/conn.h"
@@ -130,6 +131,33 @@ static void conn_free(struct conn *c)
 		conn_destroy(c);
 }
 
+/* Whether the client has begun a request it has not sent whole: part of a header, or a WRITE
+ * whose payload is still arriving. */
+static bool mid_request(const struct conn *c)
+{
+	size_t buffered = c->in_end - c->in_start;
+
+	/* While reading is paused the server, not the client, holds things up. */
+	if (c->state != CONN_TRANSMISSION || c->read_paused)
+		return false;
+	if (c->have_request)
+		return c->discard_left > 0 ||
+		       (c->verdict.payload && c->payload_have < c->verdict.payload);
+	return buffered > 0 && buffered < dispatch_header_size(c);
+}
+
+/* After bytes arrived, or reading resumed: a request begun gets request_timeout more seconds to
+ * arrive whole. */
+static void watch_request(struct conn *c)
+{
+	if (!c->request_timeout || !mid_request(c)) {
+		c->request_deadline = 0;
+		return;
+	}
+	c->request_deadline = now_ms() + c->request_timeout * 1000ll;
+	worker_watch_deadline(c->worker, c->request_deadline);
+}
+
 /* Sends what is queued; closes the connection when that fails or when it is draining and done. Returns
  * false when the connection is gone. */
 static bool conn_flush(struct conn *c)
@@ -154,8 +182,10 @@ static bool conn_flush(struct conn *c)
 		return false;
 	}
 	if (c->read_paused && c->out.bytes < CONN_OUTPUT_HIGH / 2 &&
-	    c->inflight < CONN_MAX_INFLIGHT / 2)
+	    c->inflight < CONN_MAX_INFLIGHT / 2) {
 		c->read_paused = false;
+		watch_request(c);
+	}
 	if (update_events(c) < 0) {
 		conn_free(c);
 		return false;
@@ -274,6 +304,7 @@ static void conn_tls_step(struct conn *c)
 
 static void conn_on_readable(struct conn *c)
 {
+	bool received = false;
 	int r = 0;
 
 	if (c->state == CONN_TLS_HANDSHAKE) {
@@ -297,6 +328,8 @@ static void conn_on_readable(struct conn *c)
 
 		if (n == -EAGAIN || n == -EINTR)
 			break;
+		if (n > 0)
+			received = true;
 		if (n <= 0) {
 			if (n < 0)
 				log_info("Connection %s: receiving failed: %s", c->peer,
@@ -341,6 +374,8 @@ static void conn_on_readable(struct conn *c)
 		conn_tls_step(c);
 		return;
 	}
+	if (received)
+		watch_request(c);
 	if (conn_flush(c) && transport_has_input(c))
 		c->worker->rescan = true;
 }
@@ -364,25 +399,34 @@ static const char *handshake_phase(const struct conn *c)
 	return transport_is_tls(c->t) ? "NBD handshake (over TLS)" : "NBD handshake";
 }
 
-int64_t conn_expire_handshakes(struct worker *w, int64_t now)
+int64_t conn_expire_stalled(struct worker *w, int64_t now)
 {
 	struct conn *c, *next;
 	int64_t earliest = 0;
 
 	for (c = w->conns; c; c = next) {
+		/* c->hs goes when transmission starts; from then on the client may be idle, but not in
+		 * the middle of a request. */
+		int64_t deadline = c->hs ? c->handshake_deadline
+				  : mid_request(c) ? c->request_deadline : 0;
+
 		next = c->next;
-		/* c->hs goes when transmission starts; from then on the client may be idle. */
-		if (c->zombie || !c->hs || !c->handshake_deadline)
+		if (c->zombie || !deadline)
 			continue;
-		if (now < c->handshake_deadline) {
-			if (!earliest || c->handshake_deadline < earliest)
-				earliest = c->handshake_deadline;
+		if (now < deadline) {
+			if (!earliest || deadline < earliest)
+				earliest = deadline;
 			continue;
 		}
 		/* Nothing more is sent: a client that stalls would not read it, and in the middle of
 		 * a TLS handshake there is nothing to send. */
-		log_notice("%s with %s did not finish within %u s; connection closed",
-			   handshake_phase(c), c->peer, c->handshake_timeout);
+		if (c->hs)
+			log_notice("%s with %s did not finish within %u s; connection closed",
+				   handshake_phase(c), c->peer, c->handshake_timeout);
+		else
+			log_notice("Connection %s: a request begun %s was not received whole: nothing "
+				   "came for %u s; connection closed", c->peer,
+				   c->have_request ? "(its payload)" : "(its header)", c->request_timeout);
 		conn_free(c);
 	}
 	return earliest;

@@ -62,9 +62,14 @@ struct conn {
 
 	struct srv_hs *hs;
 	/* now_ms() by which transmission must have started (0: no limit), and the limit in
-	 * seconds, for the message when it passes (conn_expire_handshakes()). */
+	 * seconds, for the message when it passes (conn_expire_stalled()). */
 	int64_t handshake_deadline;
 	unsigned handshake_timeout;
+	/* In transmission: now_ms() by which a request begun must have been received whole (0: none
+	 * begun, or no limit), and the limit in seconds. Each read that brings some of it moves the
+	 * deadline on. */
+	int64_t request_deadline;
+	unsigned request_timeout;
 	struct srv_tls *tls;   /* the credentials STARTTLS uses (a reference), NULL: TLS is off */
 	bool tls_wants_write;  /* the TLS handshake waits for the socket to take more */
 	struct live *live;     /* the configuration the handshake looked exports up in (a reference) */
@@ -107,9 +112,9 @@ void conn_drain_and_close(struct conn *c);
 /* Serves the connections whose transport holds input the event loop cannot see (worker.c calls it
  * when w->rescan is set). */
 void conn_rescan(struct worker *w);
-/* Closes the connections of w whose handshake (TLS included) has outlived its deadline, saying so;
- * returns the earliest deadline of those still in theirs, 0 when there is none. */
-int64_t conn_expire_handshakes(struct worker *w, int64_t now);
+/* Closes the connections of w whose handshake (TLS included), or whose request begun, has outlived
+ * its deadline, saying so; returns the earliest deadline of the others, 0 when there is none. */
+int64_t conn_expire_stalled(struct worker *w, int64_t now);
 
 /* negotiate.c: the handshake over the connection's transport. */
 int negotiate_start(struct conn *c);

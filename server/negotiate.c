@@ -258,6 +258,7 @@ int negotiate_start(struct conn *c)
 	if (r < 0)
 		return r;
 	c->handshake_timeout = live->config->handshake_timeout;
+	c->request_timeout = live->config->request_timeout;
 	c->handshake_deadline = c->handshake_timeout ? now_ms() + c->handshake_timeout * 1000ll : 0;
 	if (hs.tls != SRV_TLS_OFF)
 		c->tls = srv_tls_ref(live->tls);

@@ -49,6 +49,7 @@ enum {
 	OPT_TLSONLY,
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_MAX_PER_ADDRESS,
+	OPT_REQUEST_TIMEOUT,
 };
 
 const struct option server_options[] = {
@@ -74,6 +75,7 @@ const struct option server_options[] = {
 	{ "max-connections", required_argument, NULL, 'M' },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
 	{ "max-connections-per-address", required_argument, NULL, OPT_MAX_PER_ADDRESS },
+	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "group", required_argument, NULL, OPT_GROUP },
@@ -152,6 +154,9 @@ static void help(void)
 	       "      --handshake-timeout SECONDS\n"
 	       "                             close clients that have not finished their\n"
 	       "                             handshake by then (default %u, 0: no limit)\n"
+	       "      --request-timeout SECONDS\n"
+	       "                             close clients silent that long in the middle of a\n"
+	       "                             request (default %u, 0: no limit)\n"
 	       "\n"
 	       "TLS:\n"
 	       "      --tls=off|on|require   offer TLS (default: on when credentials are given),\n"
@@ -181,7 +186,8 @@ static void help(void)
 	       "  -V, --version              show the version\n"
 	       "\n"
 	       "See nbd-server(8) and nbd-server.conf(5).\n",
-	       NBD_DEFAULT_PORT, SERVER_DEFAULT_HANDSHAKE_TIMEOUT, server_config_default_path());
+	       NBD_DEFAULT_PORT, SERVER_DEFAULT_HANDSHAKE_TIMEOUT, SERVER_DEFAULT_REQUEST_TIMEOUT,
+	       server_config_default_path());
 }
 
 /* The daemon leaves the directory it started in, so a relative path is resolved now. */
@@ -637,6 +643,9 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 	case OPT_MAX_PER_ADDRESS:
 		return parse_unsigned("maximum number of connections per address", arg, UINT32_MAX,
 				      " (0 means no limit)", &cfg->max_connections_per_address);
+	case OPT_REQUEST_TIMEOUT:
+		return parse_unsigned("request timeout", arg, SERVER_MAX_HANDSHAKE_TIMEOUT,
+				      " seconds (0 means no limit)", &cfg->request_timeout);
 	case OPT_HANDSHAKE_TIMEOUT:
 		return parse_unsigned("handshake timeout", arg, SERVER_MAX_HANDSHAKE_TIMEOUT,
 				      " seconds (0 means no limit)", &cfg->handshake_timeout);

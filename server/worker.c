@@ -115,7 +115,7 @@ static void *worker_main(void *arg)
 			int64_t now = now_ms();
 
 			if (now >= w->next_deadline)
-				w->next_deadline = conn_expire_handshakes(w, now);
+				w->next_deadline = conn_expire_stalled(w, now);
 		}
 	}
 	return NULL;

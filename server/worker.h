@@ -49,8 +49,8 @@ struct worker {
 	bool stopping;
 	bool started;
 	bool rescan; /* a connection's transport holds input: conn_rescan() before waiting */
-	/* No connection's handshake deadline is before this (now_ms(); 0: none is set): the loop
-	 * wakes then to close those that passed (conn_expire_handshakes()). */
+	/* No connection's handshake or request deadline is before this (now_ms(); 0: none is set):
+	 * the loop wakes then to close those that passed (conn_expire_stalled()). */
 	int64_t next_deadline;
 };
 

@@ -182,4 +182,70 @@ r = subprocess.run([os.environ["NBD_SERVER"], "--foreground", "--memory", "1M",
 tap.ok(r.returncode == 1 and "invalid handshake timeout 'soon'" in r.stderr,
        "--handshake-timeout takes a number of seconds", r.stderr)
 
+# ---- the request timeout: silence in the middle of a request, never between requests
+srv, port = serve("--request-timeout", TIMEOUT)
+
+
+def in_transmission():
+    c = TcpConn(port)
+    c.handshake()
+    c.go("")
+    return c
+
+
+def stalled_request(name, what, send):
+    c = in_transmission()
+    try:
+        start = time.monotonic()
+        send(c)
+        early = closed_after(c, max(0.2, TIMEOUT - 0.8 - (time.monotonic() - start)))
+        tap.ok(early is None, "request timeout, %s: still open before the timeout" % name,
+               "closed after %s s" % early)
+        tap.ok(closed_after(c, TIMEOUT + LATE) is not None,
+               "request timeout, %s: closed once the timeout has passed" % name)
+        line = r"Connection 127\.0\.0\.1:%d: a request begun \(its %s\) was not received whole: " \
+               r"nothing came for %d s; connection closed" % (c.port(), what, TIMEOUT)
+        tap.ok(log_says(srv, line), "request timeout, %s: the log says so" % name, srv.log_text())
+    finally:
+        c.close()
+
+
+bystander = in_transmission()
+stalled_request("half a header", "header", lambda c: c.send(b"\x25\x60\x95\x13\x00\x00"))
+stalled_request("a WRITE's payload cut short", "payload",
+                lambda c: (c.request(P.CMD_WRITE, 0, 65536, payload=b"x" * 1000)))
+tap.case("request timeout: a client on the same worker was served meanwhile", read_block,
+         bystander)
+
+
+def dribble():
+    """A WRITE whose payload comes a piece a second, each within the timeout, then whole."""
+    c = in_transmission()
+    try:
+        c.request(P.CMD_WRITE, 0, 512, payload=b"y" * 128)
+        for _ in range(3):
+            time.sleep(TIMEOUT * 0.6)
+            c.send(b"y" * 128)
+        err, _, _ = c.simple_reply()
+        return err == 0
+    finally:
+        c.close()
+
+
+tap.case("request timeout: a payload that keeps coming is waited for", dribble)
+time.sleep(TIMEOUT + 1)
+tap.case("request timeout: a client idle between requests longer than it is still served",
+         read_block, bystander)
+bystander.close()
+srv.stop()
+conf = path("request.conf")
+with open(conf, "w") as f:
+    f.write("[generic]\nrequest_timeout = 1\n")
+srv, port = serve("-C", conf)
+c = in_transmission()
+c.send(b"\x25\x60")
+tap.ok(c.closed(1 + LATE), "config: request_timeout = 1 closes a client stalled mid-header")
+c.close()
+srv.stop()
+
 tap.finish()
