@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A shared copy-on-write overlay (--cow-file) survives the server being killed (SIGKILL) at random
 points of a write workload, 50 times: the server starts again on it every time, and every write
-whose FLUSH was acknowledged reads back; a write not yet flushed reads back as its new or its old
+whose FLUSH was acknowledged, or that was acknowledged with FUA, reads back; a write not yet flushed reads back as its new or its old
 content, nothing else; the base file is never written. Raw sockets (nbdraw) on a Unix socket."""
 import os
 import random
@@ -30,6 +30,7 @@ overlay = path("overlay")
 durable = {}      # block -> its content as of the last acknowledged FLUSH
 pending = {}      # block -> the contents written since, not yet flushed
 serial = [0]
+fua_writes = [0]
 
 
 def content(block):
@@ -45,10 +46,17 @@ def workload(conn, stop):
             for _ in range(rng.randint(1, 6)):
                 block = rng.randrange(BLOCKS)
                 data = content(block)
+                fua = rng.random() < 0.2
                 pending.setdefault(block, []).append(data)
-                conn.request(P.CMD_WRITE, block * BLOCK, BLOCK, payload=data)
+                conn.request(P.CMD_WRITE, block * BLOCK, BLOCK, payload=data,
+                             flags=P.CMD_FLAG_FUA if fua else 0)
                 if conn.simple_reply()[0] != 0:
                     return
+                if fua:
+                    # Durable once acknowledged: only later writes can change it.
+                    durable[block] = data
+                    pending.pop(block, None)
+                    fua_writes[0] += 1
             conn.request(P.CMD_FLUSH)
             if conn.simple_reply()[0] != 0:
                 return
@@ -114,4 +122,5 @@ tap.ok(not bad_rounds and not wrong,
 with open(base, "rb") as f:
     tap.ok(f.read() == base_data, "the base file was never written")
 tap.ok(len(durable) > BLOCKS // 4, "the workload flushed writes to %d blocks" % len(durable))
+tap.ok(fua_writes[0] > 50, "... and made %d writes with FUA" % fua_writes[0])
 tap.finish()
