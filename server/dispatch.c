@@ -136,6 +136,10 @@ static void aio_done(struct uring_op *op, int res)
 	int r = 0;
 
 	if (!c->zombie) {
+		if (res < 0)
+			request_storage_failed(&c->xmit, &a->req, res);
+		else if (a->req.type != NBD_CMD_READ)
+			request_storage_ok(&c->xmit);
 		r = request_reply_error(&c->xmit, &a->req, res < 0 ? nbd_error_from_errno(res) : 0,
 					NULL, &c->out);
 		if (r >= 0 && res >= 0 && a->req.type == NBD_CMD_READ) {

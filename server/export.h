@@ -31,6 +31,8 @@ struct export {
 	struct srv_export info;     /* name, size, flags and block sizes for the handshake */
 	uint32_t max_payload;       /* largest READ/WRITE accepted */
 	struct allow_list allow;    /* config->allow, parsed */
+	atomic_int failing;         /* the errno of the storage failure last logged (0: none since a
+				     * success), so that a full disk is said once, not per request */
 };
 
 /* Opens the backend and works out the flags; a per-client export opens nothing yet. Logs nothing:

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buffer.h"
+#include "common/log.h"
 #include "proto/names.h"
 #include "server/request.h"
 
@@ -230,6 +232,7 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	r = backend_pread(b, buf, len, req->offset);
 	if (r < 0) {
 		free(buf);
+		request_storage_failed(x, req, r);
 		return push_simple(x, req, nbd_error(r), q);
 	}
 	r = push_simple(x, req, 0, q);
@@ -255,6 +258,7 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 		r = backend_pread(b, buf, len, offset);
 		if (r < 0) {
 			free(buf);
+			request_storage_failed(x, req, r);
 			/* Nothing of this chunk went out yet: report the error for its range. */
 			return push_error_chunk(x, req, nbd_error(r), "read failed", true, offset, true,
 						q) < 0 ? -ENOMEM : 1;
@@ -379,6 +383,22 @@ static int block_status(const struct xmit *x, const struct nbd_request *req, str
 	return outq_push_copy(q, payload.data, payload.len);
 }
 
+void request_storage_failed(const struct xmit *x, const struct nbd_request *req, int r)
+{
+	if (atomic_exchange(&x->export->failing, -r) == -r)
+		return;
+	log_warning("Export '%s': %s of %llu bytes at offset %llu failed: %s; the client gets the "
+		    "error (further failures of this kind are not logged until a request succeeds)",
+		    x->export->config->name, nbd_cmd_name(req->type) ?: "request",
+		    (unsigned long long)req->length, (unsigned long long)req->offset, strerror(-r));
+}
+
+void request_storage_ok(const struct xmit *x)
+{
+	if (atomic_load_explicit(&x->export->failing, memory_order_relaxed))
+		atomic_store(&x->export->failing, 0);
+}
+
 int request_run(const struct xmit *x, const struct nbd_request *req, void *payload, struct outq *q)
 {
 	struct backend *b = x->backend;
@@ -411,8 +431,11 @@ int request_run(const struct xmit *x, const struct nbd_request *req, void *paylo
 	case NBD_CMD_BLOCK_STATUS:
 		return block_status(x, req, q);
 	default:
-		r = -EINVAL;
-		break;
+		return request_reply_error(x, req, NBD_EINVAL, NULL, q);
 	}
+	if (r < 0)
+		request_storage_failed(x, req, r);
+	else if (req->type != NBD_CMD_CACHE)
+		request_storage_ok(x);
 	return request_reply_error(x, req, r < 0 ? nbd_error(r) : 0, NULL, q);
 }

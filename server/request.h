@@ -45,6 +45,12 @@ struct request_verdict request_check(const struct xmit *x, const struct nbd_requ
  * become NBD errors in the reply; only out-of-memory is returned, as a negative errno. */
 int request_run(const struct xmit *x, const struct nbd_request *req, void *payload, struct outq *q);
 
+/* Says in the log that the storage failed a request (r: a negative errno): once for each kind of
+ * failure in a row, since a full or broken disk fails every request; a request that succeeds
+ * afterwards (request_storage_ok()) lets the next failure be said again. */
+void request_storage_failed(const struct xmit *x, const struct nbd_request *req, int r);
+void request_storage_ok(const struct xmit *x);
+
 /* Queues the reply for a request refused with error (or for error 0: plain success). */
 int request_reply_error(const struct xmit *x, const struct nbd_request *req, uint32_t error,
 			const char *message, struct outq *q);
