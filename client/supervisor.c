@@ -126,7 +126,10 @@ struct supervisor {
 	int64_t connected_ms;  /* CLOCK_MONOTONIC when every connection was last up */
 	uint32_t generation[ATTACH_MAX_CONNECTIONS]; /* bumped whenever a slot gets a socket */
 	char last_error[384];
-	char logged_error[384]; /* what the log last said, so that a long outage is not a flood */
+	/* The kinds of failure this outage has logged (hashes of their messages), so that a long
+	 * outage, or a server failing two ways in turn, leaves a few lines, not thousands. */
+	uint32_t logged_kinds[8];
+	unsigned n_logged_kinds;
 	bool warned_runstate;
 	struct supervisor_view view; /* started in an initramfs: /proc, /sys, /dev, /run kept */
 	struct attempt *attempt; /* non-NULL while a thread runs it */
@@ -177,16 +180,24 @@ static void sanitize(char *text)
 			*p = ' ';
 }
 
-/* Logs an attempt's failure when it says something new, so that an hour-long outage leaves a few
- * lines, not thousands; the status always has the latest. */
+/* Logs an attempt's failure the first time this outage fails that way (and every hundredth
+ * attempt, so that a long outage still shows in the log); the status always has the latest. */
 static void log_attempt_failure(struct supervisor *s)
 {
+	uint32_t kind = 2166136261u; /* FNV-1a of the message */
+	bool seen = false;
+
 	sanitize(s->last_error);
-	if (strcmp(s->logged_error, s->last_error) == 0 && s->attempts % 100 != 0)
+	for (const unsigned char *p = (const unsigned char *)s->last_error; *p; p++)
+		kind = (kind ^ *p) * 16777619u;
+	for (unsigned i = 0; i < s->n_logged_kinds; i++)
+		seen |= s->logged_kinds[i] == kind;
+	if (seen && s->attempts % 100 != 0)
 		return;
+	if (!seen && s->n_logged_kinds < ELEMENTSOF(s->logged_kinds))
+		s->logged_kinds[s->n_logged_kinds++] = kind;
 	log_warning("/dev/nbd%d: reconnection attempt %u failed: %s", s->index, s->attempts,
 		    s->last_error);
-	snprintf(s->logged_error, sizeof(s->logged_error), "%s", s->last_error);
 }
 
 /* ---------------------------------------------------------------- timer */
@@ -262,7 +273,7 @@ static void slot_dead(struct supervisor *s, size_t i, const char *why)
 		s->since_ms = now_ms();
 		s->attempts = 0;
 		s->last_error[0] = '\0';
-		s->logged_error[0] = '\0';
+		s->n_logged_kinds = 0;
 		if (stable)
 			backoff_reset(&s->backoff);
 		if (!s->attempt)

@@ -433,9 +433,10 @@ int request_run(const struct xmit *x, const struct nbd_request *req, void *paylo
 	default:
 		return request_reply_error(x, req, NBD_EINVAL, NULL, q);
 	}
-	if (r < 0)
+	/* A FAST_ZERO the storage cannot do fast is the answer the client asked for, not a failure. */
+	if (r < 0 && !(r == -EOPNOTSUPP && (req->flags & NBD_CMD_FLAG_FAST_ZERO)))
 		request_storage_failed(x, req, r);
-	else if (req->type != NBD_CMD_CACHE)
+	else if (r >= 0 && req->type != NBD_CMD_CACHE)
 		request_storage_ok(x);
 	return request_reply_error(x, req, r < 0 ? nbd_error(r) : 0, NULL, q);
 }
