@@ -98,7 +98,8 @@ class Client(threading.Thread):
 
     def session(self, c):
         """Writes, flushes and reads until stopped, cut off, or the server goes."""
-        cut_after = self.rng.randint(1000, 30000) if self.rng.random() < 0.5 else None
+        # Every session ends with its connection dropped, after a random number of operations.
+        cut_after = self.rng.randint(1000, 60000)
         ops = 0
         while not self.stop.is_set():
             ops += 1
@@ -184,6 +185,13 @@ def main():
     cmd = [os.path.abspath(a.server), "--foreground", "-C", "/dev/null", "127.0.0.1@%d" % port, image]
     log = open(os.path.join(tmp, "server.log"), "ab")
     server = [subprocess.Popen(cmd, stdout=log, stderr=log)]
+    # Stopped (SIGTERM, Ctrl-C): the server is ours to end, by its pid, and the image to remove.
+    def interrupted(signum, frame):
+        server[0].kill()
+        subprocess.run(["rm", "-rf", tmp])
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     stats, stop = Stats(), threading.Event()
     clients = [Client(n, a, stats, lambda: port, stop) for n in range(a.clients)]
     print("# soak: %d clients, %d MiB, %.0f min, seed %d, server %s" % (
