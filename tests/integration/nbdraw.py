@@ -169,6 +169,20 @@ class Conn:
                 return out
 
 
+class TcpConn(Conn):
+    """The same over TCP to 127.0.0.1:port, from source (an address) when given."""
+
+    def __init__(self, port, timeout=10, source=None):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                          source_address=(source, 0) if source else None)
+        self.extended = False
+        self.cookie = 0
+
+    def port(self):
+        """The client's own port, as the server's log names it."""
+        return self.s.getsockname()[1]
+
+
 def chunk_error(payload):
     """The error number of an ERROR or ERROR_OFFSET chunk."""
     return struct.unpack(">I", payload[:4])[0]

@@ -152,6 +152,30 @@ def tls_material(name="tls"):
     return where
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server to take)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def log_says(srv, pattern, timeout=10):
+    """Whether the server's log matches the regular expression pattern within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, srv.log_text()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_for_log(srv, text, timeout=10):
+    """Whether the server's log has text within timeout seconds."""
+    return log_says(srv, re.escape(text), timeout)
+
+
 def make_file(name, size, data=()):
     """A sparse file of `size` bytes with (offset, bytes) pieces written into it."""
     p = path(name)

@@ -15,7 +15,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import SERVER, Server, Tap, make_file, path  # noqa: E402
+from nbdtest import SERVER, Server, Tap, free_port, make_file, path, wait_for_log  # noqa: E402
+from nbdraw import TcpConn  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 tap = Tap(time_limit=110)
@@ -53,30 +54,6 @@ def refused(sock, name, opt=P.OPT_GO):
         return go_reply(c, name, opt)
     finally:
         c.close()
-
-
-def wait_for_log(srv, text, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in srv.log_text():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class TcpConn(P.Conn):
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.extended = False
-        self.cookie = 0
 
 
 def wait_tcp(port, proc, timeout=10):

@@ -6,14 +6,13 @@ the metadata context options, EXPORT_NAME), never start transmission, and give n
 size, no flags, no description); over TLS the tlsonly export is served. Raw sockets (nbdraw) and
 Python's ssl over loopback TCP."""
 import os
-import socket
 import ssl
 import struct
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import Server, Tap, make_file, path, tls_material  # noqa: E402
+from nbdtest import Server, Tap, free_port, make_file, path, tls_material  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 CERTS = tls_material()
@@ -21,20 +20,7 @@ tap = Tap(time_limit=100)
 REP_ERR_TLS_REQD = P.REP_ERR_TLS_REQD
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class TcpConn(P.Conn):
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.extended = False
-        self.cookie = 0
-
+class TcpConn(P.TcpConn):
     def tls(self):
         reps = self.ask(P.OPT_STARTTLS)
         assert reps[-1][1] == P.REP_ACK, "STARTTLS refused: 0x%x" % reps[-1][1]

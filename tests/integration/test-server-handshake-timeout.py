@@ -8,7 +8,6 @@ behave, on the same worker, are not disturbed, and a client idle in transmission
 Raw sockets (nbdraw) and Python's ssl; loopback TCP only. Every wait is bounded."""
 import os
 import re
-import socket
 import ssl
 import struct
 import subprocess
@@ -17,7 +16,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import Server, Tap, path, tls_material  # noqa: E402
+from nbdtest import Server, Tap, free_port, log_says, path, tls_material  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 CERTS = tls_material()
@@ -29,23 +28,7 @@ LATE = 4
 HANDSHAKE_SLACK = 16
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class TcpConn(P.Conn):
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.extended = False
-        self.cookie = 0
-
-    def port(self):
-        return self.s.getsockname()[1]
-
+class TcpConn(P.TcpConn):
     def starttls(self):
         reps = self.ask(P.OPT_STARTTLS)
         assert reps[-1][1] == P.REP_ACK, "STARTTLS refused: 0x%x" % reps[-1][1]
@@ -68,15 +51,6 @@ def closed_after(conn, timeout):
     is still open after timeout seconds."""
     start = time.monotonic()
     return time.monotonic() - start if conn.closed(timeout) else None
-
-
-def log_says(srv, pattern, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, srv.log_text()):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def stall_case(srv, port, name, phase, prepare):

@@ -6,35 +6,18 @@ included; past the limit the server closes the new one at once and the log names
 other addresses (127.0.0.2) and Unix-socket clients are not held back by it; a connection that
 ends gives its place back. Raw sockets on loopback TCP and a Unix socket; every wait is bounded."""
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import SERVER, Server, Tap, path  # noqa: E402
+from nbdtest import SERVER, Server, Tap, free_port, log_says, path  # noqa: E402
+from nbdraw import TcpConn  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 tap = Tap(time_limit=100)
 LIMIT = 3
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class TcpConn(P.Conn):
-    def __init__(self, port, source="127.0.0.1", timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                          source_address=(source, 0))
-        self.extended = False
-        self.cookie = 0
 
 
 def greeted(c):
@@ -43,15 +26,6 @@ def greeted(c):
         return True
     except (P.Closed, OSError, AssertionError):
         return False
-
-
-def log_says(srv, pattern, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, srv.log_text()):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def until(fn, timeout=5):

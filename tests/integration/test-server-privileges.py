@@ -8,14 +8,12 @@ export (that client is refused, others are served). Unix socket and raw sockets 
 import os
 import pwd
 import signal
-import stat
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import SERVER, Server, Tap, make_file, path, scratch, skip_all  # noqa: E402
+from nbdtest import SERVER, Server, Tap, make_file, path, scratch, skip_all, wait_for_log  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 if os.geteuid() != 0:
@@ -59,15 +57,6 @@ def go(sock, name):
         return False
     finally:
         c.close()
-
-
-def wait_for_log(srv, text, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in srv.log_text():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 ok_img = make_file("ok.img", 1 * MiB)

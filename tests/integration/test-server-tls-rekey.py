@@ -7,14 +7,13 @@ connection, after the N-th reply. Python's ssl module (OpenSSL) takes both in it
 reads around them must return the right data, and the server's log must say that the hook fired.
 The server keeps its TLS in user space (--tls-ktls=no), where the hooks act. Loopback TCP only."""
 import os
-import socket
 import ssl
 import struct
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbdtest import Server, Tap, path, tls_material  # noqa: E402
+from nbdtest import Server, Tap, free_port, path, tls_material  # noqa: E402
 import nbdraw as P  # noqa: E402
 
 CERTS = tls_material()
@@ -27,21 +26,8 @@ with open(DISK, "wb") as f:
 BLOCK = 4096
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class TlsConn(P.Conn):
+class TlsConn(P.TcpConn):
     """nbdraw's client over TCP, which moves onto TLS after STARTTLS."""
-
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.extended = False
-        self.cookie = 0
 
     def starttls(self, max_version=None):
         reps = self.ask(P.OPT_STARTTLS)
