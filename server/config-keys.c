@@ -45,7 +45,7 @@ const struct key config_keys[] = {
 	{ "cacertfile", G(cacertfile), .type = KEY_OPT_PATH },
 	{ "tlsprio", G(tls_priority), .type = KEY_STRING },
 	{ "splice", GX, .type = KEY_NOTE_BOOL,
-	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
+	  .why = "this nbd-server splices WRITE payloads and READ data by itself" },
 
 	{ "exportname", E(path), .type = KEY_PATH },
 	{ "readonly", E(read_only), .type = KEY_BOOL },
@@ -78,7 +78,7 @@ const struct key config_keys[] = {
 	{ "cowdir", E(cowdir), .type = KEY_OPT_PATH },
 	{ "temporary", E(temporary), .type = KEY_BOOL },
 	{ "splice", EX, .type = KEY_NOTE_BOOL,
-	  .why = "this nbd-server splices WRITE payloads and uses sendfile() for READs by itself" },
+	  .why = "this nbd-server splices WRITE payloads and READ data by itself" },
 	{ "sdp", EX, .type = KEY_OFF_BOOL, .why = WHY_NOT("SDP (the Sockets Direct Protocol)") },
 	{ "tlsonly", E(tls_only), .type = KEY_BOOL },
 	/* In an export's section, force_tls means what tlsonly does there. */

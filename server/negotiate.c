@@ -11,7 +11,7 @@
  * once the ACK has left in the clear, this file swaps the connection's transport for a TLS one
  * over the same socket (transport-tls.c), steps that session's handshake without blocking in the
  * CONN_TLS_HANDSHAKE phase, and resumes the options over it. When transmission starts, the session
- * may move into the kernel's TLS, which lets READ replies go out with sendfile() again.
+ * may move into the kernel's TLS, which lets READ replies be spliced from the file again.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -83,7 +83,7 @@ static int try_kernel_tls(struct conn *c)
 	if (r == 0) {
 		log_full_errno(atomic_exchange(&told_kernel, true) ? LOG_DEBUG : LOG_INFO, 0,
 			 "Connection %s: TLS (%s) moved into the kernel; READ replies go out with "
-			 "sendfile()", c->peer, desc);
+			 "splice()", c->peer, desc);
 		return 0;
 	}
 	if (r == -EREMOTEIO) {
@@ -137,7 +137,7 @@ static int start_transmission(struct conn *c)
 		.base_allocation_id = res->base_allocation_id,
 		.min_block = res->block_size_promised ? e->info.block_minimum : 1,
 		.log = e->log,
-		.sendfile = c->t->caps & TRANSPORT_CAN_SENDFILE,
+		.zero_copy_read = c->t->caps & TRANSPORT_CAN_SENDFILE,
 	};
 	if (!c->xmit.structured && !c->xmit.extended)
 		c->xmit.flags &= (uint16_t)~NBD_FLAG_SEND_DF;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -14,21 +14,31 @@
 
 /* sendmsg() takes at most this many pieces at once; more waits for the next call. */
 #define OUTQ_MAX_IOV 64
-/* File ranges that cannot be sendfile()d go through a buffer this large. */
+/* Staged ranges go to a transport that cannot take them from a pipe through a buffer this large. */
 #define OUTQ_COPY_CHUNK (64u << 10)
+/* Pipes a thread keeps for its next staged ranges, so that a READ costs no pipe2(). */
+#define SPARE_PIPES 8
 
-enum item_kind { ITEM_MEMORY, ITEM_FILE };
+enum item_kind { ITEM_MEMORY, ITEM_PIPE };
 
 struct outq_item {
 	struct outq_item *next;
 	enum item_kind kind;
-	size_t len;  /* bytes left to send */
+	size_t len;    /* bytes left to send */
 	uint8_t *data; /* ITEM_MEMORY: next byte to send */
 	void *owned;   /* freed when the item is done (NULL when the bytes are inline) */
-	int fd;        /* ITEM_FILE */
-	uint64_t offset;
+	int pipe[2];   /* ITEM_PIPE: holds the len bytes still to send */
+	size_t pipe_size;
 	uint8_t inline_data[]; /* copies live here */
 };
+
+struct spare_pipe {
+	int fd[2];
+	size_t size;
+};
+
+static __thread struct spare_pipe spare_pipes[SPARE_PIPES];
+static __thread unsigned n_spare_pipes;
 
 static void push(struct outq *q, struct outq_item *it)
 {
@@ -73,18 +83,93 @@ int outq_push_owned(struct outq *q, void *buf, size_t len)
 	return 0;
 }
 
-int outq_push_file(struct outq *q, int fd, uint64_t offset, size_t len)
+/* An empty pipe for the item, from this thread's spares or new, that holds at least len bytes. */
+static int pipe_take(struct outq_item *it, size_t len)
 {
-	struct outq_item *it;
+	int size;
 
-	if (len == 0)
+	if (n_spare_pipes) {
+		struct spare_pipe *sp = &spare_pipes[--n_spare_pipes];
+
+		it->pipe[0] = sp->fd[0];
+		it->pipe[1] = sp->fd[1];
+		it->pipe_size = sp->size;
+	} else {
+		if (pipe2(it->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+			return negative_errno();
+		it->pipe_size = 0;
+	}
+	if (it->pipe_size >= len)
 		return 0;
-	it = malloc(sizeof(*it));
+	/* Fails past /proc/sys/fs/pipe-max-size, or the user's pipe-user-pages-soft. */
+	size = len > INT_MAX ? -1 : fcntl(it->pipe[1], F_SETPIPE_SZ, (int)len);
+	if (size < 0) {
+		int r = negative_errno();
+
+		close(it->pipe[0]);
+		close(it->pipe[1]);
+		return r;
+	}
+	it->pipe_size = (size_t)size;
+	return 0;
+}
+
+/* Keeps an emptied pipe for this thread's next staged range; a pipe that may hold bytes is closed. */
+static void pipe_give_back(struct outq_item *it, bool empty)
+{
+	if (empty && n_spare_pipes < SPARE_PIPES) {
+		spare_pipes[n_spare_pipes++] =
+			(struct spare_pipe){ .fd = { it->pipe[0], it->pipe[1] }, .size = it->pipe_size };
+		return;
+	}
+	close(it->pipe[0]);
+	close(it->pipe[1]);
+}
+
+int outq_stage_file(int fd, uint64_t offset, size_t len, struct outq_item **ret)
+{
+	struct outq_item *it = malloc(sizeof(*it));
+	loff_t off = (loff_t)offset;
+	size_t staged = 0;
+	int r;
+
 	if (!it)
 		return -ENOMEM;
-	*it = (struct outq_item){ .kind = ITEM_FILE, .len = len, .fd = fd, .offset = offset };
-	push(q, it);
+	*it = (struct outq_item){ .kind = ITEM_PIPE, .len = len };
+	r = pipe_take(it, len);
+	if (r < 0) {
+		free(it);
+		return r;
+	}
+	while (staged < len) {
+		ssize_t n = splice(fd, &off, it->pipe[1], NULL, len - staged, SPLICE_F_MOVE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* The error of the read itself (EIO), or the file ended before the range. */
+			r = n < 0 ? negative_errno() : -EIO;
+			pipe_give_back(it, false);
+			free(it);
+			return r;
+		}
+		staged += (size_t)n;
+	}
+	*ret = it;
 	return 0;
+}
+
+void outq_push_staged(struct outq *q, struct outq_item *staged)
+{
+	push(q, staged);
+}
+
+void outq_staged_free(struct outq_item *staged)
+{
+	if (!staged)
+		return;
+	pipe_give_back(staged, staged->len == 0);
+	free(staged);
 }
 
 static void pop(struct outq *q)
@@ -94,6 +179,8 @@ static void pop(struct outq *q)
 	q->head = it->next;
 	if (!q->head)
 		q->tail = NULL;
+	if (it->kind == ITEM_PIPE)
+		pipe_give_back(it, it->len == 0);
 	free(it->owned);
 	free(it);
 }
@@ -123,7 +210,7 @@ static int flush_memory(struct outq *q, struct transport *t)
 
 	for (it = q->head; it && it->kind == ITEM_MEMORY && n < OUTQ_MAX_IOV; it = it->next)
 		iov[n++] = (struct iovec){ .iov_base = it->data, .iov_len = it->len };
-	/* More is coming when a file range follows. */
+	/* More is coming when a staged range follows. */
 	sent = transport_send(t, iov, n, it != NULL);
 	if (sent < 0)
 		return sent == -EINTR ? 0 : (int)sent;
@@ -131,40 +218,45 @@ static int flush_memory(struct outq *q, struct transport *t)
 	return 0;
 }
 
-/* A file range over a transport that must see every byte (TLS in user space): read, then sent
- * like memory. */
-static ssize_t send_file_copy(struct outq_item *it, struct transport *t, bool more)
+/* A transport that must see every byte (TLS in user space) cannot take a pipe: the staged bytes
+ * move into memory of the item's own, and go out like any other memory. */
+static int pipe_to_memory(struct outq_item *it)
 {
-	uint8_t buf[OUTQ_COPY_CHUNK];
-	size_t len = MIN(it->len, sizeof(buf));
-	ssize_t n = pread_full(it->fd, buf, len, it->offset);
+	uint8_t *buf = malloc(it->len);
+	size_t have = 0;
 
-	if (n < 0)
-		return n;
-	if (n == 0)
-		return -EIO;
-	return transport_send(t, &(struct iovec){ .iov_base = buf, .iov_len = (size_t)n }, 1,
-			      more || (size_t)n < it->len);
+	if (!buf)
+		return -ENOMEM;
+	while (have < it->len) {
+		ssize_t n = read(it->pipe[0], buf + have, it->len - have);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? negative_errno() : -EIO;
+		}
+		have += (size_t)n;
+	}
+	pipe_give_back(it, true);
+	it->kind = ITEM_MEMORY;
+	it->data = it->owned = buf;
+	return 0;
 }
 
-static int flush_file(struct outq *q, struct transport *t)
+static int flush_pipe(struct outq *q, struct transport *t)
 {
 	struct outq_item *it = q->head;
-	off_t off = (off_t)it->offset;
 	ssize_t sent;
 
-	if (t->caps & TRANSPORT_CAN_SENDFILE) {
-		sent = sendfile(t->wfd, it->fd, &off, MIN(it->len, (size_t)INT_MAX));
-		if (sent < 0)
-			sent = negative_errno();
-	} else {
-		sent = send_file_copy(it, t, it->next != NULL);
-	}
+	if (!(t->caps & TRANSPORT_CAN_SENDFILE))
+		return pipe_to_memory(it);
+	sent = splice(it->pipe[0], NULL, t->wfd, NULL, it->len,
+		      SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (it->next ? SPLICE_F_MORE : 0));
 	if (sent < 0)
-		return sent == -EINTR ? 0 : (int)sent;
+		return errno == EINTR ? 0 : negative_errno();
 	if (sent == 0)
-		return -EIO; /* the file ended before the range did */
-	it->offset += (uint64_t)sent;
+		return -EIO;
 	it->len -= (size_t)sent;
 	q->bytes -= (size_t)sent;
 	if (it->len == 0)
@@ -175,7 +267,7 @@ static int flush_file(struct outq *q, struct transport *t)
 int outq_flush(struct outq *q, struct transport *t)
 {
 	while (q->head) {
-		int r = q->head->kind == ITEM_MEMORY ? flush_memory(q, t) : flush_file(q, t);
+		int r = q->head->kind == ITEM_MEMORY ? flush_memory(q, t) : flush_pipe(q, t);
 
 		if (r < 0)
 			return r == -EWOULDBLOCK ? -EAGAIN : r;

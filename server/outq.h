@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A connection's queue of reply bytes: memory it owns, or ranges of a file that go out with
- * sendfile() so that READ data is not copied through user space.
+ * A connection's queue of reply bytes: memory it owns, or ranges of a file staged in a pipe so
+ * that READ data is not copied through user space.
  *
- * outq_flush() sends as much as the transport takes without blocking, gathering consecutive memory
- * items into one send; what it refuses stays queued for the next writable event. File ranges go
- * out with sendfile() when the transport allows it, else through a buffer.
+ * A range is staged (spliced from the file into a pipe) before its reply header is queued: a read
+ * error then still becomes an error reply for that request, where a sendfile() after the header
+ * could only end the connection. outq_flush() sends as much as the transport takes without
+ * blocking, gathering consecutive memory items into one send; what it refuses stays queued for the
+ * next writable event. Staged ranges are spliced to the socket when the transport allows it, else
+ * sent from memory.
  */
 #pragma once
 
@@ -29,9 +32,16 @@ struct outq {
 int outq_push_copy(struct outq *q, const void *p, size_t len);
 /* Takes ownership of buf (freed with free() once sent). */
 int outq_push_owned(struct outq *q, void *buf, size_t len);
-/* Queues len bytes of fd starting at offset; fd must stay open until the queue is flushed or
- * cleared. */
-int outq_push_file(struct outq *q, int fd, uint64_t offset, size_t len);
+/* Reads len bytes of fd at offset into a pipe, for outq_push_staged(). The pipe holds the file's
+ * pages, not a copy: a write to the range before the reply leaves may show in it, as it would with
+ * sendfile(); NBD does not order requests in flight together. Returns 0; the read's error (-EIO,
+ * ...); or an error of the pipe (it cannot grow to len bytes: -EPERM, or splice() refuses the
+ * file: -EINVAL), after which the caller reads through a buffer instead. */
+int outq_stage_file(int fd, uint64_t offset, size_t len, struct outq_item **staged);
+/* Queues a staged range; the queue owns it from then on. */
+void outq_push_staged(struct outq *q, struct outq_item *staged);
+/* Drops a staged range that was never queued. */
+void outq_staged_free(struct outq_item *staged);
 
 static inline bool outq_empty(const struct outq *q)
 {

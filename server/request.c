@@ -9,8 +9,8 @@
 #include "proto/names.h"
 #include "server/request.h"
 
-/* Below this a READ is copied through memory: one sendmsg beats a sendmsg plus a sendfile. */
-#define SENDFILE_MIN (16u << 10)
+/* Below this a READ is copied through memory: one sendmsg beats a sendmsg plus two splices. */
+#define ZERO_COPY_MIN (16u << 10)
 /* A BLOCK_STATUS reply describes at most this many extents; the client asks again for the rest. */
 #define MAX_EXTENTS 2048
 
@@ -206,12 +206,12 @@ static uint32_t nbd_error(int r)
 
 /* ---- READ ---- */
 
-static bool use_sendfile(const struct xmit *x, size_t len)
+static bool use_zero_copy(const struct xmit *x, size_t len)
 {
 	const struct backend *b = x->backend;
 
 	/* A copy-on-write view has no single file to send from. */
-	return x->sendfile && len >= SENDFILE_MIN && !b->direct && b->fd >= 0;
+	return x->zero_copy_read && len >= ZERO_COPY_MIN && !b->direct && b->fd >= 0;
 }
 
 static int read_simple(const struct xmit *x, const struct nbd_request *req, struct outq *q)
@@ -221,9 +221,20 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	void *buf;
 	int r;
 
-	if (use_sendfile(x, len)) {
-		r = push_simple(x, req, 0, q);
-		return r < 0 ? r : outq_push_file(q, b->fd, req->offset, len);
+	if (use_zero_copy(x, len)) {
+		struct outq_item *staged;
+
+		/* Staged before the header: a failed read still gets its error reply. When staging
+		 * fails, the read through a buffer below tells a storage error from a pipe's. */
+		if (outq_stage_file(b->fd, req->offset, len, &staged) == 0) {
+			r = push_simple(x, req, 0, q);
+			if (r < 0) {
+				outq_staged_free(staged);
+				return r;
+			}
+			outq_push_staged(q, staged);
+			return 0;
+		}
 	}
 	if (len == 0)
 		return push_simple(x, req, 0, q);
@@ -248,11 +259,13 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 			   size_t len, bool done, struct outq *q)
 {
 	struct backend *b = x->backend;
+	struct outq_item *staged = NULL;
 	uint8_t prefix[8];
 	void *buf = NULL;
 	int r;
 
-	if (!use_sendfile(x, len)) {
+	/* Staged before the chunk header, as in read_simple(). */
+	if (!use_zero_copy(x, len) || outq_stage_file(b->fd, offset, len, &staged) < 0) {
 		if (posix_memalign(&buf, 4096, len) != 0)
 			return -ENOMEM;
 		r = backend_pread(b, buf, len, offset);
@@ -272,11 +285,13 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 	}
 	if (r < 0) {
 		free(buf);
+		outq_staged_free(staged);
 		return r;
 	}
 	if (buf)
 		return outq_push_owned(q, buf, len);
-	return outq_push_file(q, b->fd, offset, len);
+	outq_push_staged(q, staged);
+	return 0;
 }
 
 static int read_hole_chunk(const struct xmit *x, const struct nbd_request *req, uint64_t offset,

@@ -24,8 +24,8 @@ struct xmit {
 	uint32_t base_allocation_id; /* 0: no BLOCK_STATUS */
 	uint32_t min_block;        /* alignment the client promised to honour (1: none) */
 	struct translog *log;      /* the export's transaction log, NULL: none */
-	bool sendfile;             /* READ data may be queued as file ranges (the transport takes
-				    * them with sendfile()) */
+	bool zero_copy_read;       /* READ data may be queued as staged file ranges (the transport
+				    * takes them with splice()) */
 };
 
 /* Requests whose payload is longer than this end the connection: reading and discarding it would let

@@ -7,7 +7,7 @@
  * them, and the zero-copy paths, which only run when the capability flags allow.
  *
  * The capabilities say whether bytes may leave or enter the process without passing through the
- * transport: sendfile() of READ data to wfd, and splice() of WRITE payloads from rfd. Only a
+ * transport: splice() of READ data to wfd, and splice() of WRITE payloads from rfd. Only a
  * transport whose bytes on the wire are the bytes of the protocol may claim them: a plain socket,
  * or kernel TLS (the kernel encrypts), never a user-space TLS session.
  */
@@ -22,7 +22,7 @@
 #include "server/tls-creds.h"
 
 enum {
-	TRANSPORT_CAN_SENDFILE = 1u << 0, /* file ranges may be sendfile()d to wfd */
+	TRANSPORT_CAN_SENDFILE = 1u << 0, /* file data may be spliced to wfd (as sendfile() does) */
 	TRANSPORT_CAN_SPLICE = 1u << 1,   /* payloads may be splice()d out of rfd */
 };
 

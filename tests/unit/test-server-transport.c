@@ -117,6 +117,7 @@ static void flush_file_and_memory(struct fixture *f, unsigned caps)
 {
 	static uint8_t content[200000], got[sizeof(content) + 64];
 	struct outq q = OUTQ_INIT;
+	struct outq_item *staged;
 	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
 	size_t want = 5 + 100000 + 3, have = 0;
 	int r;
@@ -127,7 +128,8 @@ static void flush_file_and_memory(struct fixture *f, unsigned caps)
 	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
 	f->t->caps = caps;
 	assert_int_equal(outq_push_copy(&q, "head:", 5), 0);
-	assert_int_equal(outq_push_file(&q, mfd, 1000, 100000), 0);
+	assert_int_equal(outq_stage_file(mfd, 1000, 100000, &staged), 0);
+	outq_push_staged(&q, staged);
 	assert_int_equal(outq_push_copy(&q, "end", 3), 0);
 	assert_int_equal(q.bytes, want);
 	/* The socket buffer is smaller than that: flush, read, again. */
@@ -156,12 +158,37 @@ static void test_outq_copy(void **state)
 	flush_file_and_memory(*state, 0);
 }
 
+/* A range the file cannot give fails when it is staged, before anything of its reply is queued;
+ * a staged range never queued, or queued and cleared unsent, is dropped. */
+static void test_outq_stage_errors(void **state)
+{
+	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
+	struct outq q = OUTQ_INIT;
+	struct outq_item *staged = NULL;
+
+	assert_true(mfd >= 0);
+	assert_int_equal(ftruncate(mfd, 65536), 0);
+	assert_int_equal(outq_stage_file(mfd, 32768, 65536, &staged), -EIO);
+	assert_null(staged);
+	assert_int_equal(outq_stage_file(-1, 0, 4096, &staged), -EBADF);
+	assert_int_equal(outq_stage_file(mfd, 0, 65536, &staged), 0);
+	outq_staged_free(staged);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(outq_stage_file(mfd, 0, 32768, &staged), 0);
+		outq_push_staged(&q, staged);
+	}
+	assert_int_equal(q.bytes, 20 * 32768);
+	outq_clear(&q);
+	assert_true(outq_empty(&q));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test_setup_teardown(test_send_recv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_sendfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq_stage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_copy, setup, teardown),
 	};
 
