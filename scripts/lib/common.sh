@@ -20,7 +20,7 @@ NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit nbd-server gnutl
 # Debian's nbd binaries are fetched into a cache by the tests themselves.
 # The boot suite (tests/boot) builds a Debian root with mmdebstrap, makes its image with mkfs.ext4 -d
 # (e2fsprogs) and forwards the guest's connections to the host's server with socat.
-NBDM_VM_PACKAGES=(qemu-system-x86 busybox-static xz-utils kmod cpio mmdebstrap e2fsprogs socat)
+NBDM_VM_PACKAGES=(qemu-system-x86 busybox-static xz-utils kmod cpio mmdebstrap e2fsprogs socat dmsetup)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -19,8 +19,8 @@
 #   --out FILE           the archive to write
 #
 # The image holds: busybox and its applet links; /opt/nbdm/ (ours), /opt/debian/ (Debian's NBD
-# binaries) and util-linux's blkdiscard with every shared library ldd lists and the dynamic loader; the nbd module with its
-# dependencies in /lib/modules/KVER and the depmod indexes of that tree (busybox modprobe reads
+# binaries), util-linux's blkdiscard and dmsetup, with every shared library ldd lists and the dynamic
+# loader; the modules the tests load (MODULES below) with their dependencies in /lib/modules/KVER and the depmod indexes of that tree (busybox modprobe reads
 # modules.dep, libkmod the .bin indexes); /etc/passwd and /etc/group; /init and the guest tests from
 # tests/vm/guest. /etc/nbdm-vm.env tells the tests where each program is.
 set -euo pipefail
@@ -32,8 +32,9 @@ guest=$(cd "$here/../guest" && pwd)
 # Modules the guest needs, by name; their dependencies come along. ext2 (via ext4), tmpfs, devtmpfs
 # and the 8250 UART are built into Debian's cloud kernels. unix_diag, which a real system loads on
 # demand, lets nbd-client status see whether a Unix socket the kernel holds was shut down. tls and
-# the AES-GCM modules are the kernel's TLS; a name the kernel has built in is skipped.
-MODULES=(nbd unix_diag tls gcm ghash_generic ctr seqiv aesni_intel)
+# the AES-GCM modules are the kernel's TLS. loop, dm_mod and dm_flakey put a failing block device
+# under a server's export (its error and flakey targets). A name the kernel has built in is skipped.
+MODULES=(nbd unix_diag tls gcm ghash_generic ctr seqiv aesni_intel loop dm_mod dm_flakey)
 
 kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' extra='' out=''
 while [ $# -gt 0 ]; do
@@ -142,6 +143,13 @@ add_program "$deb_server/bin/nbd-server" /opt/debian/nbd-server
 # (-z, BLKZEROOUT), which the kernel turns into NBD_CMD_WRITE_ZEROES when the server offers it.
 mkdir -p "$root/opt/util-linux"
 add_program "$(command -v blkdiscard || echo /usr/sbin/blkdiscard)" /opt/util-linux/blkdiscard
+# dmsetup (package dmsetup), when the host has it: device-mapper tables that fail on purpose.
+env_dmsetup=
+if dmsetup=$(command -v dmsetup); then
+	mkdir -p "$root/opt/dm"
+	add_program "$dmsetup" /opt/dm/dmsetup
+	env_dmsetup=/opt/dm/dmsetup
+fi
 
 # ---------------------------------------------------------------- kernel modules
 moddir=$kernel/lib/modules/$kver
@@ -181,6 +189,7 @@ NBDM_CLIENT=$env_client
 DEB_NBD_CLIENT=/opt/debian/nbd-client
 DEB_NBD_SERVER=/opt/debian/nbd-server
 UL_BLKDISCARD=/opt/util-linux/blkdiscard
+DMSETUP=$env_dmsetup
 FD_CONNECT=$env_fd_connect
 NBD_MONITOR=$env_nbd_monitor
 TCP_RELAY=$env_tcp_relay
@@ -188,7 +197,7 @@ NOTIFY_LISTEN=$env_notify_listen
 KTLS_CHECK=$env_ktls_check
 TLS_DIR=$env_tls_dir
 export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
-export NOTIFY_LISTEN KTLS_CHECK TLS_DIR
+export NOTIFY_LISTEN KTLS_CHECK TLS_DIR DMSETUP
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"
