@@ -71,6 +71,26 @@ static int choose_block_size(const struct client_options *o, const struct nbd_ne
 	return 0;
 }
 
+/* What the server said about its export, checked before the kernel is given any of it: a size the
+ * kernel would take as negative (it keeps sizes in a signed 64-bit loff_t), and flags without
+ * NBD_FLAG_HAS_FLAGS, which every server sets, so that the other bits (READ_ONLY among them)
+ * cannot be trusted. */
+static int export_describable(const struct attachment *a)
+{
+	if (a->size > (uint64_t)INT64_MAX)
+		return log_error_errno(EPROTO, "The server says the export has %llu bytes, more than "
+					       "Linux can address (2^63-1); the server is broken or is "
+					       "not what it claims: refusing to attach",
+				       (unsigned long long)a->size);
+	if (!(a->server_flags & NBD_FLAG_HAS_FLAGS))
+		return log_error_errno(EPROTO, "The server's transmission flags, 0x%04x, lack "
+					       "NBD_FLAG_HAS_FLAGS, which every server sets, so none of "
+					       "them can be trusted (not even read-only): refusing to "
+					       "attach",
+				       a->server_flags);
+	return 0;
+}
+
 /* Opens (or takes) every connection and negotiates on it; all must describe the same export. */
 static int open_connections(const struct client_options *o, struct attachment *a)
 {
@@ -108,7 +128,8 @@ static int open_connections(const struct client_options *o, struct attachment *a
 		if (!res) {
 			/* The caller did the handshake (or none is wanted): the size comes from it. */
 			a->size = o->size;
-			a->server_flags = o->flags_given ? (uint16_t)o->flags : NBD_FLAG_HAS_FLAGS;
+			/* Flags given by hand are trusted as they are, HAS_FLAGS or not. */
+			a->server_flags = (uint16_t)(o->flags_given ? o->flags : 0) | NBD_FLAG_HAS_FLAGS;
 			continue;
 		}
 		if (i == 0) {
@@ -131,6 +152,9 @@ static int open_connections(const struct client_options *o, struct attachment *a
 			return r;
 	}
 	a->flags = a->server_flags;
+	r = export_describable(a);
+	if (r < 0)
+		return r;
 	if (!a->block_size) {
 		r = choose_block_size(o, NULL, &a->block_size);
 		if (r < 0)
