@@ -18,6 +18,8 @@
 #                       checks skip without it)
 #   NBDM_VM_KTLS_CHECK  the guest helper guest-tools/ktls-check.c, built (optional: the kernel TLS
 #                       test skips without it)
+#   NBDM_VM_HOSTILE_SERVER the guest helper guest-tools/hostile-server.c, built (optional: the
+#                       client's attach-time refusals skip without it)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
 #                       /tmp; meson passes its meson-logs directory)
@@ -111,6 +113,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 [ -n "${NBDM_VM_TCP_RELAY:-}" ] && args+=(--tcp-relay "$NBDM_VM_TCP_RELAY")
 [ -n "${NBDM_VM_NOTIFY_LISTEN:-}" ] && args+=(--notify-listen "$NBDM_VM_NOTIFY_LISTEN")
 [ -n "${NBDM_VM_KTLS_CHECK:-}" ] && args+=(--ktls-check "$NBDM_VM_KTLS_CHECK")
+[ -n "${NBDM_VM_HOSTILE_SERVER:-}" ] && args+=(--hostile-server "$NBDM_VM_HOSTILE_SERVER")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"
 

@@ -15,6 +15,7 @@
 #   --tcp-relay FILE     the test helper tcp-relay (optional)
 #   --notify-listen FILE the test helper notify-listen (optional)
 #   --ktls-check FILE    the test helper ktls-check (optional)
+#   --hostile-server FILE the test helper hostile-server (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
 #   --out FILE           the archive to write
 #
@@ -36,7 +37,7 @@ guest=$(cd "$here/../guest" && pwd)
 # under a server's export (its error and flakey targets). A name the kernel has built in is skipped.
 MODULES=(nbd unix_diag tls gcm ghash_generic ctr seqiv aesni_intel loop dm_mod dm_flakey)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' hostile_server='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--tcp-relay) tcp_relay=$2 ;;
 	--notify-listen) notify_listen=$2 ;;
 	--ktls-check) ktls_check=$2 ;;
+	--hostile-server) hostile_server=$2 ;;
 	--extra) extra=$2 ;;
 	--out) out=$2 ;;
 	*) vm_die "build-initramfs.sh: unknown option $1" ;;
@@ -131,6 +133,7 @@ add_optional env_nbd_monitor "$nbd_monitor" nbd-monitor
 add_optional env_tcp_relay "$tcp_relay" tcp-relay
 add_optional env_notify_listen "$notify_listen" notify-listen
 add_optional env_ktls_check "$ktls_check" ktls-check
+add_optional env_hostile_server "$hostile_server" hostile-server
 # TLS material for the guest's tests (tests/tls/make-certs.sh, with the host's certtool and psktool).
 env_tls_dir=
 if command -v certtool >/dev/null && command -v psktool >/dev/null &&
@@ -195,9 +198,10 @@ NBD_MONITOR=$env_nbd_monitor
 TCP_RELAY=$env_tcp_relay
 NOTIFY_LISTEN=$env_notify_listen
 KTLS_CHECK=$env_ktls_check
+HOSTILE_SERVER=$env_hostile_server
 TLS_DIR=$env_tls_dir
 export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
-export NOTIFY_LISTEN KTLS_CHECK TLS_DIR DMSETUP
+export NOTIFY_LISTEN KTLS_CHECK HOSTILE_SERVER TLS_DIR DMSETUP
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"
