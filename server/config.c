@@ -157,6 +157,8 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->exports);
 	strv_free(cfg->addresses);
 	free(cfg->unix_path);
+	free(cfg->client_fds);
+	free(cfg->negotiated_export);
 	strv_free(cfg->allow);
 	free(cfg->authfile);
 	free(cfg->user);
@@ -439,9 +441,41 @@ static int check_tls(const struct server_config *cfg)
 							 "--tls-certificates DIR), or drop tlsonly");
 		return -EINVAL;
 	}
+	if (server_config_tls_enabled(cfg) && cfg->negotiated_export) {
+		log_error("TLS is not available with --negotiated, which has no handshake to start it "
+			  "in: turn TLS off with --tls=off, or let the clients negotiate");
+		return -EINVAL;
+	}
 	if (server_config_tls_enabled(cfg) && cfg->stdio) {
 		log_error("TLS is not available with --stdio (PORT 0): serve over a socket, or turn "
 			  "TLS off with --tls=off");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --negotiated serves one export, named or the only one, on the sockets of --fd. */
+static int check_negotiated(const struct server_config *cfg)
+{
+	const char *name = cfg->negotiated_export;
+	bool found = false;
+
+	if (!name)
+		return 0;
+	if (!cfg->n_client_fds) {
+		log_error("--negotiated applies to the sockets given with --fd; there are none");
+		return -EINVAL;
+	}
+	if (!*name && cfg->n_exports != 1) {
+		log_error("--negotiated without a name serves the only export, but there are %zu: "
+			  "give --negotiated=NAME", cfg->n_exports);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_exports && *name; i++)
+		found = found || strcmp(cfg->exports[i].name, name) == 0;
+	if (*name && !found) {
+		log_error("--negotiated names export '%s', which is not defined: give the name of one "
+			  "of the exports", name);
 		return -EINVAL;
 	}
 	return 0;
@@ -491,6 +525,9 @@ int server_config_check(const struct server_config *cfg)
 				return -EINVAL;
 			}
 		}
+	r = check_negotiated(cfg);
+	if (r < 0)
+		return r;
 	return check_tls(cfg);
 }
 

@@ -89,6 +89,11 @@ struct server_config {
 	char *unix_path;
 	bool dual_listen;       /* Unix socket and TCP both */
 	bool stdio;             /* -s: one client on stdin/stdout, no listening */
+	int *client_fds;        /* --fd: connected sockets to serve, no listening */
+	size_t n_client_fds;
+	/* --negotiated: the --fd sockets skip the handshake and are served this export (NULL: they
+	 * have one) */
+	char *negotiated_export;
 
 	bool allow_list;        /* clients may list exports (default true) */
 	char **allow;           /* global allow list entries, or NULL: everyone (as above) */

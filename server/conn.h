@@ -61,6 +61,8 @@ struct conn {
 	void (*complete)(struct conn *c, int error);
 
 	struct srv_hs *hs;
+	/* --negotiated: the client did its handshake elsewhere; the first step starts transmission. */
+	bool skip_handshake;
 	/* now_ms() by which transmission must have started (0: no limit), and the limit in
 	 * seconds, for the message when it passes (conn_expire_stalled()). */
 	int64_t handshake_deadline;

@@ -130,8 +130,8 @@ int main(int argc, char **argv)
 	r = server_listen(&srv, &cfg, argc, argv);
 	if (r < 0)
 		goto out;
-	daemon = !cfg.foreground && !cfg.stdio && !server_socket_activated(&srv) &&
-		 !getenv("NOTIFY_SOCKET");
+	daemon = !cfg.foreground && !cfg.stdio && !cfg.n_client_fds &&
+		 !server_socket_activated(&srv) && !getenv("NOTIFY_SOCKET");
 	if (daemon) {
 		r = daemon_start(&ready_fd);
 		if (r < 0) {

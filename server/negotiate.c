@@ -103,14 +103,22 @@ static int try_kernel_tls(struct conn *c)
 	return 0;
 }
 
-static int start_transmission(struct conn *c)
+/* What the handshake agreed on, or what --negotiated assumes. */
+struct terms {
+	const struct srv_export *export;
+	bool structured;
+	bool extended;
+	uint32_t base_allocation_id;
+	bool block_size_promised;
+};
+
+static int start_transmission(struct conn *c, const struct terms *terms)
 {
-	const struct srv_hs_result *res = srv_hs_result(c->hs);
 	struct export *e = c->export;
 	int r;
 
 	/* admit_export() took the export when it said yes to GO or EXPORT_NAME. */
-	if (!e || e != res->export->userdata)
+	if (!e || e != terms->export->userdata)
 		return -EINVAL;
 	if (transport_is_tls(c->t)) {
 		r = try_kernel_tls(c);
@@ -132,10 +140,10 @@ static int start_transmission(struct conn *c)
 		.export = e,
 		.backend = c->own_backend ? c->own_backend : e->backend,
 		.flags = e->info.transmission_flags,
-		.structured = res->structured_replies,
-		.extended = res->extended_headers,
-		.base_allocation_id = res->base_allocation_id,
-		.min_block = res->block_size_promised ? e->info.block_minimum : 1,
+		.structured = terms->structured,
+		.extended = terms->extended,
+		.base_allocation_id = terms->base_allocation_id,
+		.min_block = terms->block_size_promised ? e->info.block_minimum : 1,
 		.log = e->log,
 		.zero_copy_read = c->t->caps & TRANSPORT_CAN_SENDFILE,
 	};
@@ -154,8 +162,53 @@ static int start_transmission(struct conn *c)
 	return 0;
 }
 
+static int start_after_handshake(struct conn *c)
+{
+	const struct srv_hs_result *res = srv_hs_result(c->hs);
+
+	return start_transmission(c, &(struct terms){
+		.export = res->export,
+		.structured = res->structured_replies,
+		.extended = res->extended_headers,
+		.base_allocation_id = res->base_allocation_id,
+		.block_size_promised = res->block_size_promised,
+	});
+}
+
+/* --negotiated: the export the command line names goes through the same admission as a GO, then
+ * transmission starts with simple replies. The client is taken to honour the export's block sizes:
+ * the kernel, the usual such client, sends whole blocks of the size it was given. */
+static int start_without_handshake(struct conn *c)
+{
+	const char *name = c->live->config->negotiated_export;
+	const struct srv_export *se;
+
+	/* Without a name, the configuration has exactly one export (server_config_check()). */
+	if (!*name && c->live->n_exports == 1)
+		name = c->live->exports[0]->config->name;
+	se = hs_lookup(c, name);
+	char why[512] = "";
+	uint32_t refused;
+
+	if (!se) {
+		log_error("Connection %s: --negotiated names export '%s', which this server does not "
+			  "have", c->peer, name);
+		return -ENOENT;
+	}
+	refused = admit_export(c, se, true, why, sizeof(why));
+	if (refused) {
+		log_notice("Connection %s: %s", c->peer, why);
+		return -EACCES;
+	}
+	return start_transmission(c, &(struct terms){ .export = se, .block_size_promised = true });
+}
+
 int negotiate_step(struct conn *c)
 {
+	if (c->skip_handshake) {
+		c->skip_handshake = false;
+		return start_without_handshake(c) < 0 ? -EBUSY : 1;
+	}
 	for (;;) {
 		const void *out;
 		size_t len;
@@ -192,7 +245,7 @@ int negotiate_step(struct conn *c)
 				log_debug("Connection %s: client ended the handshake", c->peer);
 				return -ECONNRESET;
 			}
-			return start_transmission(c) < 0 ? -EBUSY : 1;
+			return start_after_handshake(c) < 0 ? -EBUSY : 1;
 		case SRV_HS_FAILED:
 			log_info("Connection %s: %s", c->peer, srv_hs_error_message(c->hs));
 			return srv_hs_error(c->hs);
@@ -251,6 +304,14 @@ int negotiate_start(struct conn *c)
 	};
 	int r;
 
+	c->request_timeout = live->config->request_timeout;
+	if (live->config->negotiated_export) {
+		/* No handshake, no TLS: the first step starts transmission, with the export looked
+		 * up in this configuration. */
+		c->live = TAKE_PTR(live);
+		c->skip_handshake = true;
+		return 0;
+	}
 	/* TLS is not for the two fds of --stdio (the configuration refuses it there). */
 	if (c->rsrc.fd != c->wsrc.fd)
 		hs.tls = SRV_TLS_OFF;
@@ -258,7 +319,6 @@ int negotiate_start(struct conn *c)
 	if (r < 0)
 		return r;
 	c->handshake_timeout = live->config->handshake_timeout;
-	c->request_timeout = live->config->request_timeout;
 	c->handshake_deadline = c->handshake_timeout ? now_ms() + c->handshake_timeout * 1000ll : 0;
 	if (hs.tls != SRV_TLS_OFF)
 		c->tls = srv_tls_ref(live->tls);

@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -50,6 +52,8 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_MAX_PER_ADDRESS,
 	OPT_REQUEST_TIMEOUT,
+	OPT_FD,
+	OPT_NEGOTIATED,
 };
 
 const struct option server_options[] = {
@@ -70,6 +74,8 @@ const struct option server_options[] = {
 	{ "foreground", no_argument, NULL, 'n' },
 	{ "oneshot", no_argument, NULL, OPT_ONESHOT },
 	{ "stdio", no_argument, NULL, 's' },
+	{ "fd", required_argument, NULL, OPT_FD },
+	{ "negotiated", optional_argument, NULL, OPT_NEGOTIATED },
 	{ "config", required_argument, NULL, 'C' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "max-connections", required_argument, NULL, 'M' },
@@ -143,6 +149,10 @@ static void help(void)
 	       "  -4, --ipv4-only            listen on IPv4 only\n"
 	       "  -6, --ipv6-only            listen on IPv6 only\n"
 	       "  -s, --stdio                serve one client on stdin and stdout\n"
+	       "      --fd N                 serve the connected socket N (repeatable), no\n"
+	       "                             listening; exit when the last one closes\n"
+	       "      --negotiated[=NAME]    the --fd sockets skip the handshake and are\n"
+	       "                             served export NAME (default: the only one)\n"
 	       "      --allow ADDRESS[/PREFIX]\n"
 	       "                             accept only these clients (repeatable)\n"
 	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
@@ -253,6 +263,40 @@ static int parse_size_arg(const char *what, const char *s, bool reference, uint6
 		return -EINVAL;
 	}
 	*ret = v;
+	return 0;
+}
+
+/* --fd N: a connected socket the server was started with, checked at once so that a wrong number
+ * is reported before anything starts. */
+static int add_client_fd(struct server_config *cfg, const char *arg)
+{
+	struct stat st;
+	uint32_t fd;
+	int *fds;
+
+	if (parse_u32(arg, &fd) < 0 || fd > INT_MAX) {
+		log_error("invalid file descriptor '%s' for --fd: expected a number", arg);
+		return -EINVAL;
+	}
+	if (fstat((int)fd, &st) < 0) {
+		log_error("--fd %u: the server has no open file descriptor %u; start it with the "
+			  "connected socket as that descriptor", fd, fd);
+		return -EBADF;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("--fd %u is not a socket: give the descriptor of a connected socket", fd);
+		return -ENOTSOCK;
+	}
+	for (size_t i = 0; i < cfg->n_client_fds; i++)
+		if (cfg->client_fds[i] == (int)fd) {
+			log_error("--fd %u is given twice", fd);
+			return -EINVAL;
+		}
+	fds = reallocarray(cfg->client_fds, cfg->n_client_fds + 1, sizeof(*fds));
+	if (!fds)
+		return log_oom();
+	fds[cfg->n_client_fds++] = (int)fd;
+	cfg->client_fds = fds;
 	return 0;
 }
 
@@ -643,6 +687,10 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 	case OPT_MAX_PER_ADDRESS:
 		return parse_unsigned("maximum number of connections per address", arg, UINT32_MAX,
 				      " (0 means no limit)", &cfg->max_connections_per_address);
+	case OPT_FD:
+		return add_client_fd(cfg, arg);
+	case OPT_NEGOTIATED:
+		return config_set_string(&cfg->negotiated_export, arg ? arg : "");
 	case OPT_REQUEST_TIMEOUT:
 		return parse_unsigned("request timeout", arg, SERVER_MAX_HANDSHAKE_TIMEOUT,
 				      " seconds (0 means no limit)", &cfg->request_timeout);

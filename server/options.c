@@ -67,6 +67,11 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 			  ps->stdio_by_port ? "PORT 0" : "--stdio", ps->listen_option);
 		return -EINVAL;
 	}
+	if (cfg->n_client_fds && (ps->listen_option || cfg->stdio)) {
+		log_error("--fd serves the sockets it is given and cannot be combined with %s",
+			  cfg->stdio ? (ps->stdio_by_port ? "PORT 0" : "--stdio") : ps->listen_option);
+		return -EINVAL;
+	}
 	if (cfg->unix_path && ps->tcp_option)
 		cfg->dual_listen = true;
 

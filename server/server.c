@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/daemon.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/sockaddr-name.h"
 #include "server/server.h"
@@ -39,7 +40,7 @@ int server_listen(struct server *srv, const struct server_config *config, int ar
 	pthread_mutex_init(&srv->live_lock, NULL);
 	slots_init(&srv->slots);
 	peer_counts_init(&srv->peers);
-	if (config->stdio)
+	if (config->stdio || config->n_client_fds)
 		return 0;
 	return listeners_open(&srv->listeners, config);
 }
@@ -158,6 +159,31 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 	}
 }
 
+/* --fd: the connected sockets the server was started with, each a connection of its own. */
+static int adopt_client_fds(struct server *srv)
+{
+	const struct server_config *cfg = srv->config;
+
+	for (size_t i = 0; i < cfg->n_client_fds; i++) {
+		int fd = cfg->client_fds[i];
+		struct sockaddr_storage peer = { 0 };
+		socklen_t len = sizeof(peer);
+		int r;
+
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) {
+			r = -errno;
+			/* Not connected (a listening socket, or one the client closed already). */
+			return log_error_errno(r, "--fd %d: not a connected socket: %m", fd);
+		}
+		(void)fd_set_cloexec(fd, true);
+		srv->accepted++;
+		r = adopt(srv, fd, fd, &peer, len, 0, NULL);
+		if (r < 0)
+			return log_error_errno(r, "Failed to serve --fd %d: %m", fd);
+	}
+	return 0;
+}
+
 static void signal_dispatch(struct loop_source *s, uint32_t events)
 {
 	struct server *srv = container_of(s, struct server, signals);
@@ -186,7 +212,8 @@ static void closed_dispatch(struct loop_source *s, uint32_t events)
 	uint64_t count;
 
 	(void)!read(s->fd, &count, sizeof(count));
-	if ((srv->config->oneshot || srv->config->stdio) && srv->accepted &&
+	if ((srv->config->oneshot || srv->config->stdio || srv->config->n_client_fds) &&
+	    srv->accepted &&
 	    atomic_load(&srv->connections) == 0) {
 		log_info("The last connection closed; exiting");
 		srv->stopping = true;
@@ -272,6 +299,12 @@ int server_run(struct server *srv)
 			pool_stop(&srv->pool);
 			return log_error_errno(r, "Failed to serve stdin: %m");
 		}
+	}
+	r = adopt_client_fds(srv);
+	if (r < 0) {
+		workers_stop(&srv->workers);
+		pool_stop(&srv->pool);
+		return r;
 	}
 
 	while (!srv->stopping) {
