@@ -462,8 +462,9 @@ static int check_negotiated(const struct server_config *cfg)
 
 	if (!name)
 		return 0;
-	if (!cfg->n_client_fds) {
-		log_error("--negotiated applies to the sockets given with --fd; there are none");
+	if (!cfg->n_client_fds && !cfg->accept_fds_given) {
+		log_error("--negotiated applies to the sockets given with --fd or --accept-fds; "
+			  "there are none");
 		return -EINVAL;
 	}
 	if (!*name && cfg->n_exports != 1) {

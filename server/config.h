@@ -90,6 +90,8 @@ struct server_config {
 	bool dual_listen;       /* Unix socket and TCP both */
 	bool stdio;             /* -s: one client on stdin/stdout, no listening */
 	int *client_fds;        /* --fd: connected sockets to serve, no listening */
+	bool accept_fds_given;  /* --accept-fds: more of them arrive on a Unix socket, */
+	int accept_fds;         /* this one */
 	size_t n_client_fds;
 	/* --negotiated: the --fd sockets skip the handshake and are served this export (NULL: they
 	 * have one) */

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	r = server_listen(&srv, &cfg, argc, argv);
 	if (r < 0)
 		goto out;
-	daemon = !cfg.foreground && !cfg.stdio && !cfg.n_client_fds &&
+	daemon = !cfg.foreground && !cfg.stdio && !cfg.n_client_fds && !cfg.accept_fds_given &&
 		 !server_socket_activated(&srv) && !getenv("NOTIFY_SOCKET");
 	if (daemon) {
 		r = daemon_start(&ready_fd);

@@ -54,6 +54,7 @@ enum {
 	OPT_REQUEST_TIMEOUT,
 	OPT_FD,
 	OPT_NEGOTIATED,
+	OPT_ACCEPT_FDS,
 };
 
 const struct option server_options[] = {
@@ -76,6 +77,7 @@ const struct option server_options[] = {
 	{ "stdio", no_argument, NULL, 's' },
 	{ "fd", required_argument, NULL, OPT_FD },
 	{ "negotiated", optional_argument, NULL, OPT_NEGOTIATED },
+	{ "accept-fds", required_argument, NULL, OPT_ACCEPT_FDS },
 	{ "config", required_argument, NULL, 'C' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "max-connections", required_argument, NULL, 'M' },
@@ -153,6 +155,9 @@ static void help(void)
 	       "                             listening; exit when the last one closes\n"
 	       "      --negotiated[=NAME]    the --fd sockets skip the handshake and are\n"
 	       "                             served export NAME (default: the only one)\n"
+	       "      --accept-fds N         more connected sockets arrive as descriptors on\n"
+	       "                             the Unix socket N; exit when it closes and the\n"
+	       "                             last connection too\n"
 	       "      --allow ADDRESS[/PREFIX]\n"
 	       "                             accept only these clients (repeatable)\n"
 	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
@@ -266,36 +271,65 @@ static int parse_size_arg(const char *what, const char *s, bool reference, uint6
 	return 0;
 }
 
-/* --fd N: a connected socket the server was started with, checked at once so that a wrong number
- * is reported before anything starts. */
-static int add_client_fd(struct server_config *cfg, const char *arg)
+/* The socket descriptor OPTION N names, checked at once so that a wrong number is reported before
+ * anything starts. */
+static int parse_socket_fd(const char *option, const char *arg, int *ret)
 {
 	struct stat st;
 	uint32_t fd;
-	int *fds;
 
 	if (parse_u32(arg, &fd) < 0 || fd > INT_MAX) {
-		log_error("invalid file descriptor '%s' for --fd: expected a number", arg);
+		log_error("invalid file descriptor '%s' for %s: expected a number", arg, option);
 		return -EINVAL;
 	}
 	if (fstat((int)fd, &st) < 0) {
-		log_error("--fd %u: the server has no open file descriptor %u; start it with the "
-			  "connected socket as that descriptor", fd, fd);
+		log_error("%s %u: the server has no open file descriptor %u; start it with the "
+			  "socket as that descriptor", option, fd, fd);
 		return -EBADF;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		log_error("--fd %u is not a socket: give the descriptor of a connected socket", fd);
+		log_error("%s %u is not a socket: give the descriptor of a socket", option, fd);
 		return -ENOTSOCK;
 	}
+	*ret = (int)fd;
+	return 0;
+}
+
+static int set_accept_fds(struct server_config *cfg, const char *arg)
+{
+	int fd, domain = 0;
+	socklen_t len = sizeof(domain);
+	int r = parse_socket_fd("--accept-fds", arg, &fd);
+
+	if (r < 0)
+		return r;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX) {
+		log_error("--accept-fds %d is not a Unix socket: descriptors travel over Unix "
+			  "sockets only", fd);
+		return -EINVAL;
+	}
+	cfg->accept_fds_given = true;
+	cfg->accept_fds = fd;
+	return 0;
+}
+
+/* --fd N: a connected socket the server was started with. */
+static int add_client_fd(struct server_config *cfg, const char *arg)
+{
+	int fd, *fds;
+	int r = parse_socket_fd("--fd", arg, &fd);
+
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < cfg->n_client_fds; i++)
-		if (cfg->client_fds[i] == (int)fd) {
-			log_error("--fd %u is given twice", fd);
+		if (cfg->client_fds[i] == fd) {
+			log_error("--fd %d is given twice", fd);
 			return -EINVAL;
 		}
 	fds = reallocarray(cfg->client_fds, cfg->n_client_fds + 1, sizeof(*fds));
 	if (!fds)
 		return log_oom();
-	fds[cfg->n_client_fds++] = (int)fd;
+	fds[cfg->n_client_fds++] = fd;
 	cfg->client_fds = fds;
 	return 0;
 }
@@ -689,6 +723,8 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 				      " (0 means no limit)", &cfg->max_connections_per_address);
 	case OPT_FD:
 		return add_client_fd(cfg, arg);
+	case OPT_ACCEPT_FDS:
+		return set_accept_fds(cfg, arg);
 	case OPT_NEGOTIATED:
 		return config_set_string(&cfg->negotiated_export, arg ? arg : "");
 	case OPT_REQUEST_TIMEOUT:

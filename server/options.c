@@ -67,8 +67,9 @@ static int finish_pass(struct server_config *cfg, struct pass *ps)
 			  ps->stdio_by_port ? "PORT 0" : "--stdio", ps->listen_option);
 		return -EINVAL;
 	}
-	if (cfg->n_client_fds && (ps->listen_option || cfg->stdio)) {
-		log_error("--fd serves the sockets it is given and cannot be combined with %s",
+	if ((cfg->n_client_fds || cfg->accept_fds_given) && (ps->listen_option || cfg->stdio)) {
+		log_error("%s serves the sockets it is given and cannot be combined with %s",
+			  cfg->n_client_fds ? "--fd" : "--accept-fds",
 			  cfg->stdio ? (ps->stdio_by_port ? "PORT 0" : "--stdio") : ps->listen_option);
 		return -EINVAL;
 	}

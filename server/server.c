@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/daemon.h"
+#include "common/fd-passing.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/sockaddr-name.h"
@@ -36,11 +37,11 @@ struct live *server_live(struct server *srv)
 int server_listen(struct server *srv, const struct server_config *config, int argc, char **argv)
 {
 	*srv = (struct server){ .config = config, .argc = argc, .argv = argv, .epfd = -EBADF };
-	srv->signals.fd = srv->closed.fd = -EBADF;
+	srv->signals.fd = srv->closed.fd = srv->inbox.fd = -EBADF;
 	pthread_mutex_init(&srv->live_lock, NULL);
 	slots_init(&srv->slots);
 	peer_counts_init(&srv->peers);
-	if (config->stdio || config->n_client_fds)
+	if (config->stdio || config->n_client_fds || config->accept_fds_given)
 		return 0;
 	return listeners_open(&srv->listeners, config);
 }
@@ -159,29 +160,76 @@ static void accept_dispatch(struct loop_source *s, uint32_t events)
 	}
 }
 
-/* --fd: the connected sockets the server was started with, each a connection of its own. */
+/* A connected socket given to the server (--fd, --accept-fds) becomes a connection of its own. */
+static int adopt_given(struct server *srv, int fd, const char *origin)
+{
+	struct sockaddr_storage peer = { 0 };
+	socklen_t len = sizeof(peer);
+	int r;
+
+	/* Not connected: a listening socket, or one whose client is gone already. */
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+		return log_error_errno(errno, "%s %d: not a connected socket: %m", origin, fd);
+	(void)fd_set_cloexec(fd, true);
+	srv->accepted++;
+	r = adopt(srv, fd, fd, &peer, len, 0, NULL);
+	if (r < 0)
+		return log_error_errno(r, "Failed to serve the socket of %s %d: %m", origin, fd);
+	return 0;
+}
+
 static int adopt_client_fds(struct server *srv)
 {
 	const struct server_config *cfg = srv->config;
 
 	for (size_t i = 0; i < cfg->n_client_fds; i++) {
-		int fd = cfg->client_fds[i];
-		struct sockaddr_storage peer = { 0 };
-		socklen_t len = sizeof(peer);
-		int r;
+		int r = adopt_given(srv, cfg->client_fds[i], "--fd");
 
-		if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) {
-			r = -errno;
-			/* Not connected (a listening socket, or one the client closed already). */
-			return log_error_errno(r, "--fd %d: not a connected socket: %m", fd);
-		}
-		(void)fd_set_cloexec(fd, true);
-		srv->accepted++;
-		r = adopt(srv, fd, fd, &peer, len, 0, NULL);
 		if (r < 0)
-			return log_error_errno(r, "Failed to serve --fd %d: %m", fd);
+			return r;
 	}
 	return 0;
+}
+
+/* Servers that end with their last connection: --oneshot and --stdio once one came, --fd, and
+ * --accept-fds once its socket closed too (no more can come). */
+static bool last_connection_gone(const struct server *srv)
+{
+	const struct server_config *cfg = srv->config;
+
+	if (atomic_load(&srv->connections) != 0)
+		return false;
+	if (cfg->accept_fds_given)
+		return srv->inbox.fd < 0;
+	return (cfg->oneshot || cfg->stdio || cfg->n_client_fds) && srv->accepted;
+}
+
+static void inbox_dispatch(struct loop_source *s, uint32_t events)
+{
+	struct server *srv = container_of(s, struct server, inbox);
+
+	for (;;) {
+		int fd, r = fd_receive(s->fd, &fd);
+
+		if (r == -EAGAIN)
+			return;
+		if (r == 1) {
+			if (srv->stopping || adopt_given(srv, fd, "--accept-fds") < 0)
+				safe_close(fd);
+			continue;
+		}
+		if (r < 0)
+			log_warning("Receiving a socket on --accept-fds %d failed: %s; no more "
+				    "connections will come", s->fd, strerror(-r));
+		/* The sender is gone: serve what is open, then exit. */
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		s->fd = safe_close(s->fd);
+		if (last_connection_gone(srv)) {
+			log_info("No connection is left and none can come; exiting");
+			srv->stopping = true;
+		}
+		return;
+	}
 }
 
 static void signal_dispatch(struct loop_source *s, uint32_t events)
@@ -212,9 +260,7 @@ static void closed_dispatch(struct loop_source *s, uint32_t events)
 	uint64_t count;
 
 	(void)!read(s->fd, &count, sizeof(count));
-	if ((srv->config->oneshot || srv->config->stdio || srv->config->n_client_fds) &&
-	    srv->accepted &&
-	    atomic_load(&srv->connections) == 0) {
+	if (last_connection_gone(srv)) {
 		log_info("The last connection closed; exiting");
 		srv->stopping = true;
 	}
@@ -301,6 +347,14 @@ int server_run(struct server *srv)
 		}
 	}
 	r = adopt_client_fds(srv);
+	if (r == 0 && cfg->accept_fds_given) {
+		srv->inbox = (struct loop_source){ .fd = cfg->accept_fds, .dispatch = inbox_dispatch };
+		(void)fd_set_nonblock(srv->inbox.fd, true);
+		(void)fd_set_cloexec(srv->inbox.fd, true);
+		r = watch(srv, &srv->inbox);
+		if (r < 0)
+			log_error_errno(r, "Failed to watch --accept-fds %d: %m", srv->inbox.fd);
+	}
 	if (r < 0) {
 		workers_stop(&srv->workers);
 		pool_stop(&srv->pool);
@@ -343,4 +397,5 @@ void server_free(struct server *srv)
 	srv->epfd = safe_close(srv->epfd);
 	srv->signals.fd = safe_close(srv->signals.fd);
 	srv->closed.fd = safe_close(srv->closed.fd);
+	srv->inbox.fd = safe_close(srv->inbox.fd);
 }

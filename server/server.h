@@ -46,6 +46,7 @@ struct server {
 	int epfd;               /* the main thread's loop */
 	struct loop_source signals;
 	struct loop_source closed; /* eventfd: a worker closed a connection */
+	struct loop_source inbox;  /* --accept-fds: connected sockets arrive here; -EBADF once closed */
 
 	atomic_uint connections; /* open right now, handshakes included */
 	uint64_t accepted;       /* ever */

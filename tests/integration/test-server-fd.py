@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbdtest  # noqa: E402
@@ -147,6 +148,46 @@ tap.eq(error, 1, "negotiated=NAME: a WRITE to the read-only export gets EPERM")
 ours.close()
 tap.eq(exited(proc), 0, "negotiated=NAME: the client closing ends the server")
 
+# ---- --accept-fds: sockets handed over later, on a Unix socket
+control, control_theirs = socket.socketpair()
+log = open(nbdtest.path("accept-fds.log"), "wb+")
+proc = subprocess.Popen([nbdtest.SERVER, "--accept-fds", str(control_theirs.fileno()), "--export",
+                         "disk=" + image], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        pass_fds=[control_theirs.fileno()])
+control_theirs.close()
+handles = []
+for i in (1, 2, 3):
+    ours, theirs = socket.socketpair()
+    socket.send_fds(control, [b"F"], [theirs.fileno()])
+    theirs.close()
+    h = nbd.NBD()
+    h.set_export_name("disk")
+    tap.case("accept-fds: nbd_connect_socket on handed-over socket %d" % i, h.connect_socket,
+             ours.detach())
+    handles.append(h)
+handles[0].pwrite(b"over a handed-over socket", 131072)
+handles[0].flush()
+tap.eq(bytes(handles[2].pread(25, 131072)), b"over a handed-over socket",
+       "accept-fds: the connections share one export")
+handles.pop().shutdown()
+handles.pop().shutdown()
+tap.ok(proc.poll() is None, "accept-fds: no connection but one, the socket open: it serves on")
+control.close()
+time.sleep(0.3)
+tap.ok(proc.poll() is None, "accept-fds: the socket closed, one connection open: it serves on")
+tap.eq(bytes(handles[0].pread(25, 131072)), b"over a handed-over socket",
+       "accept-fds: the last connection still works")
+handles.pop().shutdown()
+tap.eq(exited(proc), 0, "accept-fds: the last connection closed: the server exits with status 0")
+
+control, control_theirs = socket.socketpair()
+proc = subprocess.Popen([nbdtest.SERVER, "--accept-fds", str(control_theirs.fileno()), "--export",
+                         "disk=" + image], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        pass_fds=[control_theirs.fileno()])
+control_theirs.close()
+control.close()
+tap.eq(exited(proc), 0, "accept-fds: the socket closed before any connection: the server exits")
+
 # ---- refusals
 
 
@@ -182,6 +223,8 @@ listener.bind(("127.0.0.1", 0))
 listener.listen(1)
 refused("--fd of a listening socket", "not a connected socket",
         ["--foreground", "--fd", str(listener.fileno()), "--export", "disk=" + image], [listener])
+refused("--accept-fds of a TCP socket", "is not a Unix socket",
+        ["--accept-fds", str(listener.fileno()), "--export", "disk=" + image], [listener])
 listener.close()
 
 tap.finish()
