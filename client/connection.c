@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "client/connection.h"
+#include "client/local-server.h"
 #include "client/transport-tls.h"
 #include "client/transport.h"
 #include "common/clock.h"
@@ -38,6 +40,13 @@ const char *client_target_string(const struct client_target *t, char *buf, size_
 		break;
 	case TARGET_FD:
 		snprintf(buf, len, "the given file descriptor");
+		break;
+	case TARGET_LOCAL:
+		if (t->image_path)
+			snprintf(buf, len, "the local server of %s", t->image_path);
+		else
+			snprintf(buf, len, "the local server of a %" PRIu64 "-byte memory disk",
+				 t->memory_size);
 		break;
 	default:
 		snprintf(buf, len, "(no target)");
@@ -334,6 +343,10 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 				*ret_message = NULL;
 			return r;
 		}
+	} else if (o->target.kind == TARGET_LOCAL) {
+		fd = local_server_connect(o, ret_message);
+		if (fd < 0 && *ret_message)
+			return fd;
 	} else {
 		fd = connect_target(&o->target, connect_timeout_ms, &gai);
 	}

@@ -148,6 +148,10 @@ char *client_backend_identifier(const struct client_options *o)
 	else if (o->target.kind == TARGET_TCP)
 		r = asprintf(&s, strchr(o->target.host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
 			     o->target.host, o->target.port ? o->target.port : "10809", name);
+	else if (o->target.kind == TARGET_LOCAL && o->target.image_path)
+		r = asprintf(&s, "file://%s", o->target.image_path);
+	else if (o->target.kind == TARGET_LOCAL)
+		r = asprintf(&s, "memory:%" PRIu64, o->target.memory_size);
 	else
 		return strdup("nbd-client");
 	return r < 0 ? NULL : s;
@@ -208,6 +212,8 @@ void client_target_free(struct client_target *t)
 	free(t->port);
 	free(t->socket_path);
 	free(t->export_name);
+	free(t->image_path);
+	free(t->cow_path);
 	client_tls_free(&t->tls);
 	*t = (struct client_target)CLIENT_TARGET_INIT;
 }

@@ -39,6 +39,7 @@ enum target_kind {
 	TARGET_TCP,         /* host (name, IPv4, or IPv6 without brackets) and port */
 	TARGET_UNIX,        /* socket path */
 	TARGET_FD,          /* already-connected sockets given with --fd */
+	TARGET_LOCAL,       /* an image served by a server nbd-client starts itself (file:, memory:) */
 };
 
 /* Which fields of a struct client_tls a layer gives (client_tls.given). */
@@ -98,6 +99,11 @@ struct client_target {
 	struct client_tls tls;
 	uint32_t connect_timeout;   /* a URI's x-connect-timeout=, seconds; 0: none given */
 	uint32_t negotiate_timeout; /* a URI's x-negotiate-timeout=, seconds; 0: none given */
+	/* LOCAL: the image file (absolute), or a memory disk of memory_size bytes; an overlay file
+	 * that takes every write (cow=), leaving the image unchanged */
+	char *image_path;
+	uint64_t memory_size;
+	char *cow_path;
 };
 
 #define CLIENT_TARGET_INIT { .tls = CLIENT_TLS_INIT }

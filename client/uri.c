@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "client/local-target.h"
 #include "client/uri.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -633,6 +634,8 @@ int client_parse_target(const char *arg, struct client_target *t)
 	const char *colon;
 	int r;
 
+	if (client_is_local_target(arg))
+		return client_parse_local_target(arg, t);
 	if (client_is_uri(arg))
 		return client_parse_uri(arg, t);
 

@@ -90,6 +90,7 @@ struct server_config {
 	bool dual_listen;       /* Unix socket and TCP both */
 	bool stdio;             /* -s: one client on stdin/stdout, no listening */
 	int *client_fds;        /* --fd: connected sockets to serve, no listening */
+	bool mlock;             /* --mlock: never paged out (it serves a swap device) */
 	bool accept_fds_given;  /* --accept-fds: more of them arrive on a Unix socket, */
 	int accept_fds;         /* this one */
 	size_t n_client_fds;

@@ -14,6 +14,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,6 +164,10 @@ int main(int argc, char **argv)
 	r = server_open_exports(&srv);
 	if (r < 0)
 		goto out;
+	/* A server in the data path of a swap device must not wait for its own pages. */
+	if (cfg.mlock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		log_warning_errno(errno, "Cannot lock the server in memory (--mlock): %m; it may be "
+					 "paged out to the device it serves");
 	if (daemon) {
 		daemon_ready(ready_fd, 0);
 		ready_fd = -EBADF;

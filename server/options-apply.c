@@ -55,6 +55,7 @@ enum {
 	OPT_FD,
 	OPT_NEGOTIATED,
 	OPT_ACCEPT_FDS,
+	OPT_MLOCK,
 };
 
 const struct option server_options[] = {
@@ -78,6 +79,7 @@ const struct option server_options[] = {
 	{ "fd", required_argument, NULL, OPT_FD },
 	{ "negotiated", optional_argument, NULL, OPT_NEGOTIATED },
 	{ "accept-fds", required_argument, NULL, OPT_ACCEPT_FDS },
+	{ "mlock", no_argument, NULL, OPT_MLOCK },
 	{ "config", required_argument, NULL, 'C' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "max-connections", required_argument, NULL, 'M' },
@@ -195,6 +197,7 @@ static void help(void)
 	       "      --threads N            worker threads (default: one per CPU)\n"
 	       "      --user USER            run as USER once listening\n"
 	       "      --group GROUP          run as GROUP once listening\n"
+	       "      --mlock                lock the server in memory (it serves swap)\n"
 	       "  -o, --output-config NAME   print the command-line export as section [NAME]\n"
 	       "  -v, --verbose              log more (repeatable)\n"
 	       "  -h, --help                 show this help\n"
@@ -725,6 +728,9 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 		return add_client_fd(cfg, arg);
 	case OPT_ACCEPT_FDS:
 		return set_accept_fds(cfg, arg);
+	case OPT_MLOCK:
+		cfg->mlock = true;
+		return 0;
 	case OPT_NEGOTIATED:
 		return config_set_string(&cfg->negotiated_export, arg ? arg : "");
 	case OPT_REQUEST_TIMEOUT:

@@ -33,6 +33,24 @@ check_grep "ours: and lists the exports there are" "'disk': the disk" "$SCRATCH/
 check "ours: -g (EXPORT_NAME only) info" "${CLIENT[@]}" info "$(uri "$S" disk)" -g
 check_grep "ours: -g still learns the size" '^size: 4194304$' "$SCRATCH/out"
 
+# Local images: nbd-client starts the server itself, on a socketpair, and it exits afterwards.
+truncate -s 3M "$SCRATCH/local.img"
+local_servers() { pgrep -f -- "--accept-fds=3 --export=image=" | wc -l; }
+check "ours: info file:///... starts a local server" env NBDM_SERVER="$NBD_SERVER" \
+	"${CLIENT[@]}" info "file://$SCRATCH/local.img"
+check_grep "ours: the local image's size" '^size: 3145728$' "$SCRATCH/out"
+check "ours: info memory:5M" env NBDM_SERVER="$NBD_SERVER" "${CLIENT[@]}" info memory:5M
+check_grep "ours: the memory disk's size" '^size: 5242880$' "$SCRATCH/out"
+for i in $(seq 50); do [ "$(local_servers)" = 0 ] && break; sleep 0.1; done
+check_eq "ours: no local server is left" 0 "$(local_servers)"
+check_fails "ours: a local image that does not exist" "${CLIENT[@]}" info "file://$SCRATCH/nope.img"
+check_grep "ours: names it" "Cannot use the image $SCRATCH/nope.img: No such file" "$SCRATCH/out"
+check_fails "ours: no server program" env NBDM_SERVER=/nonexistent/nbd-server \
+	"${CLIENT[@]}" info memory:1M
+check_grep "ours: says which and what to do" \
+	"Cannot run the local server /nonexistent/nbd-server: No such file or directory; install" \
+	"$SCRATCH/out"
+
 PORT=$(free_port)
 start_server_cmd "tcp:$PORT" "$NBD_SERVER" --foreground "127.0.0.1@$PORT" "$SCRATCH/disk.img"
 check "ours over TCP: -l 127.0.0.1 PORT (reference form)" "${CLIENT[@]}" -l 127.0.0.1 "$PORT"

@@ -360,6 +360,56 @@ static void test_uri_limits(void **state _unused_)
 	assert_string_equal(take_err(), "");
 }
 
+/* file: and memory: targets: the local image nbd-client serves itself. */
+static void test_local_targets(void **state _unused_)
+{
+	struct client_target t = CLIENT_TARGET_INIT;
+	char dir[] = "/tmp/nbdm-local.XXXXXX", path[64], arg[128], *cwd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/img", dir);
+	close(open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+
+	snprintf(arg, sizeof(arg), "file://%s", path);
+	assert_int_equal(client_parse_target(arg, &t), 0);
+	assert_int_equal(t.kind, TARGET_LOCAL);
+	assert_string_equal(t.image_path, path);
+	assert_null(t.cow_path);
+	assert_string_equal(t.export_name, "image");
+
+	/* file:PATH, relative, with an overlay that need not exist yet: both made absolute. */
+	cwd = getcwd(NULL, 0);
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(client_parse_target("file:img?cow=over.cow", &t), 0);
+	assert_string_equal(t.image_path, path);
+	snprintf(arg, sizeof(arg), "%s/over.cow", dir);
+	assert_string_equal(t.cow_path, arg);
+	assert_int_equal(chdir(cwd), 0);
+	free(cwd);
+
+	assert_int_equal(client_parse_target("memory:64M", &t), 0);
+	assert_int_equal(t.kind, TARGET_LOCAL);
+	assert_null(t.image_path);
+	assert_int_equal(t.memory_size, 64u << 20);
+	assert_string_equal(take_err(), "");
+
+	/* Refusals leave the target as it was and say why. */
+	assert_int_equal(client_parse_target("memory:lots", &t), -EINVAL);
+	assert_non_null(strstr(take_err(), "invalid memory disk 'memory:lots'"));
+	assert_int_equal(client_parse_target("file://host/img", &t), -EINVAL);
+	assert_non_null(strstr(take_err(), "without a host: file:///PATH"));
+	snprintf(arg, sizeof(arg), "file://%s?size=1G", path);
+	assert_int_equal(client_parse_target(arg, &t), -EINVAL);
+	assert_non_null(strstr(take_err(), "the only query a file: target takes is cow="));
+	assert_int_equal(client_parse_target("file:///nonexistent/img", &t), -ENOENT);
+	assert_non_null(strstr(take_err(), "Cannot use the image /nonexistent/img"));
+	assert_int_equal(t.memory_size, 64u << 20);
+
+	client_target_free(&t);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_is_uri(void **state _unused_)
 {
 	assert_true(client_is_uri("nbd://h"));
@@ -494,6 +544,7 @@ int main(void)
 		TEST(test_uri_bad),
 		TEST(test_uri_limits),
 		TEST(test_is_uri),
+		TEST(test_local_targets),
 		TEST(test_target_good),
 		TEST(test_target_bad),
 		TEST(test_target_replaced),
