@@ -4,7 +4,8 @@
  * (struct backend_ops), and a view such as copy-on-write sits on a lower backend and reaches it
  * through these same calls. The backends: a file, a block device or sparse memory (a memfd, so that
  * memory exports share every code path with files) in backend-file.c, several files one after
- * another in multifile.c, and a copy-on-write view over any of them in cow.c. A new one is a new
+ * another in multifile.c, a directory of chunk files in backend-sharded.c, and a copy-on-write view
+ * over any of them in cow.c. A new one is a new
  * file that fills in struct backend_ops, and a line where export.c picks the storage.
  *
  * Every function is safe to call from several threads at once, returns 0 or a negative errno, and

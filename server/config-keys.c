@@ -69,6 +69,7 @@ const struct key config_keys[] = {
 	{ "datalog", EX, .type = KEY_OFF_BOOL,
 	  .why = WHY_NOT("logging WRITE data in the transaction log (datalog)") },
 	{ "multifile", E(multifile), .type = KEY_BOOL },
+	{ "sharded", E(sharded), .type = KEY_BOOL },
 	{ "treefiles", EX, .type = KEY_OFF_BOOL,
 	  .why = WHY_NOT("an export of one file per block (treefiles)") },
 	{ "waitfile", EX, .type = KEY_OFF_BOOL,

@@ -131,7 +131,7 @@ bool export_config_equal(const struct export_config *a, const struct export_conf
 	       a->trim == b->trim && a->rotational == b->rotational &&
 	       str_equal(a->authfile, b->authfile) && strv_equal(a->allow, b->allow) &&
 	       a->max_connections == b->max_connections && a->multifile == b->multifile &&
-	       a->temporary == b->temporary && str_equal(a->cowdir, b->cowdir) &&
+	       a->sharded == b->sharded && a->temporary == b->temporary && str_equal(a->cowdir, b->cowdir) &&
 	       a->tls_only == b->tls_only &&
 	       str_equal(a->prerun, b->prerun) && str_equal(a->postrun, b->postrun) &&
 	       str_equal(a->transactionlog, b->transactionlog) && a->virtstyle == b->virtstyle &&
@@ -346,6 +346,14 @@ int export_config_check(const struct export_config *e)
 	if (e->backend == EXPORT_MEMORY && (e->multifile || e->temporary || e->virtstyle)) {
 		log_error("%s: %s does not apply to a memory export; remove it", where,
 			  e->multifile ? "multifile" : e->temporary ? "temporary" : "virtstyle");
+		return -EINVAL;
+	}
+	if (e->sharded && (e->backend == EXPORT_MEMORY || e->multifile || e->temporary ||
+			   e->virtstyle || e->size)) {
+		log_error("%s: %s does not apply to a sharded export (its size is in DIR/nbd-shards); "
+			  "remove it", where,
+			  e->backend == EXPORT_MEMORY ? "memory" : e->multifile ? "multifile"
+			  : e->temporary ? "temporary" : e->virtstyle ? "virtstyle" : "filesize");
 		return -EINVAL;
 	}
 	if (e->multifile && e->temporary) {

@@ -49,6 +49,7 @@ struct export_config {
 				 * everyone; an empty array (allow[0] == NULL) lets no one in */
 	unsigned max_connections; /* 0: no limit */
 	bool multifile;         /* the export is PATH.0, PATH.1, ... concatenated */
+	bool sharded;           /* PATH is a directory of chunk files (backend-sharded.h) */
 	bool temporary;         /* serve a fresh file made from PATH, removed at once (or, with
 				 * copy_on_write, overlays that are removed) */
 	char *cowdir;           /* with copy_on_write: per-connection overlays live in files here

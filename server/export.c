@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "proto/nbd-protocol.h"
+#include "server/backend-sharded.h"
 #include "server/cow.h"
 #include "server/export.h"
 #include "server/multifile.h"
@@ -26,8 +27,9 @@ static int open_storage(struct export *e)
 	int r;
 
 	/* The storage, then the views over it. */
-	r = config->multifile ? multifile_backend_open(&args, &e->base)
-			      : file_backend_open(&args, &e->base);
+	r = config->sharded     ? sharded_backend_open(&args, &e->base)
+	    : config->multifile ? multifile_backend_open(&args, &e->base)
+				: file_backend_open(&args, &e->base);
 	if (r < 0)
 		return r;
 	e->backend = e->base;

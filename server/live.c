@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "server/live.h"
+#include "server/shards.h"
 
 struct export *live_find(const struct live *l, const char *name)
 {
@@ -31,6 +32,13 @@ static int open_one(const struct export_config *ec, struct export **ret)
 		return log_error_errno(r, "Export '%s': cannot open %s or its transaction log %s: %m",
 				       ec->name, ec->backend == EXPORT_MEMORY ? "memory" : ec->path,
 				       ec->transactionlog);
+	if (r == -ENOMSG && ec->sharded)
+		return log_error_errno(r, "Export '%s': %s has no %s file, so it is not a sharded "
+					  "image; make one with nbd-server --to-shards IMAGE %s",
+				       ec->name, ec->path, SHARDS_META, ec->path);
+	if (r == -EBADMSG && ec->sharded)
+		return log_error_errno(r, "Export '%s': %s/%s is malformed: expected "
+					  SHARDS_META_EXPECTED, ec->name, ec->path, SHARDS_META);
 	if (r < 0)
 		return log_error_errno(r, "Export '%s': cannot open %s: %m", ec->name,
 				       ec->backend == EXPORT_MEMORY ? "memory" : ec->path);

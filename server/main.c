@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "server/shard-convert.h"
 #include "server/transport.h"
 
 static int write_pidfile(const char *path)
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
+	if (shard_convert_wanted(argc, argv))
+		return shard_convert_main(argc, argv);
 	server_config_init(&cfg);
 	r = server_config_parse_args(&cfg, argc, argv);
 	if (r != 0) {

@@ -137,6 +137,8 @@ static void help(void)
 	       "      --export NAME=FILE     serve FILE as export NAME (repeatable)\n"
 	       "      --export NAME=memory:SIZE\n"
 	       "                             serve SIZE bytes of memory as export NAME\n"
+	       "      --export NAME=shards:DIR\n"
+	       "                             serve the sharded image in DIR (chunk files)\n"
 	       "      --memory SIZE          serve SIZE bytes of memory as the default export\n"
 	       "      --description TEXT     describe the export given last\n"
 	       "  -r, --read-only            refuse writes to the command-line exports\n"
@@ -533,7 +535,8 @@ static int option_export(struct server_config *cfg, struct pass *ps, const char 
 	int r;
 
 	if (!eq || eq[1] == '\0') {
-		log_error("invalid --export '%s': expected NAME=FILE or NAME=memory:SIZE", arg);
+		log_error("invalid --export '%s': expected NAME=FILE, NAME=memory:SIZE or "
+			  "NAME=shards:DIR", arg);
 		return -EINVAL;
 	}
 	name = strndup(arg, (size_t)(eq - arg));
@@ -561,6 +564,11 @@ static int option_export(struct server_config *cfg, struct pass *ps, const char 
 	r = add_export(cfg, ps, name, &e);
 	if (r < 0)
 		return r;
+	/* Likewise a directory named "shards:...". */
+	if (strncmp(spec, "shards:", 7) == 0) {
+		e->sharded = true;
+		return set_path(&e->path, "directory of a sharded image", spec + 7);
+	}
 	return set_path(&e->path, "file name", spec);
 }
 
