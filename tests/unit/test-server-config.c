@@ -627,7 +627,7 @@ static const struct err_case option_errors[] = {
 	  "invalid memory size '0': a memory export needs a size greater than 0" },
 	{ "memory letters", { "--memory", "lots" }, "invalid memory size 'lots': expected a size" },
 	{ "export without =", { "--export", "disk" },
-	  "invalid --export 'disk': expected NAME=FILE or NAME=memory:SIZE" },
+	  "invalid --export 'disk': expected NAME=FILE, NAME=memory:SIZE or NAME=shards:DIR" },
 	{ "export without file", { "--export", "disk=" },
 	  "invalid --export 'disk=': expected NAME=FILE" },
 	{ "export memory 0", { "--export", "a=memory:0" },
