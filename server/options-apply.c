@@ -6,12 +6,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -123,92 +121,6 @@ const struct option server_options[] = {
  */
 const char server_short_options[] = "-:46C:cdhl:M:mno:p:rsvV";
 
-static void help(void)
-{
-	printf("Usage: nbd-server [OPTIONS] [ADDRESS@]PORT FILE [SIZE]\n"
-	       "       nbd-server [OPTIONS] --export NAME=FILE ...\n"
-	       "       nbd-server [OPTIONS] [-C CONFIG]\n"
-	       "\n"
-	       "Serve files, block devices and memory over the NBD protocol.\n"
-	       "\n"
-	       "PORT 0 serves one client on stdin and stdout. SIZE takes suffixes: K, M, G, ...\n"
-	       "\n"
-	       "Exports:\n"
-	       "      --export NAME=FILE     serve FILE as export NAME (repeatable)\n"
-	       "      --export NAME=memory:SIZE\n"
-	       "                             serve SIZE bytes of memory as export NAME\n"
-	       "      --export NAME=shards:DIR\n"
-	       "                             serve the sharded image in DIR (chunk files)\n"
-	       "      --memory SIZE          serve SIZE bytes of memory as the default export\n"
-	       "      --description TEXT     describe the export given last\n"
-	       "  -r, --read-only            refuse writes to the command-line exports\n"
-	       "  -c, --copy-on-write        write to an overlay, never to the files\n"
-	       "  -m, --multi-file           FILE is FILE.0, FILE.1, ... concatenated\n"
-	       "      --cow-file PATH        keep the overlay of the export given last in PATH\n"
-	       "      --direct               bypass the page cache (O_DIRECT)\n"
-	       "      --sync                 make every write durable before replying\n"
-	       "\n"
-	       "Listening and access:\n"
-	       "      --bind ADDRESS         listen on ADDRESS (repeatable; default: all)\n"
-	       "      --port PORT            TCP port (default %u)\n"
-	       "      --unix PATH            listen on a Unix socket (and TCP with --bind/--port)\n"
-	       "  -4, --ipv4-only            listen on IPv4 only\n"
-	       "  -6, --ipv6-only            listen on IPv6 only\n"
-	       "  -s, --stdio                serve one client on stdin and stdout\n"
-	       "      --fd N                 serve the connected socket N (repeatable), no\n"
-	       "                             listening; exit when the last one closes\n"
-	       "      --negotiated[=NAME]    the --fd sockets skip the handshake and are\n"
-	       "                             served export NAME (default: the only one)\n"
-	       "      --accept-fds N         more connected sockets arrive as descriptors on\n"
-	       "                             the Unix socket N; exit when it closes and the\n"
-	       "                             last connection too\n"
-	       "      --allow ADDRESS[/PREFIX]\n"
-	       "                             accept only these clients (repeatable)\n"
-	       "  -l, --authfile FILE        accept only the clients listed in FILE\n"
-	       "      --no-list              do not let clients list the exports\n"
-	       "  -M, --max-connections N    at most N clients at once (0: no limit)\n"
-	       "      --max-connections-per-address N\n"
-	       "                             at most N connections from one address, handshakes\n"
-	       "                             included (0: no limit)\n"
-	       "      --handshake-timeout SECONDS\n"
-	       "                             close clients that have not finished their\n"
-	       "                             handshake by then (default %u, 0: no limit)\n"
-	       "      --request-timeout SECONDS\n"
-	       "                             close clients silent that long in the middle of a\n"
-	       "                             request (default %u, 0: no limit)\n"
-	       "\n"
-	       "TLS:\n"
-	       "      --tls=off|on|require   offer TLS (default: on when credentials are given),\n"
-	       "                             or require it for every export\n"
-	       "      --tls-certificates DIR server-cert.pem, server-key.pem (and ca-cert.pem)\n"
-	       "      --certfile FILE        the server's certificate (PEM)\n"
-	       "      --keyfile FILE         its private key (PEM)\n"
-	       "      --cacertfile FILE      require client certificates signed by this CA\n"
-	       "      --tls-verify-peer      the same with DIR/ca-cert.pem of --tls-certificates\n"
-	       "      --tls-psk FILE         pre-shared keys in psktool's format instead\n"
-	       "      --tls-priority STRING  GnuTLS priority string\n"
-	       "      --tls-only             the command-line exports require TLS\n"
-	       "      --tls-ktls=auto|no|yes move sessions into the kernel's TLS for transmission\n"
-	       "\n"
-	       "Running:\n"
-	       "  -C, --config FILE          read FILE instead of %s\n"
-	       "  -n, --foreground           do not become a daemon\n"
-	       "      --oneshot              exit when the last connection closes\n"
-	       "  -d                         --foreground --oneshot\n"
-	       "  -p, --pidfile FILE         write the process id to FILE\n"
-	       "      --threads N            worker threads (default: one per CPU)\n"
-	       "      --user USER            run as USER once listening\n"
-	       "      --group GROUP          run as GROUP once listening\n"
-	       "      --mlock                lock the server in memory (it serves swap)\n"
-	       "  -o, --output-config NAME   print the command-line export as section [NAME]\n"
-	       "  -v, --verbose              log more (repeatable)\n"
-	       "  -h, --help                 show this help\n"
-	       "  -V, --version              show the version\n"
-	       "\n"
-	       "See nbd-server(8) and nbd-server.conf(5).\n",
-	       NBD_DEFAULT_PORT, SERVER_DEFAULT_HANDSHAKE_TIMEOUT, SERVER_DEFAULT_REQUEST_TIMEOUT,
-	       server_config_default_path());
-}
 
 /* The daemon leaves the directory it started in, so a relative path is resolved now. */
 static int set_path(char **field, const char *what, const char *path)
@@ -273,69 +185,6 @@ static int parse_size_arg(const char *what, const char *s, bool reference, uint6
 		return -EINVAL;
 	}
 	*ret = v;
-	return 0;
-}
-
-/* The socket descriptor OPTION N names, checked at once so that a wrong number is reported before
- * anything starts. */
-static int parse_socket_fd(const char *option, const char *arg, int *ret)
-{
-	struct stat st;
-	uint32_t fd;
-
-	if (parse_u32(arg, &fd) < 0 || fd > INT_MAX) {
-		log_error("invalid file descriptor '%s' for %s: expected a number", arg, option);
-		return -EINVAL;
-	}
-	if (fstat((int)fd, &st) < 0) {
-		log_error("%s %u: the server has no open file descriptor %u; start it with the "
-			  "socket as that descriptor", option, fd, fd);
-		return -EBADF;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_error("%s %u is not a socket: give the descriptor of a socket", option, fd);
-		return -ENOTSOCK;
-	}
-	*ret = (int)fd;
-	return 0;
-}
-
-static int set_accept_fds(struct server_config *cfg, const char *arg)
-{
-	int fd, domain = 0;
-	socklen_t len = sizeof(domain);
-	int r = parse_socket_fd("--accept-fds", arg, &fd);
-
-	if (r < 0)
-		return r;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX) {
-		log_error("--accept-fds %d is not a Unix socket: descriptors travel over Unix "
-			  "sockets only", fd);
-		return -EINVAL;
-	}
-	cfg->accept_fds_given = true;
-	cfg->accept_fds = fd;
-	return 0;
-}
-
-/* --fd N: a connected socket the server was started with. */
-static int add_client_fd(struct server_config *cfg, const char *arg)
-{
-	int fd, *fds;
-	int r = parse_socket_fd("--fd", arg, &fd);
-
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < cfg->n_client_fds; i++)
-		if (cfg->client_fds[i] == fd) {
-			log_error("--fd %d is given twice", fd);
-			return -EINVAL;
-		}
-	fds = reallocarray(cfg->client_fds, cfg->n_client_fds + 1, sizeof(*fds));
-	if (!fds)
-		return log_oom();
-	fds[cfg->n_client_fds++] = fd;
-	cfg->client_fds = fds;
 	return 0;
 }
 
@@ -639,7 +488,7 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 		cfg->oneshot = true;
 		return 0;
 	case 'h':
-		help();
+		options_help();
 		return 1;
 	case 'l':
 		return set_path(&cfg->authfile, "allow list file name", arg);
@@ -733,9 +582,9 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 		return parse_unsigned("maximum number of connections per address", arg, UINT32_MAX,
 				      " (0 means no limit)", &cfg->max_connections_per_address);
 	case OPT_FD:
-		return add_client_fd(cfg, arg);
+		return options_add_client_fd(cfg, arg);
 	case OPT_ACCEPT_FDS:
-		return set_accept_fds(cfg, arg);
+		return options_set_accept_fds(cfg, arg);
 	case OPT_MLOCK:
 		cfg->mlock = true;
 		return 0;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Inside the command-line parser: options.c runs the passes and merges them with the config file;
- * options-apply.c has the option table and what each option and reference argument does.
+ * options-apply.c has the option table and what each option and reference argument does, with
+ * --help in options-help.c and the given sockets (--fd, --accept-fds) in options-fds.c.
  */
 #pragma once
 
@@ -42,5 +43,10 @@ int apply_option(struct server_config *cfg, struct pass *ps, int c, const char *
 int positional(struct server_config *cfg, struct pass *ps, const char *arg);
 /* The export "" made from FILE or --memory, or NULL. */
 struct export_config *default_export(struct server_config *cfg, const struct pass *ps);
+/* --help (options-help.c). */
+void options_help(void);
+/* --fd N and --accept-fds N, checked at once (options-fds.c): 0, or a negative errno (logged). */
+int options_add_client_fd(struct server_config *cfg, const char *arg);
+int options_set_accept_fds(struct server_config *cfg, const char *arg);
 /* Reports the option getopt did not know, with a suggestion. */
 int bad_option(int argc, char **argv);
