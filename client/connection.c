@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,14 +98,60 @@ static int connect_unix(const char *path, int64_t deadline)
 }
 
 /* *ret_gai (may be NULL): getaddrinfo()'s error when the name did not resolve, for the message. */
+/* The address this process last reached a host at. A supervisor started in an initramfs loses the
+ * means to resolve names (its /etc/hosts, resolv.conf and NSS modules) at the switch to the real
+ * root, and a name server may be down when the server is not: a reconnection that cannot resolve
+ * the name tries the address that worked before. */
+static struct {
+	char *host, *port;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int family;
+} last_good;
+
+static void remember_address(const char *host, const char *port, const struct addrinfo *ai)
+{
+	if (!last_good.host || strcmp(last_good.host, host) != 0 ||
+	    strcmp(last_good.port, port) != 0) {
+		char *h = strdup(host), *p = strdup(port);
+
+		if (!h || !p) {
+			free(h);
+			free(p);
+			return;
+		}
+		free(last_good.host);
+		free(last_good.port);
+		last_good.host = h;
+		last_good.port = p;
+	}
+	memcpy(&last_good.addr, ai->ai_addr, ai->ai_addrlen);
+	last_good.len = ai->ai_addrlen;
+	last_good.family = ai->ai_family;
+}
+
+/* After a failed lookup: the last address that worked for host and port, as a one-entry list. */
+static bool last_address(const char *host, const char *port, struct addrinfo *ret)
+{
+	if (!last_good.host || strcmp(last_good.host, host) != 0 || strcmp(last_good.port, port) != 0)
+		return false;
+	*ret = (struct addrinfo){ .ai_family = last_good.family, .ai_socktype = SOCK_STREAM,
+				  .ai_addr = (struct sockaddr *)&last_good.addr,
+				  .ai_addrlen = last_good.len };
+	return true;
+}
+
 static int connect_tcp(const char *host, const char *port, int64_t deadline, int *ret_gai)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-	struct addrinfo *res = NULL;
+	struct addrinfo *res = NULL, cached;
 	int r, last = -EHOSTUNREACH;
 
-	r = getaddrinfo(host, port ? port : "10809", &hints, &res);
-	if (r != 0) {
+	port = port ? port : "10809";
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r != 0 && last_address(host, port, &cached)) {
+		res = &cached;
+	} else if (r != 0) {
 		if (ret_gai)
 			*ret_gai = r;
 		return r == EAI_SYSTEM ? negative_errno() : (r == EAI_NONAME ? -ENXIO : -EHOSTUNREACH);
@@ -128,10 +175,14 @@ static int connect_tcp(const char *host, const char *port, int64_t deadline, int
 		(void)socket_set_nodelay(fd);
 		(void)socket_set_keepalive(fd, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
 		(void)socket_set_user_timeout(fd, USER_TIMEOUT_MS);
-		freeaddrinfo(res);
+		if (res != &cached) {
+			remember_address(host, port, ai);
+			freeaddrinfo(res);
+		}
 		return TAKE_FD(fd);
 	}
-	freeaddrinfo(res);
+	if (res != &cached)
+		freeaddrinfo(res);
 	return last;
 }
 
