@@ -112,9 +112,10 @@ static int start_server(const struct client_options *o, char **ret_message)
 		setsid();
 		if (fork() != 0)
 			_exit(0);
-		/* dup2 clears close-on-exec; the signals blocked for a supervisor's loop are not
-		 * the server's (it blocks its own). stderr stays: start-up errors reach the user. */
-		if (dup2(sv[1], 3) < 0)
+		/* Descriptor 3 without close-on-exec (dup2 onto itself would keep the flag); the
+		 * signals blocked for a supervisor's loop are not the server's (it blocks its own).
+		 * stderr stays: start-up errors reach the user. */
+		if (dup2(sv[1], 3) < 0 || fcntl(3, F_SETFD, 0) < 0)
 			_exit(127);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
