@@ -122,7 +122,7 @@ static int chunk_create(struct sharded *s, uint64_t index)
 	}
 	__atomic_fetch_add(&s->n_open, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fds[index], fd, __ATOMIC_RELEASE);
-	s->dir_dirty = true;
+	__atomic_store_n(&s->dir_dirty, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -139,7 +139,7 @@ static int chunk_remove(struct sharded *s, uint64_t index)
 		__atomic_fetch_sub(&s->n_open, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&s->fds[index], CHUNK_MISSING, __ATOMIC_RELEASE);
-	s->dir_dirty = true;
+	__atomic_store_n(&s->dir_dirty, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -191,16 +191,19 @@ static int sh_flush(struct backend *b)
 
 	if (b->read_only)
 		return 0;
-	pthread_rwlock_wrlock(&s->lock);
-	for (uint64_t i = 0; i < s->n_chunks && r == 0; i++)
-		if (s->fds[i] >= 0 && fdatasync(s->fds[i]) < 0)
+	/* Shared: no descriptor is closed meanwhile, and I/O goes on during the syncs. */
+	pthread_rwlock_rdlock(&s->lock);
+	for (uint64_t i = 0; i < s->n_chunks && r == 0; i++) {
+		int fd = __atomic_load_n(&s->fds[i], __ATOMIC_ACQUIRE);
+
+		if (fd >= 0 && fdatasync(fd) < 0)
 			r = negative_errno();
+	}
 	/* New and removed chunk files are part of the data. */
-	if (r == 0 && s->dir_dirty) {
-		if (fsync(s->dfd) < 0)
-			r = negative_errno();
-		else
-			s->dir_dirty = false;
+	if (r == 0 && __atomic_exchange_n(&s->dir_dirty, false, __ATOMIC_ACQ_REL) &&
+	    fsync(s->dfd) < 0) {
+		r = negative_errno();
+		__atomic_store_n(&s->dir_dirty, true, __ATOMIC_RELEASE);
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return r;
