@@ -175,8 +175,11 @@ int main(int argc, char **argv)
 		daemon_ready(ready_fd, 0);
 		ready_fd = -EBADF;
 		daemon_detach_stdio();
-		log_open(NULL, LOG_TARGET_AUTO);
 	}
+	/* Started: a discarded stderr (a server in the foreground of a daemon, such as the one
+	 * nbd-client starts for a local image under -persist) gives way to the journal or syslog;
+	 * a terminal, a file or a pipe keeps the messages. */
+	log_open(NULL, LOG_TARGET_AUTO);
 	r = server_run(&srv);
 out:
 	daemon_ready(ready_fd, 1);
