@@ -371,6 +371,25 @@ ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset)
 	return (ssize_t)done;
 }
 
+int pwrite_zeros(int fd, uint64_t offset, uint64_t len)
+{
+	size_t chunk = (size_t)MIN(len, (uint64_t)(1u << 20));
+	_cleanup_free_ void *zeros = chunk ? calloc(1, chunk) : NULL;
+
+	if (chunk && !zeros)
+		return -ENOMEM;
+	while (len) {
+		size_t n = (size_t)MIN(len, (uint64_t)chunk);
+		int r = pwrite_full(fd, zeros, n, offset);
+
+		if (r < 0)
+			return r;
+		offset += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset)
 {
 	const uint8_t *p = buf;

@@ -23,7 +23,6 @@
 #include "server/shards.h"
 
 #define MAX_OPEN 1024
-#define ZERO_CHUNK (1u << 20)
 /* fds[] entries: a descriptor, or one of these. */
 #define CHUNK_UNKNOWN (-1)
 #define CHUNK_MISSING (-2)
@@ -254,24 +253,6 @@ static int sh_pwrite(struct backend *b, const void *buf, size_t len, uint64_t of
 	return (fua || b->sync) ? sh_flush(b) : 0;
 }
 
-static int write_zeros(int fd, uint64_t offset, uint64_t len)
-{
-	_cleanup_free_ void *zeros = calloc(1, (size_t)MIN(len, (uint64_t)ZERO_CHUNK));
-
-	if (!zeros)
-		return -ENOMEM;
-	while (len) {
-		size_t n = (size_t)MIN(len, (uint64_t)ZERO_CHUNK);
-		int r = pwrite_full(fd, zeros, n, offset);
-
-		if (r < 0)
-			return r;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Zeroes a range. May it deallocate (TRIM, or WRITE_ZEROES without NO_HOLE): whole chunks are
  * removed and parts of chunks punched; missing chunks are zeroes already. Otherwise the range stays
  * allocated: missing chunks are created and the range zeroed in place. */
@@ -308,7 +289,7 @@ static int zero_range(struct sharded *s, uint64_t offset, uint64_t len, bool may
 
 			r = 0;
 			if (fallocate(fd, mode, (off_t)off, (off_t)n) < 0)
-				r = fast_only ? -ENOTSUP : write_zeros(fd, off, n);
+				r = fast_only ? -ENOTSUP : pwrite_zeros(fd, off, n);
 			if (owned)
 				close(fd);
 		}

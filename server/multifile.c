@@ -15,7 +15,6 @@
 
 /* Beyond this many parts a directory is more likely a mistake than an export. */
 #define MULTIFILE_MAX_PARTS 65536
-#define ZERO_CHUNK (1u << 20)
 
 struct part {
 	int fd;
@@ -170,24 +169,6 @@ static int multifile_flush(struct multifile *m)
 	return 0;
 }
 
-static int write_zeros(int fd, uint64_t offset, uint64_t len)
-{
-	_cleanup_free_ void *zeros = calloc(1, (size_t)MIN(len, (uint64_t)ZERO_CHUNK));
-
-	if (!zeros)
-		return -ENOMEM;
-	while (len) {
-		size_t n = (size_t)MIN(len, (uint64_t)ZERO_CHUNK);
-		int r = pwrite_full(fd, zeros, n, offset);
-
-		if (r < 0)
-			return r;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int multifile_zero(struct multifile *m, uint64_t offset, uint64_t len, bool punch,
 			  bool fast_only)
 {
@@ -204,7 +185,7 @@ static int multifile_zero(struct multifile *m, uint64_t offset, uint64_t len, bo
 			continue;
 		if (fast_only)
 			return -ENOTSUP;
-		r = write_zeros(p->fd, off, n);
+		r = pwrite_zeros(p->fd, off, n);
 		if (r < 0)
 			return r;
 	}

@@ -825,6 +825,17 @@ static void test_pread_pwrite_full(void **state)
 	assert_int_equal(pread_full(fd, in, 10, 1 << 20), 0);
 	assert_int_equal(pwrite_full(-1, out, 1, 0), -EBADF);
 	assert_int_equal(pread_full(-1, in, 1, 0), -EBADF);
+	/* Zeroes written over part of the data, through more than one buffer's worth elsewhere. */
+	assert_int_equal(pwrite_zeros(fd, 4096 + 100, 5000), 0);
+	assert_int_equal(pread_full(fd, in, sizeof(in), 4096), (ssize_t)sizeof(in));
+	assert_memory_equal(in, out, 100);
+	for (size_t i = 100; i < 5100; i++)
+		assert_int_equal(in[i], 0);
+	assert_memory_equal(in + 5100, out + 5100, sizeof(out) - 5100);
+	assert_int_equal(pwrite_zeros(fd, 3u << 20, (2u << 20) + 7), 0);
+	assert_int_equal(pread_full(fd, in, 10, (5u << 20)), 7);
+	assert_int_equal(pwrite_zeros(fd, 0, 0), 0);
+	assert_int_equal(pwrite_zeros(-1, 0, 1), -EBADF);
 	close(fd);
 }
 
