@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The file backend: a regular file, a block device, or sparse memory (a memfd). pread/pwrite;
- * FLUSH is fdatasync; TRIM punches holes (BLKDISCARD on devices); WRITE_ZEROES punches or uses
+ * The file backend: a regular file, a block device, or sparse memory (a memfd). pread/pwrite, or
+ * copies through a shared mapping when the file lives in memory (mapped-copy.h); FLUSH is fdatasync; TRIM punches holes (BLKDISCARD on devices); WRITE_ZEROES punches or uses
  * FALLOC_FL_ZERO_RANGE, writing zeros only as a last resort; holes come from SEEK_DATA/SEEK_HOLE.
  */
 #include <errno.h>
@@ -18,9 +18,27 @@
 
 #include "common/io.h"
 #include "server/backend.h"
+#include "server/mapped-copy.h"
 
 /* Writing zeros by hand goes through a buffer of this size. */
 #define ZERO_CHUNK (1u << 20)
+
+/* Maps a file that lives in memory. Its pages are the page cache itself, so a copy to or from the
+ * mapping does what pread/pwrite would, minus the system call and the page lookups. Not for
+ * anything else: a disk's read error or a full disk would surface as SIGBUS rather than as the errno
+ * the client must get, and its pages would fault in and out. Failing to map only costs speed. */
+static void map_in_memory(struct backend *b)
+{
+	void *map;
+
+	if (b->size == 0 || b->size > SIZE_MAX || mapped_copy_init() < 0)
+		return;
+	map = mmap(NULL, (size_t)b->size, PROT_READ | (b->read_only ? 0 : PROT_WRITE), MAP_SHARED,
+		   b->fd, 0);
+	if (map == MAP_FAILED)
+		return;
+	b->map = map;
+}
 
 static int open_memory(const struct backend_open_args *args, struct backend *b)
 {
@@ -34,6 +52,7 @@ static int open_memory(const struct backend_open_args *args, struct backend *b)
 	b->size = args->size;
 	b->can_trim = true;
 	b->can_extents = true;
+	map_in_memory(b);
 	b->description = strdup("memory");
 	return b->description ? 0 : -ENOMEM;
 }
@@ -124,7 +143,10 @@ static int open_file(const struct backend_open_args *args, struct backend *b)
 		return -EINVAL; /* a directory, a FIFO...: nothing that can be served */
 	}
 	b->size = size;
-	b->may_block = !in_memory(b->fd);
+	/* A device node lives on devtmpfs, which says it is tmpfs: its I/O still waits for the device. */
+	b->may_block = b->block_device || !in_memory(b->fd);
+	if (!b->may_block && !args->direct)
+		map_in_memory(b);
 	if (args->temporary) {
 		if (asprintf(&b->description, "a temporary file made from %s", args->path) < 0)
 			b->description = NULL;
@@ -138,6 +160,10 @@ static int file_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 {
 	ssize_t n;
 
+	/* Only once the file is known to have no holes: on tmpfs, reading a hole through the mapping
+	 * would allocate its pages, and a sparse memory export would fill up with zeros. */
+	if (b->map && atomic_load(&b->dense) && mapped_copy(buf, b->map + offset, len) == 0)
+		return 0;
 	n = pread_full(b->fd, buf, len, offset);
 	if (n < 0)
 		return (int)n;
@@ -160,9 +186,13 @@ static int file_pwrite(struct backend *b, const void *buf, size_t len, uint64_t 
 
 	if (b->read_only)
 		return -EPERM;
-	r = pwrite_full(b->fd, buf, len, offset);
-	if (r < 0)
-		return r;
+	/* A copy that faults (no room for a new page, a file cut short) is done again by pwrite,
+	 * which returns why. */
+	if (!b->map || mapped_copy(b->map + offset, buf, len) < 0) {
+		r = pwrite_full(b->fd, buf, len, offset);
+		if (r < 0)
+			return r;
+	}
 	if (fua || b->sync)
 		return file_flush(b);
 	return 0;
@@ -309,6 +339,8 @@ static int file_extent(struct backend *b, uint64_t offset, uint64_t len, bool *r
 
 static void file_close(struct backend *b)
 {
+	if (b->map)
+		(void)munmap(b->map, (size_t)b->size);
 	safe_close(b->fd);
 }
 

@@ -46,6 +46,9 @@ struct backend {
 	struct backend *lower; /* what a view sits on (owned by whoever opened it), else NULL */
 	int fd;             /* the one file all bytes live in, -EBADF when there is none (views,
 			     * multifile): only then may sendfile, splice and io_uring use it */
+	uint8_t *map;       /* the file's bytes mapped shared, when they live in memory (tmpfs, ramfs,
+			     * memfd) and are not O_DIRECT: copies then replace pread and pwrite (read-only
+			     * mapping for a read-only export), else NULL */
 	uint64_t size;
 	bool read_only;
 	bool block_device;

@@ -252,6 +252,8 @@ static ssize_t conn_read(struct conn *c)
 
 	if (c->have_request && c->mode == PAYLOAD_PIPE)
 		return payload_splice(c);
+	if (c->have_request && c->mode == PAYLOAD_MAPPED)
+		return payload_receive_mapped(c);
 
 	/* A large payload goes straight to its buffer once the input buffer holds nothing more. */
 	if (c->have_request && c->payload && c->in_start == c->in_end &&
@@ -347,7 +349,8 @@ static void conn_on_readable(struct conn *c)
 			if (r <= 0)
 				break;
 		}
-		if (c->have_request && (c->payload || c->mode == PAYLOAD_PIPE) &&
+		if (c->have_request &&
+		    (c->payload || c->mode == PAYLOAD_PIPE || c->mode == PAYLOAD_MAPPED) &&
 		    c->payload_have == c->verdict.payload &&
 		    c->in_start == c->in_end) {
 			r = dispatch_finish_request(c);
@@ -374,6 +377,9 @@ static void conn_on_readable(struct conn *c)
 		conn_tls_step(c);
 		return;
 	}
+	/* A socket left waiting for a whole payload would not wake for a lone header. */
+	if (c->lowat > 1 && !(c->have_request && c->mode == PAYLOAD_MAPPED))
+		payload_mapped_done(c);
 	if (received)
 		watch_request(c);
 	if (conn_flush(c) && transport_has_input(c))
@@ -477,6 +483,10 @@ int conn_new(struct worker *w, int rfd, int wfd, const struct sockaddr_storage *
 	c->worker = w;
 	c->spipe[0] = c->spipe[1] = -EBADF;
 	c->can_splice = t->caps & TRANSPORT_CAN_SPLICE;
+	c->lowat = 1;
+	/* Only TCP's wake-ups heed SO_RCVLOWAT (a Unix socket's do not), which PAYLOAD_MAPPED needs. */
+	if (c->can_splice && socket_is_tcp(rfd))
+		c->lowat_max = MAPPED_PAYLOAD_MAX;
 	c->complete = conn_complete;
 	c->rsrc = (struct loop_source){ .fd = rfd, .dispatch = conn_dispatch_read };
 	c->wsrc = (struct loop_source){ .fd = wfd, .dispatch = conn_dispatch_write };

@@ -97,6 +97,10 @@ struct conn {
 	bool header_only; /* the last request was spliced: read the next header alone */
 	int spipe[2];     /* for splicing payloads; -EBADF until the first one */
 	size_t spipe_size;
+	size_t lowat;     /* the socket's SO_RCVLOWAT: 1, or a PAYLOAD_MAPPED payload it waits for */
+	size_t lowat_max; /* the largest payload to wait for so (0: not TCP, or it cannot) */
+	size_t lowat_checked; /* the largest SO_RCVLOWAT the socket was seen to take */
+	bool mapped_waiting;  /* the event loop waits for a PAYLOAD_MAPPED payload to be whole */
 
 	struct outq out;
 	bool read_paused;

@@ -220,8 +220,8 @@ int dispatch_finish_request(struct conn *c)
 	int r;
 
 	c->have_request = false;
-	if (c->mode == PAYLOAD_PIPE) {
-		r = payload_pipe_to_file(c);
+	if (c->mode == PAYLOAD_PIPE || c->mode == PAYLOAD_MAPPED) {
+		r = c->mode == PAYLOAD_PIPE ? payload_pipe_to_file(c) : 0;
 		if (r == 0 && ((req->flags & NBD_CMD_FLAG_FUA) || c->xmit.backend->sync))
 			r = backend_flush(c->xmit.backend);
 		c->mode = PAYLOAD_BUFFER;

@@ -167,8 +167,10 @@ int main(int argc, char **argv)
 	r = server_open_exports(&srv);
 	if (r < 0)
 		goto out;
-	/* A server in the data path of a swap device must not wait for its own pages. */
-	if (cfg.mlock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+	/* A server in the data path of a swap device must not wait for its own pages. Locked as
+	 * they are first touched: populating every mapping at once would fill a sparse export
+	 * that lives in memory (backend-file.c maps those) and each thread's whole stack. */
+	if (cfg.mlock && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
 		log_warning_errno(errno, "Cannot lock the server in memory (--mlock): %m; it may be "
 					 "paged out to the device it serves");
 	if (daemon) {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * WRITE payload placement (payload.h). On a backend that never blocks (tmpfs, ramfs, memory), a
- * payload already whole in the input buffer is written from there; one that still has SPLICE_MIN or
- * more in the socket is spliced into a per-connection pipe and from the pipe into the file, and the
- * next header is then read alone so that the next payload stays in the socket to be spliced too.
+ * payload already whole in the input buffer is written from there. For a mapped file on TCP, one
+ * that is all still in the socket stays there until it is whole (SO_RCVLOWAT), then one recv() takes
+ * it into the mapping. Otherwise one that still has SPLICE_MIN or more in the socket is spliced into
+ * a per-connection pipe and from the pipe into the file (read into the mapping when there is one),
+ * and the next header is then read alone so that the next payload stays in the socket too.
  * Everything else, or a payload the pipe cannot hold, goes into a buffer of its own.
  */
 #include <errno.h>
@@ -11,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/backend.h"
 #include "server/conn.h"
+#include "server/mapped-copy.h"
 
 bool payload_may_skip_buffer(const struct backend *b, const struct nbd_request *req,
 			     uint32_t error)
@@ -25,12 +29,15 @@ bool payload_may_skip_buffer(const struct backend *b, const struct nbd_request *
 }
 
 enum payload_mode payload_choose(bool direct, bool can_splice, uint64_t len, size_t buffered,
-				 size_t pipe_capacity)
+				 size_t pipe_capacity, size_t map_capacity)
 {
 	if (!direct)
 		return PAYLOAD_BUFFER;
 	if (buffered >= len)
 		return PAYLOAD_INPLACE;
+	/* Only when none of it was read yet: what was would have to wait somewhere too. */
+	if (can_splice && buffered == 0 && len >= SPLICE_MIN && len <= map_capacity)
+		return PAYLOAD_MAPPED;
 	if (can_splice && len - buffered >= SPLICE_MIN && len <= pipe_capacity)
 		return PAYLOAD_PIPE;
 	return PAYLOAD_BUFFER;
@@ -69,10 +76,23 @@ static void pipe_drain(struct conn *c)
 
 int payload_pipe_to_file(struct conn *c)
 {
+	const struct backend *b = c->xmit.backend;
 	loff_t off = (loff_t)c->req.offset;
 	size_t left = (size_t)c->verdict.payload;
 	ssize_t n;
 
+	/* Into the file's mapping when it has one: the same single copy, without a write's page
+	 * cache lookups. A page that cannot be had fails the read with EFAULT, and splice() below
+	 * takes the rest and says why. */
+	while (left && b->map) {
+		n = read(c->spipe[0], b->map + off, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += n;
+		left -= (size_t)n;
+	}
 	while (left) {
 		n = splice(c->spipe[0], NULL, c->xmit.backend->fd, &off, left, SPLICE_F_MOVE);
 		if (n < 0 && errno == EINTR)
@@ -103,7 +123,10 @@ int payload_setup(struct conn *c)
 	bool direct = payload_may_skip_buffer(c->xmit.backend, &c->req, c->verdict.error);
 
 	c->mode = payload_choose(direct, c->can_splice, c->verdict.payload, avail,
-				 c->spipe[0] >= 0 ? c->spipe_size : SPLICE_PIPE_SIZE);
+				 c->spipe[0] >= 0 ? c->spipe_size : SPLICE_PIPE_SIZE,
+				 c->xmit.backend->map ? c->lowat_max : 0);
+	if (c->mode == PAYLOAD_MAPPED)
+		return 0;
 	if (c->mode == PAYLOAD_PIPE) {
 		/* What already came with the header goes into the pipe ahead of the rest. */
 		if (pipe_open(c) < 0 || c->verdict.payload > c->spipe_size)
@@ -129,7 +152,7 @@ bool payload_fill(struct conn *c)
 		c->in_start += n;
 		return c->discard_left == 0;
 	}
-	if (c->mode == PAYLOAD_PIPE)
+	if (c->mode == PAYLOAD_PIPE || c->mode == PAYLOAD_MAPPED)
 		return c->payload_have == c->verdict.payload; /* it comes from the socket only */
 	n = MIN(avail, (size_t)c->verdict.payload - c->payload_have);
 	if (c->mode == PAYLOAD_INPLACE) {
@@ -174,6 +197,112 @@ ssize_t payload_splice(struct conn *c)
 		c->can_splice = false; /* a socket splice() cannot take from */
 	r = pipe_to_buffer(c);
 	return r < 0 ? r : -EINTR; /* the event loop comes back with the rest, for the buffer now */
+}
+
+static int set_lowat(struct conn *c, size_t bytes)
+{
+	int val = (int)bytes;
+	socklen_t len = sizeof(val);
+
+	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0)
+		return negative_errno();
+	c->lowat = bytes;
+	/* TCP caps it below half its largest receive buffer: waiting for more would never end. The
+	 * cap stays, so each size is checked once. */
+	if (bytes > c->lowat_checked) {
+		if (getsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, &len) < 0 ||
+		    (size_t)val < bytes)
+			return -ENOBUFS;
+		c->lowat_checked = bytes;
+	}
+	return 0;
+}
+
+void payload_mapped_done(struct conn *c)
+{
+	c->mapped_waiting = false;
+	if (c->lowat > 1 && set_lowat(c, 1) < 0)
+		c->lowat_max = 0; /* a socket stuck waiting for more must not be used so again */
+}
+
+/* From PAYLOAD_MAPPED, with got bytes of the payload already in the mapping, to a buffer for the
+ * rest: the request then runs as any buffered WRITE. */
+static int mapped_to_buffer(struct conn *c, size_t got)
+{
+	int r;
+
+	payload_mapped_done(c);
+	r = alloc_buffer(c);
+	if (r < 0)
+		return r;
+	/* Those pages were just written, so they are there to copy back. */
+	if (got && mapped_copy(c->payload, c->xmit.backend->map + c->req.offset, got) < 0)
+		memset(c->payload, 0, got);
+	c->payload_have = got;
+	c->mode = PAYLOAD_BUFFER;
+	return 0;
+}
+
+/* Nothing of the payload was taken from the socket yet: the pipe can still have all of it. */
+static int mapped_to_pipe(struct conn *c)
+{
+	payload_mapped_done(c);
+	if (pipe_open(c) == 0 && c->verdict.payload <= c->spipe_size) {
+		c->mode = PAYLOAD_PIPE;
+		c->payload_have = 0;
+		return 0;
+	}
+	return mapped_to_buffer(c, 0);
+}
+
+ssize_t payload_receive_mapped(struct conn *c)
+{
+	size_t len = (size_t)c->verdict.payload;
+	int queued = 0, r;
+	ssize_t n;
+
+	if (ioctl(c->t->rfd, FIONREAD, &queued) < 0)
+		return negative_errno();
+	if ((size_t)queued < len) {
+		/* Woken with less than it waited for: the client closed or failed mid-payload, or the
+		 * socket is short of memory or window. The pipe takes what is there, and sees the end. */
+		if (c->mapped_waiting) {
+			r = mapped_to_pipe(c);
+			return r < 0 ? r : -EINTR;
+		}
+		/* The socket may still wait for this size from the payload before. */
+		if (c->lowat != len) {
+			r = set_lowat(c, len);
+			if (r < 0) {
+				c->lowat_max = 0; /* this socket cannot wait for that much */
+				r = mapped_to_pipe(c);
+				return r < 0 ? r : -EINTR;
+			}
+			/* It may all have come in before the socket was told to wait for it. */
+			if (ioctl(c->t->rfd, FIONREAD, &queued) < 0)
+				return negative_errno();
+		}
+		if ((size_t)queued < len) {
+			c->mapped_waiting = true;
+			return -EAGAIN;
+		}
+	}
+	/* All of it is in the socket: this one call takes it whole, so a client gone mid-payload
+	 * never leaves half a WRITE in the file. */
+	n = recv(c->t->rfd, c->xmit.backend->map + c->req.offset, len, MSG_DONTWAIT);
+	if (n == (ssize_t)len) {
+		/* SO_RCVLOWAT stays for the next payload of this size, unless the connection goes
+		 * back to waiting for something else (conn.c calls payload_mapped_done()). */
+		c->mapped_waiting = false;
+		c->payload_have = len;
+		return n;
+	}
+	if (n < 0 && errno != EFAULT)
+		return negative_errno();
+	/* A page that cannot be had (the file cut short, tmpfs full): the rest goes to a buffer,
+	 * and the WRITE runs through pwrite(), which says why. */
+	r = mapped_to_buffer(c, n > 0 ? (size_t)n : 0);
+	return r < 0 ? r : -EINTR;
 }
 
 void payload_release(struct conn *c)

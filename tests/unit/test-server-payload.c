@@ -21,25 +21,41 @@
 static void test_choose(void **state _unused_)
 {
 	/* Whole in the input buffer: written from there. */
-	assert_int_equal(payload_choose(true, true, 4096, 4096, SPLICE_PIPE_SIZE), PAYLOAD_INPLACE);
-	assert_int_equal(payload_choose(true, false, 4096, 8192, SPLICE_PIPE_SIZE), PAYLOAD_INPLACE);
-	assert_int_equal(payload_choose(true, true, 0, 0, SPLICE_PIPE_SIZE), PAYLOAD_INPLACE);
+	assert_int_equal(payload_choose(true, true, 4096, 4096, SPLICE_PIPE_SIZE, 0), PAYLOAD_INPLACE);
+	assert_int_equal(payload_choose(true, false, 4096, 8192, SPLICE_PIPE_SIZE, 0), PAYLOAD_INPLACE);
+	assert_int_equal(payload_choose(true, true, 0, 0, SPLICE_PIPE_SIZE, 0), PAYLOAD_INPLACE);
 	/* Enough still in the socket, and the pipe holds it all: spliced. */
-	assert_int_equal(payload_choose(true, true, 512 << 10, 0, SPLICE_PIPE_SIZE), PAYLOAD_PIPE);
-	assert_int_equal(payload_choose(true, true, SPLICE_MIN + 100, 100, SPLICE_PIPE_SIZE),
+	assert_int_equal(payload_choose(true, true, 512 << 10, 0, SPLICE_PIPE_SIZE, 0), PAYLOAD_PIPE);
+	assert_int_equal(payload_choose(true, true, SPLICE_MIN + 100, 100, SPLICE_PIPE_SIZE, 0),
 			 PAYLOAD_PIPE);
 	/* Too little left in the socket for splicing to pay. */
-	assert_int_equal(payload_choose(true, true, SPLICE_MIN + 99, 100, SPLICE_PIPE_SIZE),
+	assert_int_equal(payload_choose(true, true, SPLICE_MIN + 99, 100, SPLICE_PIPE_SIZE, 0),
 			 PAYLOAD_BUFFER);
 	/* Larger than the pipe: a buffer. */
-	assert_int_equal(payload_choose(true, true, 2 * MiB, 0, SPLICE_PIPE_SIZE), PAYLOAD_BUFFER);
-	assert_int_equal(payload_choose(true, true, 512 << 10, 0, 256 << 10), PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(true, true, 2 * MiB, 0, SPLICE_PIPE_SIZE, 0), PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(true, true, 512 << 10, 0, 256 << 10, 0), PAYLOAD_BUFFER);
 	/* A transport that must see every byte (TLS in user space), or stdio's pipe. */
-	assert_int_equal(payload_choose(true, false, 512 << 10, 0, SPLICE_PIPE_SIZE),
+	assert_int_equal(payload_choose(true, false, 512 << 10, 0, SPLICE_PIPE_SIZE, 0),
 			 PAYLOAD_BUFFER);
+	/* A mapped file on TCP: received into the mapping once all of it waits in the socket, but only
+	 * when none of it was read yet, it is large enough, and the socket can hold it. */
+	assert_int_equal(payload_choose(true, true, 256 << 10, 0, SPLICE_PIPE_SIZE, MAPPED_PAYLOAD_MAX),
+			 PAYLOAD_MAPPED);
+	assert_int_equal(payload_choose(true, true, 256 << 10, 100, SPLICE_PIPE_SIZE,
+					MAPPED_PAYLOAD_MAX), PAYLOAD_PIPE);
+	assert_int_equal(payload_choose(true, true, SPLICE_MIN - 1, 0, SPLICE_PIPE_SIZE,
+					MAPPED_PAYLOAD_MAX), PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(true, true, 2 * MiB, 0, SPLICE_PIPE_SIZE, MAPPED_PAYLOAD_MAX),
+			 PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(true, true, 4096, 4096, SPLICE_PIPE_SIZE, MAPPED_PAYLOAD_MAX),
+			 PAYLOAD_INPLACE);
+	assert_int_equal(payload_choose(true, false, 256 << 10, 0, SPLICE_PIPE_SIZE,
+					MAPPED_PAYLOAD_MAX), PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(false, true, 256 << 10, 0, SPLICE_PIPE_SIZE,
+					MAPPED_PAYLOAD_MAX), PAYLOAD_BUFFER);
 	/* A backend that may block, or a view: always a buffer, even when whole. */
-	assert_int_equal(payload_choose(false, true, 4096, 4096, SPLICE_PIPE_SIZE), PAYLOAD_BUFFER);
-	assert_int_equal(payload_choose(false, true, 512 << 10, 0, SPLICE_PIPE_SIZE),
+	assert_int_equal(payload_choose(false, true, 4096, 4096, SPLICE_PIPE_SIZE, 0), PAYLOAD_BUFFER);
+	assert_int_equal(payload_choose(false, true, 512 << 10, 0, SPLICE_PIPE_SIZE, 0),
 			 PAYLOAD_BUFFER);
 }
 
