@@ -18,11 +18,12 @@ order, so that a slow moment of the machine does not fall on one server only. Th
 spread (lowest-highest) of nbdm's figures and the ratio of nbdm to the best peer on every row, for
 throughput and for efficiency. --idle 1,100,1000 also measures each server's memory (proportional set
 size of all its processes) with that many idle connections, each past its handshake, and the bytes
-each connection costs.
+each connection costs. --latency adds 4k random reads and writes at QD1 and QD4 and their mean
+completion latency, where a server that holds requests back to batch them would show.
 
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
                              [--only nbdm,...] [--baseline OLD-nbd-server] [--no-pin]
-                             [--idle 1,100,1000] [--no-throughput]
+                             [--idle 1,100,1000] [--no-throughput] [--latency]
 --baseline measures an earlier build in the same rounds, so that a change is judged against noise
 of the same moment.
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
@@ -233,6 +234,7 @@ def fio(uri, rw, bs, depth, runtime, size, ramp=1, prefix=(), env=None):
     # The nbd engine prints a line of its own before the JSON document.
     job = json.loads(out[out.index("{"):])["jobs"][0]
     side = job["read"] if "read" in rw else job["write"]
+    fio.last_latency_us = side["clat_ns"]["mean"] / 1000
     return side["bw_bytes"] / MiB, side["iops"], side["io_bytes"]
 
 
@@ -293,6 +295,15 @@ def fio_row(rw, bs, depth, iops):
     return run
 
 
+def latency_row(rw, depth):
+    """A latency row: (mean completion latency in microseconds, requests)."""
+    def run(s, a):
+        _, _, moved = fio(s.uri(), rw, "4k", depth, a.runtime, a.size, ramp=0,
+                          prefix=a.client_prefix)
+        return fio.last_latency_us, moved / 4096
+    return run
+
+
 def nbdcopy_row(conns, write):
     def run(s, a):
         src, dst = (a.source, s.uri()) if write else (s.uri(), "null:")
@@ -310,6 +321,14 @@ ROWS = [
     ("nbdcopy read, 4 conns", "MiB/s", "MiB", nbdcopy_row(4, False)),
     ("nbdcopy write, 1 conn", "MiB/s", "MiB", nbdcopy_row(1, True)),
     ("nbdcopy write, 4 conns", "MiB/s", "MiB", nbdcopy_row(4, True)),
+]
+
+# With --latency: shallow queues, where a server that waits to batch requests would show.
+LATENCY_ROWS = [
+    ("rand read 4k QD1", "us", "req", latency_row("randread", 1)),
+    ("rand write 4k QD1", "us", "req", latency_row("randwrite", 1)),
+    ("rand read 4k QD4", "us", "req", latency_row("randread", 4)),
+    ("rand write 4k QD4", "us", "req", latency_row("randwrite", 4)),
 ]
 
 
@@ -374,13 +393,14 @@ def idle_memory(s, counts):
     return result
 
 
-def ratio_to_best_peer(results, names, key):
+def ratio_to_best_peer(results, names, key, lower_is_better=False):
     peers = [results[(n, key)] for n in names if not n.startswith("nbdm") and results.get((n, key))]
     ours = results.get(("nbdm", key))
-    return f"{ours / max(peers):.2f}x" if peers and ours else "-"
+    best = min(peers) if lower_is_better and peers else max(peers) if peers else 0
+    return f"{ours / best:.2f}x" if peers and ours else "-"
 
 
-def print_table(title, names, rows, results, samples, fmt="{:.0f}"):
+def print_table(title, names, rows, results, samples, fmt="{:.0f}", lower_is_better=False):
     print(f"\n{title}\n")
     header = (f"| {'test':<24} | {'unit':<7} | " + " | ".join(f"{n:>10}" for n in names) +
               " | nbdm spread | nbdm / best peer |" +
@@ -394,7 +414,7 @@ def print_table(title, names, rows, results, samples, fmt="{:.0f}"):
         before = results.get(("nbdm-before", label))
         change = f" {results.get(('nbdm', label), 0) / before:.2f}x |" if before else ""
         print(f"| {label:<24} | {unit:<7} | " + " | ".join(f"{fmt.format(v):>10}" for v in vals) +
-              f" | {spread:>11} | {ratio_to_best_peer(results, names, label)} |" + change)
+              f" | {spread:>11} | {ratio_to_best_peer(results, names, label, lower_is_better)} |" + change)
 
 
 def main():
@@ -413,7 +433,10 @@ def main():
                    "memory table, e.g. 1,100,1000 (none by default)")
     p.add_argument("--no-throughput", dest="throughput", action="store_false",
                    help="only the idle-connection memory")
+    p.add_argument("--latency", action="store_true",
+                   help="also 4k random reads and writes at QD1 and QD4: mean completion latency")
     a = p.parse_args()
+    rows = ROWS + (LATENCY_ROWS if a.latency else [])
     a.size_bytes = parse_size(a.size)
     for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3", "taskset"):
         if not shutil.which(tool):
@@ -451,7 +474,7 @@ def main():
                 print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
                 s.start()
                 try:
-                    for label, _, _, fn in ROWS:
+                    for label, _, _, fn in rows:
                         value, work, cpu, client = measure(s, fn, a)
                         for key, v in ((label, value), (("eff", label), work / cpu if cpu else 0),
                                        (("cpu", label), cpu), (("client", label), client)):
@@ -477,14 +500,18 @@ def main():
     pinning = "client on CPU 0, server on CPU 1 (taskset)" if a.pin else "not pinned"
     if a.throughput:
         print_table("Throughput", names, [(label, unit) for label, unit, _, _ in ROWS], results, samples)
-        eff = {(n, label): results[(n, ("eff", label))] for n in names for label, _, _, _ in ROWS}
-        eff_samples = {("nbdm", label): samples[("nbdm", ("eff", label))] for label, _, _, _ in ROWS}
+        if a.latency:
+            print_table("Mean completion latency (lower is better; nbdm / best peer below 1 is "
+                        "better)", names, [(label, unit) for label, unit, _, _ in LATENCY_ROWS],
+                        results, samples, fmt="{:.1f}", lower_is_better=True)
+        eff = {(n, label): results[(n, ("eff", label))] for n in names for label, _, _, _ in rows}
+        eff_samples = {("nbdm", label): samples[("nbdm", ("eff", label))] for label, _, _, _ in rows}
         print_table("Work per server CPU second", names,
-                    [(label, f"{work}/cpu") for label, _, work, _ in ROWS], eff, eff_samples)
+                    [(label, f"{work}/cpu") for label, _, work, _ in rows], eff, eff_samples)
         for kind, title in (("cpu", "Server CPU seconds per run"), ("client", "Client CPU seconds per run")):
-            table = {(n, label): results[(n, (kind, label))] for n in names for label, _, _, _ in ROWS}
-            table_samples = {("nbdm", label): samples[("nbdm", (kind, label))] for label, _, _, _ in ROWS}
-            print_table(title, names, [(label, "s") for label, _, _, _ in ROWS], table, table_samples,
+            table = {(n, label): results[(n, (kind, label))] for n in names for label, _, _, _ in rows}
+            table_samples = {("nbdm", label): samples[("nbdm", (kind, label))] for label, _, _, _ in rows}
+            print_table(title, names, [(label, "s") for label, _, _, _ in rows], table, table_samples,
                         fmt="{:.2f}")
         print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, "
               f"TCP loopback, {pinning}.")
