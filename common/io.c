@@ -374,10 +374,13 @@ ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset)
 int pwrite_zeros(int fd, uint64_t offset, uint64_t len)
 {
 	size_t chunk = (size_t)MIN(len, (uint64_t)(1u << 20));
-	_cleanup_free_ void *zeros = chunk ? calloc(1, chunk) : NULL;
+	_cleanup_free_ void *zeros = NULL;
 
-	if (chunk && !zeros)
+	/* Page-aligned, so that a file opened O_DIRECT can take it too. */
+	if (chunk && posix_memalign(&zeros, 4096, chunk) != 0)
 		return -ENOMEM;
+	if (chunk)
+		memset(zeros, 0, chunk);
 	while (len) {
 		size_t n = (size_t)MIN(len, (uint64_t)chunk);
 		int r = pwrite_full(fd, zeros, n, offset);

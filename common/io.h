@@ -37,8 +37,9 @@ int writev_full(int fd, struct iovec *iov, int iovcnt, int timeout_ms) _nonnull_
  * bytes read, less than len only at end of file; pwrite_full() returns 0. */
 ssize_t pread_full(int fd, void *buf, size_t len, uint64_t offset) _nonnull_(2);
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset) _nonnull_(2);
-/* Writes len zero bytes at offset, through a buffer of at most 1 MiB: for files and file systems
- * that cannot punch or zero a range. 0, or a negative errno. */
+/* Writes len zero bytes at offset, through a page-aligned buffer of at most 1 MiB (so O_DIRECT
+ * files too): for files and file systems that cannot punch or zero a range. 0, or a negative
+ * errno. */
 int pwrite_zeros(int fd, uint64_t offset, uint64_t len);
 
 /* Waits for events on one fd (timeout_ms < 0: forever; a signal does not restart the timeout); returns

@@ -20,9 +20,6 @@
 #include "server/backend.h"
 #include "server/mapped-copy.h"
 
-/* Writing zeros by hand goes through a buffer of this size. */
-#define ZERO_CHUNK (1u << 20)
-
 /* Maps a file that lives in memory. Its pages are the page cache itself, so a copy to or from the
  * mapping does what pread/pwrite would, minus the system call and the page lookups. Not for
  * anything else: a disk's read error or a full disk would surface as SIGBUS rather than as the errno
@@ -223,27 +220,6 @@ static int file_trim(struct backend *b, uint64_t offset, uint64_t len, bool fua)
 	return r;
 }
 
-static int write_zeros(struct backend *b, uint64_t offset, uint64_t len)
-{
-	_cleanup_free_ void *zeros = NULL;
-	size_t chunk = (size_t)MIN((uint64_t)ZERO_CHUNK, len);
-	int r;
-
-	if (posix_memalign(&zeros, 4096, chunk) != 0)
-		return -ENOMEM;
-	memset(zeros, 0, chunk);
-	while (len) {
-		size_t n = (size_t)MIN((uint64_t)chunk, len);
-
-		r = file_pwrite(b, zeros, n, offset, false);
-		if (r < 0)
-			return r;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int file_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punch,
 		     bool fast_only, bool fua)
 {
@@ -275,7 +251,7 @@ static int file_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_
 		if (fast_only)
 			return -ENOTSUP;
 	}
-	r = write_zeros(b, offset, len);
+	r = pwrite_zeros(b->fd, offset, len);
 	if (r < 0)
 		return r;
 done:

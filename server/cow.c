@@ -159,20 +159,6 @@ static int overlay_pwrite(struct cow *c, const void *buf, size_t len, uint64_t o
 	return pwrite_full(c->fd, buf, len, offset);
 }
 
-static int overlay_write_zeros(struct cow *c, uint64_t offset, uint64_t len)
-{
-	while (len) {
-		size_t n = (size_t)MIN((uint64_t)sizeof(zeros), len);
-		int r = overlay_pwrite(c, zeros, n, offset);
-
-		if (r < 0)
-			return r;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Makes [offset, offset+len) of the overlay read as zeros. Punching is "fast", and so is ZERO_RANGE
  * (which tmpfs, and so an anonymous overlay, lacks); writing zeros is not. */
 static int overlay_zero(struct cow *c, uint64_t offset, uint64_t len, bool may_punch,
@@ -186,7 +172,7 @@ static int overlay_zero(struct cow *c, uint64_t offset, uint64_t len, bool may_p
 		return 0;
 	if (fast_only)
 		return -ENOTSUP;
-	return overlay_write_zeros(c, offset, len);
+	return pwrite_zeros(c->fd, offset, len);
 }
 
 static int cow_open_in(struct backend *base, const char *path, const char *dir,
