@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The file backend: a regular file, a block device, or sparse memory (a memfd). pread/pwrite, or
- * copies through a shared mapping when the file lives in memory (mapped-copy.h); FLUSH is fdatasync; TRIM punches holes (BLKDISCARD on devices); WRITE_ZEROES punches or uses
+ * copies through a shared mapping when the file lives in memory (mapped-copy.h); FLUSH is
+ * fdatasync; TRIM punches holes (BLKDISCARD on devices); WRITE_ZEROES punches or uses
  * FALLOC_FL_ZERO_RANGE, writing zeros only as a last resort; holes come from SEEK_DATA/SEEK_HOLE.
  */
 #include <errno.h>
