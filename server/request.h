@@ -51,6 +51,8 @@ int request_run(const struct xmit *x, const struct nbd_request *req, void *paylo
 void request_storage_failed(const struct xmit *x, const struct nbd_request *req, int r);
 void request_storage_ok(const struct xmit *x);
 
-/* Queues the reply for a request refused with error (or for error 0: plain success). */
+/* Queues the reply for a request refused with error (or for error 0: plain success). A success is
+ * a simple reply unless it answers a READ or extended headers are on; an error is an error chunk
+ * once structured replies are on, so that it carries its message. */
 int request_reply_error(const struct xmit *x, const struct nbd_request *req, uint32_t error,
 			const char *message, struct outq *q);

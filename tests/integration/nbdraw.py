@@ -32,6 +32,9 @@ CMD_FLAG_FUA, CMD_FLAG_NO_HOLE, CMD_FLAG_DF, CMD_FLAG_REQ_ONE, CMD_FLAG_FAST_ZER
     CMD_FLAG_PAYLOAD_LEN = 1, 2, 4, 8, 16, 32
 REPLY_FLAG_DONE = 1
 CHUNK_NONE, CHUNK_OFFSET_DATA, CHUNK_OFFSET_HOLE = 0, 1, 2
+# Not a chunk type: what chunk() returns for a simple reply, which structured replies allow for
+# any request but READ; its payload is the error (4 bytes) when there is one.
+SIMPLE = -1
 CHUNK_BLOCK_STATUS, CHUNK_BLOCK_STATUS_EXT = 5, 6
 CHUNK_ERROR, CHUNK_ERROR_OFFSET = (1 << 15) + 1, (1 << 15) + 2
 EPERM, EIO, ENOMEM, EINVAL, ENOSPC, EOVERFLOW, ENOTSUP, ESHUTDOWN = 1, 5, 12, 22, 28, 75, 95, 108
@@ -150,8 +153,12 @@ class Conn:
         return error, cookie, self.recv(read_len) if error == 0 and read_len else b""
 
     def chunk(self):
-        """One structured (or extended) reply chunk: (flags, type, cookie, payload)."""
+        """One structured (or extended) reply chunk: (flags, type, cookie, payload). A simple
+        reply is (REPLY_FLAG_DONE, SIMPLE, cookie, b"" or its error as 4 bytes)."""
         magic = struct.unpack(">I", self.recv(4))[0]
+        if magic == SIMPLE_REPLY_MAGIC:
+            error, cookie = struct.unpack(">IQ", self.recv(12))
+            return REPLY_FLAG_DONE, SIMPLE, cookie, struct.pack(">I", error) if error else b""
         if magic == EXT_REPLY_MAGIC:
             flags, ctype, cookie, _offset, length = struct.unpack(">HHQQQ", self.recv(28))
         elif magic == STRUCTURED_REPLY_MAGIC:

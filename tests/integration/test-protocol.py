@@ -552,10 +552,11 @@ def cookie_echo():
     c.request(P.CMD_FLUSH, cookie=0xDEADBEEFCAFEF00D)
     ch = c.chunks()
     c.close()
-    return ch == [(P.REPLY_FLAG_DONE, P.CHUNK_NONE, 0xDEADBEEFCAFEF00D, b"")], ch
+    return ch == [(P.REPLY_FLAG_DONE, P.SIMPLE, 0xDEADBEEFCAFEF00D, b"")], ch
 
 
-case("a 64-bit cookie is echoed; success is one NONE chunk with DONE", cookie_echo)
+case("a 64-bit cookie is echoed; a success without data is a simple reply (structured replies)",
+     cookie_echo)
 
 
 def simple_read_errors():
@@ -716,7 +717,7 @@ def stdio_pipes():
         c.request(P.CMD_DISC)
         proc.stdin.close()
         rc = proc.wait(10)
-        return (all(d[1] == P.CHUNK_NONE for d in done) and good == 4 and rc == 0,
+        return (all(d[1] == P.SIMPLE and d[3] == b"" for d in done) and good == 4 and rc == 0,
                 (done, good, rc))
     finally:
         killer.cancel()
