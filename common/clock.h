@@ -7,3 +7,5 @@
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t now_ms(void);
+/* Microseconds of CLOCK_MONOTONIC, for waits shorter than a millisecond. */
+int64_t now_us(void);

@@ -6,6 +6,7 @@
  * takes them, reading pauses until the queue drains: memory per connection stays bounded.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/sockaddr-name.h"
 #include "server/conn.h"
+#include "server/wakeup.h"
 
 /* Input the transport holds where epoll cannot see it (decrypted bytes in a TLS session). */
 static bool transport_has_input(const struct conn *c)
@@ -306,7 +308,9 @@ static void conn_tls_step(struct conn *c)
 
 static void conn_on_readable(struct conn *c)
 {
-	bool received = false;
+	uint64_t requests_before = c->requests;
+	bool received = false, socket_empty = false;
+	size_t bytes = 0;
 	int r = 0;
 
 	if (c->state == CONN_TLS_HANDSHAKE) {
@@ -328,10 +332,14 @@ static void conn_on_readable(struct conn *c)
 	for (int rounds = 0; rounds < 16 && !c->read_paused && c->state != CONN_DRAINING; rounds++) {
 		ssize_t n = conn_read(c);
 
-		if (n == -EAGAIN || n == -EINTR)
+		if (n == -EAGAIN || n == -EINTR) {
+			socket_empty = n == -EAGAIN;
 			break;
-		if (n > 0)
+		}
+		if (n > 0) {
 			received = true;
+			bytes += (size_t)n;
+		}
 		if (n <= 0) {
 			if (n < 0)
 				log_info("Connection %s: receiving failed: %s", c->peer,
@@ -377,9 +385,10 @@ static void conn_on_readable(struct conn *c)
 		conn_tls_step(c);
 		return;
 	}
-	/* A socket left waiting for a whole payload would not wake for a lone header. */
-	if (c->lowat > 1 && !(c->have_request && c->mode == PAYLOAD_MAPPED))
-		payload_mapped_done(c);
+	/* What the socket holds before it wakes this worker again. */
+	if (c->lowat_max || c->lowat > 1)
+		wakeup_rearm(c, (unsigned)MIN(c->requests - requests_before, (uint64_t)UINT_MAX), bytes,
+			     socket_empty);
 	if (received)
 		watch_request(c);
 	if (conn_flush(c) && transport_has_input(c))

@@ -268,6 +268,9 @@ int negotiate_tls_step(struct conn *c)
 		}
 		c->t = t;
 		c->can_splice = false;
+		/* SO_RCVLOWAT would count ciphertext, and decrypted input may wait in the session
+		 * where epoll cannot see it: no waiting for whole payloads or several requests. */
+		c->lowat_max = 0;
 	}
 	r = transport_tls_handshake(c->t);
 	if (r == -EAGAIN) {

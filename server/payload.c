@@ -19,6 +19,7 @@
 #include "server/backend.h"
 #include "server/conn.h"
 #include "server/mapped-copy.h"
+#include "server/wakeup.h"
 
 bool payload_may_skip_buffer(const struct backend *b, const struct nbd_request *req,
 			     uint32_t error)
@@ -199,29 +200,11 @@ ssize_t payload_splice(struct conn *c)
 	return r < 0 ? r : -EINTR; /* the event loop comes back with the rest, for the buffer now */
 }
 
-static int set_lowat(struct conn *c, size_t bytes)
-{
-	int val = (int)bytes;
-	socklen_t len = sizeof(val);
-
-	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0)
-		return negative_errno();
-	c->lowat = bytes;
-	/* TCP caps it below half its largest receive buffer: waiting for more would never end. The
-	 * cap stays, so each size is checked once. */
-	if (bytes > c->lowat_checked) {
-		if (getsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, &len) < 0 ||
-		    (size_t)val < bytes)
-			return -ENOBUFS;
-		c->lowat_checked = bytes;
-	}
-	return 0;
-}
-
-void payload_mapped_done(struct conn *c)
+/* Gives up a PAYLOAD_MAPPED wait: the socket wakes the event loop for any byte again. */
+static void mapped_wait_end(struct conn *c)
 {
 	c->mapped_waiting = false;
-	if (c->lowat > 1 && set_lowat(c, 1) < 0)
+	if (c->lowat > 1 && wakeup_set_lowat(c, 1) < 0)
 		c->lowat_max = 0; /* a socket stuck waiting for more must not be used so again */
 }
 
@@ -231,7 +214,7 @@ static int mapped_to_buffer(struct conn *c, size_t got)
 {
 	int r;
 
-	payload_mapped_done(c);
+	mapped_wait_end(c);
 	r = alloc_buffer(c);
 	if (r < 0)
 		return r;
@@ -246,7 +229,7 @@ static int mapped_to_buffer(struct conn *c, size_t got)
 /* Nothing of the payload was taken from the socket yet: the pipe can still have all of it. */
 static int mapped_to_pipe(struct conn *c)
 {
-	payload_mapped_done(c);
+	mapped_wait_end(c);
 	if (pipe_open(c) == 0 && c->verdict.payload <= c->spipe_size) {
 		c->mode = PAYLOAD_PIPE;
 		c->payload_have = 0;
@@ -272,7 +255,7 @@ ssize_t payload_receive_mapped(struct conn *c)
 		}
 		/* The socket may still wait for this size from the payload before. */
 		if (c->lowat != len) {
-			r = set_lowat(c, len);
+			r = wakeup_set_lowat(c, len);
 			if (r < 0) {
 				c->lowat_max = 0; /* this socket cannot wait for that much */
 				r = mapped_to_pipe(c);
@@ -292,7 +275,7 @@ ssize_t payload_receive_mapped(struct conn *c)
 	n = recv(c->t->rfd, c->xmit.backend->map + c->req.offset, len, MSG_DONTWAIT);
 	if (n == (ssize_t)len) {
 		/* SO_RCVLOWAT stays for the next payload of this size, unless the connection goes
-		 * back to waiting for something else (conn.c calls payload_mapped_done()). */
+		 * back to waiting for something else (wakeup_rearm()). */
 		c->mapped_waiting = false;
 		c->payload_have = len;
 		return n;

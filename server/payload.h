@@ -65,9 +65,6 @@ ssize_t payload_splice(struct conn *c);
  * payload_splice() does; falls back to the pipe or a buffer when the socket cannot wait for that
  * much, and to a buffer when a page of the mapping cannot be had (its pwrite() then says why). */
 ssize_t payload_receive_mapped(struct conn *c);
-/* The socket wakes the event loop for any byte again: due before the connection waits for anything
- * but a PAYLOAD_MAPPED payload. */
-void payload_mapped_done(struct conn *c);
 /* Writes the whole payload, waiting in the pipe, to the file. */
 int payload_pipe_to_file(struct conn *c);
 /* Closes the splice pipe. */

@@ -52,6 +52,8 @@ struct worker {
 	/* No connection's handshake or request deadline is before this (now_ms(); 0: none is set):
 	 * the loop wakes then to close those that passed (conn_expire_stalled()). */
 	int64_t next_deadline;
+	/* No connection's coalescing wait ends before this (now_us(); 0: none waits; wakeup.h). */
+	int64_t coalesce_deadline;
 };
 
 struct workers {

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * How much a TCP connection's socket holds before it wakes its worker (SO_RCVLOWAT).
+ *
+ * Any byte, normally. A whole PAYLOAD_MAPPED payload while one waits (payload.c). And several
+ * requests at once while the client keeps a deep pipeline: each wake-up costs the server a sleep,
+ * an epoll_wait(), a read and a sendmsg() of the replies, whether it brings one request or ten, so
+ * under a deep queue fewer wake-ups carrying more requests each cost less per request.
+ *
+ * Waiting must never stall a client that is waiting on us. The server cannot see how many requests
+ * a client has in flight, only a lower bound: the most that ever arrived unanswered together. It
+ * waits for at most half of that, so the client always has as many again to send meanwhile, and
+ * only after a wake-up that brought two requests or more. A wait gives up after COALESCE_WAIT_US
+ * (the worker's timer, wakeup_expire()): the bound is then halved and coalescing pauses for a
+ * number of wake-ups that doubles with each wait given up, so a client whose bursts end in a
+ * lone request it waits on (a FLUSH after a journal's writes) seldom meets that delay.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct worker;
+
+/* The longest a coalescing wait lasts (microseconds). */
+#define COALESCE_WAIT_US 100
+/* The most bytes it waits for. */
+#define COALESCE_MAX_BYTES (64u << 10)
+
+/* Sets the socket's SO_RCVLOWAT to bytes. 0, -ENOBUFS when the socket cannot wait for that much
+ * (TCP caps it below half its largest receive buffer), or another negative errno. */
+int wakeup_set_lowat(struct conn *c, size_t bytes);
+/* At the end of a wake-up that brought requests (so many) in bytes, with the socket left empty or
+ * not: decides what the socket waits for until the next one. */
+void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_empty);
+/* Ends the coalescing waits of w's connections due by now (now_us()); returns when the next one is
+ * due, 0 when none waits. */
+int64_t wakeup_expire(struct worker *w, int64_t now);
