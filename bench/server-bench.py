@@ -3,7 +3,8 @@
 """Serves one 1 GiB image from /dev/shm with nbdm's nbd-server and each peer (Debian's nbd-server,
 nbdkit's file plugin, qemu-nbd), one after the other, over TCP loopback, and measures each with the
 same clients: fio's nbd engine (sequential 256k at QD16, random 4k at QD32, reads and writes) and
-nbdcopy with 1 and 4 connections. iperf3 gives the loopback ceiling.
+nbdcopy with 1 and 4 connections (whole copies, repeated for --runtime seconds). iperf3 gives the
+loopback ceiling.
 
 With --pin (the default on a machine of 2 or more CPUs) the load generator runs on one CPU and the
 server on another (taskset), so that neither takes the other's time. Every run measures the
@@ -238,13 +239,11 @@ def fio(uri, rw, bs, depth, runtime, size, ramp=1, prefix=(), env=None):
     return side["bw_bytes"] / MiB, side["iops"], side["io_bytes"]
 
 
-def nbdcopy(src, dst, conns, size_bytes, prefix=()):
-    start = time.monotonic()
+def nbdcopy(src, dst, conns, prefix=()):
     subprocess.run(list(prefix) +
                    ["nbdcopy", "--no-extents", f"--connections={conns}", "--requests=64",
                     "--request-size=262144", src, dst], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return size_bytes / MiB / (time.monotonic() - start)
 
 
 def parse_size(text):
@@ -305,9 +304,16 @@ def latency_row(rw, depth):
 
 
 def nbdcopy_row(conns, write):
+    """Whole copies, again and again for --runtime seconds: one copy of 1 GiB is a third of a second
+    of server CPU, which /proc counts in 10 ms ticks."""
     def run(s, a):
         src, dst = (a.source, s.uri()) if write else (s.uri(), "null:")
-        return nbdcopy(src, dst, conns, a.size_bytes, prefix=a.client_prefix), a.size_bytes / MiB
+        copies, start = 0, time.monotonic()
+        while copies == 0 or time.monotonic() - start < a.runtime:
+            nbdcopy(src, dst, conns, prefix=a.client_prefix)
+            copies += 1
+        moved = copies * a.size_bytes / MiB
+        return moved / (time.monotonic() - start), moved
     return run
 
 
