@@ -36,8 +36,8 @@ int wakeup_set_lowat(struct conn *c, size_t bytes)
 	return 0;
 }
 
-/* The bytes to wait for before the next wake-up: 1 (any), or those of half the requests the client
- * was seen to have in flight at once. */
+/* The bytes to wait for before the next wake-up: 1 (any), or those of a quarter of the requests the
+ * client was seen to have in flight at once. */
 static size_t coalesce_bytes(struct conn *c, unsigned requests, size_t bytes, bool socket_empty)
 {
 	size_t want;
@@ -75,11 +75,10 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 		c->seen_at_once = requests;
 	want = coalesce_bytes(c, requests, bytes, socket_empty);
 	if (want != c->lowat && wakeup_set_lowat(c, want) < 0) {
-		/* A socket that cannot wait for that much is not asked again. */
+		/* A socket that cannot wait for that much is not asked again. Should going back to
+		 * any byte fail too, the timer below still ends the wait and tries again. */
 		c->lowat_max = 0;
-		if (c->lowat != 1 && wakeup_set_lowat(c, 1) < 0)
-			return; /* left as it was: the timer below still ends the wait */
-		want = 1;
+		want = c->lowat == 1 || wakeup_set_lowat(c, 1) == 0 ? 1 : c->lowat;
 	}
 	if (want > 1) {
 		c->coalesce_until = now_us() + COALESCE_WAIT_US;

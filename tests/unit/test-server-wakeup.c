@@ -149,6 +149,22 @@ static void test_input_left_is_not_held_back(void **state)
 	assert_int_equal(socket_lowat(f), 1);
 }
 
+static void test_socket_that_cannot_wait(void **state)
+{
+	struct fixture *f = *state;
+	int small = 4096;
+
+	/* A receive buffer set by hand caps SO_RCVLOWAT at half of it: waiting for more would never
+	 * end. The socket goes back to any byte and is not asked to wait again. */
+	assert_int_equal(setsockopt(f->server, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	woke_with(f, 32);
+	assert_int_equal(socket_lowat(f), 1);
+	assert_int_equal(f->c.lowat_max, 0);
+	assert_int_equal(f->c.coalesce_until, 0);
+	woke_with(f, 32);
+	assert_int_equal(socket_lowat(f), 1);
+}
+
 static void test_mapped_payload_wait_is_kept(void **state)
 {
 	struct fixture *f = *state;
@@ -224,6 +240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shallow_pipeline_never_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_pipeline_waits_for_a_quarter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_input_left_is_not_held_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_that_cannot_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapped_payload_wait_is_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_is_bounded_and_forgiven, setup, teardown),
