@@ -59,9 +59,6 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 {
 	size_t want;
 
-	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (payload.c). */
-	if (c->have_request && c->mode == PAYLOAD_MAPPED)
-		return;
 	if (c->coalesce_until) {
 		/* The wait ended with what it waited for: forgive a wait given up, now and then. */
 		c->coalesce_until = 0;
@@ -71,6 +68,10 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 				c->coalesce_strikes--;
 		}
 	}
+	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (payload.c), for as long as it
+	 * takes to come: no timer of ours may end that wait. */
+	if (c->have_request && c->mode == PAYLOAD_MAPPED)
+		return;
 	if (requests > c->seen_at_once)
 		c->seen_at_once = requests;
 	want = coalesce_bytes(c, requests, bytes, socket_empty);
@@ -96,9 +97,13 @@ static void give_up(struct conn *c)
 	c->coalesce_strikes = MIN(c->coalesce_strikes + 1, (unsigned)COALESCE_MAX_STRIKES);
 	c->coalesce_skip = 1u << c->coalesce_strikes;
 	c->coalesce_kept = 0;
-	/* Lowering SO_RCVLOWAT below what the socket holds wakes the worker at once. */
-	if (wakeup_set_lowat(c, 1) < 0)
+	/* Lowering SO_RCVLOWAT below what the socket holds wakes the worker at once. Should that
+	 * fail, the socket is not asked to wait again, and the timer tries again rather than leave
+	 * it waiting. */
+	if (wakeup_set_lowat(c, 1) < 0) {
 		c->lowat_max = 0;
+		c->coalesce_until = now_us() + COALESCE_WAIT_US;
+	}
 }
 
 int64_t wakeup_expire(struct worker *w, int64_t now)
@@ -110,7 +115,7 @@ int64_t wakeup_expire(struct worker *w, int64_t now)
 			continue;
 		if (now >= c->coalesce_until)
 			give_up(c);
-		else if (!earliest || c->coalesce_until < earliest)
+		if (c->coalesce_until && (!earliest || c->coalesce_until < earliest))
 			earliest = c->coalesce_until;
 	}
 	return earliest;

@@ -9,11 +9,15 @@
  *
  * Waiting must never stall a client that is waiting on us. The server cannot see how many requests
  * a client has in flight, only a lower bound: the most that ever arrived unanswered together. It
- * waits for at most half of that, so the client always has as many again to send meanwhile, and
+ * waits for a quarter of that, so the client always has three times as many to send meanwhile, and
  * only after a wake-up that brought two requests or more. A wait gives up after COALESCE_WAIT_US
  * (the worker's timer, wakeup_expire()): the bound is then halved and coalescing pauses for a
  * number of wake-ups that doubles with each wait given up, so a client whose bursts end in a
  * lone request it waits on (a FLUSH after a journal's writes) seldom meets that delay.
+ *
+ * Giving up lowers SO_RCVLOWAT to 1, and TCP then wakes the worker for what the socket already holds
+ * (tcp_set_rcvlowat() signals readiness, as it does in Debian 12's 6.1 and later;
+ * test-server-pipeline hangs where it would not).
  */
 #pragma once
 

@@ -110,9 +110,11 @@ static int wait_events(struct worker *w, struct epoll_event *events, int max)
 		ts = (struct timespec){ .tv_sec = left / 1000000,
 					.tv_nsec = (long)(left % 1000000) * 1000 };
 		n = epoll_pwait2(w->epfd, events, max, &ts, NULL);
-		if (n >= 0 || errno != ENOSYS)
+		if (n >= 0 || (errno != ENOSYS && errno != EPERM))
 			return n;
-		atomic_store(&no_pwait2, true); /* before Linux 5.11: the wait ends a millisecond on */
+		/* Before Linux 5.11, or a seccomp filter that does not know it: the wait ends a
+		 * millisecond on instead. */
+		atomic_store(&no_pwait2, true);
 	}
 	return epoll_wait(w->epfd, events, max, (int)((left + 999) / 1000));
 }
