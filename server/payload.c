@@ -204,8 +204,8 @@ ssize_t payload_splice(struct conn *c)
 static void mapped_wait_end(struct conn *c)
 {
 	c->mapped_waiting = false;
-	if (c->lowat > 1 && wakeup_set_lowat(c, 1) < 0)
-		c->lowat_max = 0; /* a socket stuck waiting for more must not be used so again */
+	if (c->lowat > 1)
+		(void)wakeup_set_lowat(c, 1); /* failing, it is not asked to wait again */
 }
 
 /* From PAYLOAD_MAPPED, with got bytes of the payload already in the mapping, to a buffer for the
@@ -257,7 +257,7 @@ ssize_t payload_receive_mapped(struct conn *c)
 		if (c->lowat != len) {
 			r = wakeup_set_lowat(c, len);
 			if (r < 0) {
-				c->lowat_max = 0; /* this socket cannot wait for that much */
+				/* This socket cannot wait for that much, and is not asked again. */
 				r = mapped_to_pipe(c);
 				return r < 0 ? r : -EINTR;
 			}

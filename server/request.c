@@ -193,7 +193,7 @@ int request_reply_error(const struct xmit *x, const struct nbd_request *req, uin
 	/* A success without data may be a simple reply even with structured replies on (not for a
 	 * READ, and not with extended headers, which have no simple reply): 16 bytes a client reads
 	 * as they come, where a chunk is 20 read as a header and a type. */
-	if ((!x->structured && !x->extended) || (error == 0 && !x->extended && req->type != NBD_CMD_READ))
+	if (!x->extended && (!x->structured || (error == 0 && req->type != NBD_CMD_READ)))
 		return push_simple(x, req, error, q);
 	if (error == 0)
 		return push_chunk_header(x, req, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, 0, q);

@@ -22,15 +22,20 @@ int wakeup_set_lowat(struct conn *c, size_t bytes)
 	int val = (int)bytes;
 	socklen_t len = sizeof(val);
 
-	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0)
+	/* A socket that refuses once is not asked to wait for more than a byte again. */
+	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0) {
+		c->lowat_max = 0;
 		return negative_errno();
+	}
 	c->lowat = bytes;
 	/* TCP caps it below half its largest receive buffer: waiting for more would never end. The
 	 * cap stays, so each size is checked once. */
 	if (bytes > c->lowat_checked) {
 		if (getsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, &len) < 0 ||
-		    (size_t)val < bytes)
+		    (size_t)val < bytes) {
+			c->lowat_max = 0;
 			return -ENOBUFS;
+		}
 		c->lowat_checked = bytes;
 	}
 	return 0;
@@ -75,12 +80,10 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 	if (requests > c->seen_at_once)
 		c->seen_at_once = requests;
 	want = coalesce_bytes(c, requests, bytes, socket_empty);
-	if (want != c->lowat && wakeup_set_lowat(c, want) < 0) {
-		/* A socket that cannot wait for that much is not asked again. Should going back to
-		 * any byte fail too, the timer below still ends the wait and tries again. */
-		c->lowat_max = 0;
+	/* Should going back to any byte fail too, the timer below still ends the wait and tries
+	 * again. */
+	if (want != c->lowat && wakeup_set_lowat(c, want) < 0)
 		want = c->lowat == 1 || wakeup_set_lowat(c, 1) == 0 ? 1 : c->lowat;
-	}
 	if (want > 1) {
 		c->coalesce_until = now_us() + COALESCE_WAIT_US;
 		if (!c->worker->coalesce_deadline || c->coalesce_until < c->worker->coalesce_deadline)
@@ -98,12 +101,9 @@ static void give_up(struct conn *c)
 	c->coalesce_skip = 1u << c->coalesce_strikes;
 	c->coalesce_kept = 0;
 	/* Lowering SO_RCVLOWAT below what the socket holds wakes the worker at once. Should that
-	 * fail, the socket is not asked to wait again, and the timer tries again rather than leave
-	 * it waiting. */
-	if (wakeup_set_lowat(c, 1) < 0) {
-		c->lowat_max = 0;
+	 * fail, the timer tries again rather than leave the socket waiting. */
+	if (wakeup_set_lowat(c, 1) < 0)
 		c->coalesce_until = now_us() + COALESCE_WAIT_US;
-	}
 }
 
 int64_t wakeup_expire(struct worker *w, int64_t now)

@@ -34,7 +34,8 @@ struct worker;
 #define COALESCE_MAX_BYTES (64u << 10)
 
 /* Sets the socket's SO_RCVLOWAT to bytes. 0, -ENOBUFS when the socket cannot wait for that much
- * (TCP caps it below half its largest receive buffer), or another negative errno. */
+ * (TCP caps it below half its largest receive buffer), or another negative errno; on failure the
+ * connection is not asked to wait again (c->lowat_max = 0). */
 int wakeup_set_lowat(struct conn *c, size_t bytes);
 /* At the end of a wake-up that brought requests (so many) in bytes, with the socket left empty or
  * not: decides what the socket waits for until the next one. */
