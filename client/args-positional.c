@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/args-internal.h"
+#include "client/args-positional.h"
 #include "client/nbdtab.h"
 #include "client/uri.h"
 #include "common/log.h"

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client/args-internal.h"
+#include "client/args-spelling.h"
+#include "client/args-table.h"
 #include "common/log.h"
 #include "common/macro.h"
 

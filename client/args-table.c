@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client/args-internal.h"
+#include "client/args-table.h"
 #include "common/log.h"
 #include "common/macro.h"
 

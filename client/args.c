@@ -35,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/args-internal.h"
+#include "client/args-positional.h"
+#include "client/args-spelling.h"
+#include "client/args-table.h"
 #include "client/args.h"
 #include "common/log.h"
 #include "common/macro.h"

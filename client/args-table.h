@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The command-line parser's parts (args.c and the args-*.c files it calls), and what they share:
- * the option table, how each option was spelled, and the messages that name options and commands.
- * Not for use outside the parser.
+ * What the command-line parser's parts (args.c and the args-*.c files it calls) share: the option
+ * table, how each option was spelled, and the messages that name options and commands
+ * (args-table.c). Not for use outside the parser.
  */
 #pragma once
 
@@ -61,7 +61,6 @@ struct args {
 	struct client_tls tls;   /* -A, -F, -K, -H, -y, -x: merged over the target's at the end */
 };
 
-/* args-table.c: the option table, and the messages that name options and commands. */
 extern const struct option args_options[];
 extern const char args_short_options[];
 extern const char *const args_command_names[CLIENT_VERSION + 1];
@@ -79,15 +78,3 @@ void args_format_commands(unsigned mask, char *buf, size_t size);
 const char *args_mode_option(int mode);
 /* "unexpected argument": logs and returns -EINVAL. */
 int args_too_many(const char *arg, const char *form);
-
-/* args-spelling.c: what getopt could not read, and mistyped long options it would misread. */
-int args_check_bundle(const char *arg);
-int args_bad_option(int argc, char **argv);
-int args_missing_argument(int argc, char **argv);
-
-/* args-positional.c: the non-option arguments of each form. */
-int args_find_subcommand(const char *arg);
-int args_set_device(struct client_options *o, const char *arg);
-int args_set_check_device(struct client_options *o, const char *arg);
-int args_reference_positional(struct args *a, const char **pos, size_t n);
-int args_subcommand_positional(struct args *a, const char **pos, size_t n);
