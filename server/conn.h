@@ -24,7 +24,7 @@
 #include "server/payload.h"
 #include "server/request.h"
 #include "server/transport.h"
-#include "server/worker.h"
+#include "server/worker-host.h"
 
 /* Input is read in batches this large: many request headers per recv(). */
 #define CONN_INPUT_SIZE (256u << 10)

@@ -8,7 +8,7 @@
 #include "common/macro.h"
 #include "server/conn.h"
 #include "server/wakeup.h"
-#include "server/worker.h"
+#include "server/worker-host.h"
 
 /* The most wake-ups coalescing pauses for after waits that gave up: 1 << COALESCE_MAX_STRIKES. */
 #define COALESCE_MAX_STRIKES 12

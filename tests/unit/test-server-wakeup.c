@@ -22,7 +22,7 @@
 #include "server/payload.h"
 #include "server/transport.h"
 #include "server/wakeup.h"
-#include "server/worker.h"
+#include "server/worker-host.h"
 
 /* A 4 KiB WRITE: its header and payload. */
 #define WRITE_4K (NBD_REQUEST_SIZE + 4096)
