@@ -97,13 +97,16 @@ struct conn {
 	bool header_only; /* the last request was spliced: read the next header alone */
 	int spipe[2];     /* for splicing payloads; -EBADF until the first one */
 	size_t spipe_size;
-	size_t lowat;     /* the socket's SO_RCVLOWAT: 1, a PAYLOAD_MAPPED payload or requests (wakeup.h) */
+	size_t lowat;     /* the socket's SO_RCVLOWAT: 1, a PAYLOAD_MAPPED payload (or two), or requests (wakeup.h) */
 	size_t lowat_max; /* the largest payload to wait for so (0: not TCP, or it cannot) */
 	size_t lowat_checked; /* the largest SO_RCVLOWAT the socket was seen to take */
+	size_t lowat_refused; /* the smallest it was seen to cap (0: none), for pairs of WRITEs */
 	bool mapped_waiting;  /* the event loop waits for a PAYLOAD_MAPPED payload to be whole */
+	unsigned mapped_run;  /* PAYLOAD_MAPPED WRITEs taken one behind the other, up to now */
 	/* Coalescing wake-ups (wakeup.h): */
 	unsigned seen_at_once;     /* the most requests one wake-up brought: a bound on the pipeline */
 	int64_t coalesce_until;    /* now_us() when the wait for several requests gives up; 0: none */
+	bool coalesce_mapped;      /* that wait is for a pair of PAYLOAD_MAPPED WRITEs */
 	unsigned coalesce_strikes; /* waits that gave up, less those forgiven */
 	unsigned coalesce_skip;    /* wake-ups to go before coalescing again */
 	unsigned coalesce_kept;    /* waits that ended by themselves since the last forgiven */

@@ -220,6 +220,9 @@ int dispatch_finish_request(struct conn *c)
 	int r;
 
 	c->have_request = false;
+	/* A pair of large WRITEs is waited for only behind one (wakeup.h). */
+	if (c->mode != PAYLOAD_MAPPED)
+		c->mapped_run = 0;
 	if (c->mode == PAYLOAD_PIPE || c->mode == PAYLOAD_MAPPED) {
 		r = c->mode == PAYLOAD_PIPE ? payload_pipe_to_file(c) : 0;
 		if (r == 0 && ((req->flags & NBD_CMD_FLAG_FUA) || c->xmit.backend->sync))

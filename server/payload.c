@@ -253,23 +253,24 @@ ssize_t payload_receive_mapped(struct conn *c)
 			r = mapped_to_pipe(c);
 			return r < 0 ? r : -EINTR;
 		}
-		/* The socket may still wait for this size from the payload before. */
-		if (c->lowat != len) {
-			r = wakeup_set_lowat(c, len);
-			if (r < 0) {
-				/* This socket cannot wait for that much, and is not asked again. */
-				r = mapped_to_pipe(c);
-				return r < 0 ? r : -EINTR;
-			}
-			/* It may all have come in before the socket was told to wait for it. */
-			if (ioctl(c->t->rfd, FIONREAD, &queued) < 0)
-				return negative_errno();
+		/* The socket may still wait for this much from the payload before. */
+		size_t lowat_before = c->lowat;
+
+		r = wakeup_mapped_wait(c, len);
+		if (r < 0) {
+			/* This socket cannot wait for that much, and is not asked again. */
+			r = mapped_to_pipe(c);
+			return r < 0 ? r : -EINTR;
 		}
+		/* It may all have come in before the socket was told to wait for it. */
+		if (c->lowat != lowat_before && ioctl(c->t->rfd, FIONREAD, &queued) < 0)
+			return negative_errno();
 		if ((size_t)queued < len) {
 			c->mapped_waiting = true;
 			return -EAGAIN;
 		}
 	}
+	wakeup_mapped_taken(c, (size_t)queued);
 	/* All of it is in the socket: this one call takes it whole, so a client gone mid-payload
 	 * never leaves half a WRITE in the file. */
 	n = recv(c->t->rfd, c->xmit.backend->map + c->req.offset, len, MSG_DONTWAIT);

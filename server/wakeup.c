@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/io.h"
 #include "common/macro.h"
+#include "proto/transmission.h"
 #include "server/conn.h"
 #include "server/wakeup.h"
 #include "server/worker-host.h"
@@ -17,28 +18,56 @@
 /* Waits that ended by themselves, per strike forgiven. */
 #define COALESCE_KEPT_PER_STRIKE 64
 
-int wakeup_set_lowat(struct conn *c, size_t bytes)
+/* Sets SO_RCVLOWAT to bytes, or says why not (-ENOBUFS: the socket caps it below that). */
+static int try_lowat(struct conn *c, size_t bytes)
 {
 	int val = (int)bytes;
 	socklen_t len = sizeof(val);
 
-	/* A socket that refuses once is not asked to wait for more than a byte again. */
-	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0) {
-		c->lowat_max = 0;
+	if (setsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, sizeof(val)) < 0)
 		return negative_errno();
-	}
 	c->lowat = bytes;
 	/* TCP caps it below half its largest receive buffer: waiting for more would never end. The
 	 * cap stays, so each size is checked once. */
 	if (bytes > c->lowat_checked) {
-		if (getsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, &len) < 0 ||
-		    (size_t)val < bytes) {
-			c->lowat_max = 0;
+		if (getsockopt(c->t->rfd, SOL_SOCKET, SO_RCVLOWAT, &val, &len) < 0)
+			return negative_errno();
+		if ((size_t)val < bytes)
 			return -ENOBUFS;
-		}
 		c->lowat_checked = bytes;
 	}
 	return 0;
+}
+
+int wakeup_set_lowat(struct conn *c, size_t bytes)
+{
+	int r = try_lowat(c, bytes);
+
+	/* A socket that refuses once is not asked to wait for more than a byte again. */
+	if (r < 0)
+		c->lowat_max = 0;
+	return r;
+}
+
+/* Starts the timer of a wait for more than the next request. */
+static void arm(struct conn *c, int64_t us)
+{
+	c->coalesce_until = now_us() + us;
+	if (!c->worker->coalesce_deadline || c->coalesce_until < c->worker->coalesce_deadline)
+		c->worker->coalesce_deadline = c->coalesce_until;
+}
+
+/* A wait for more than the next request ended with what it waited for: its timer stops, and a wait
+ * given up is forgiven now and then. */
+static void wait_kept(struct conn *c)
+{
+	c->coalesce_until = 0;
+	c->coalesce_mapped = false;
+	if (++c->coalesce_kept >= COALESCE_KEPT_PER_STRIKE) {
+		c->coalesce_kept = 0;
+		if (c->coalesce_strikes)
+			c->coalesce_strikes--;
+	}
 }
 
 /* The bytes to wait for before the next wake-up: 1 (any), or those of a quarter of the requests the
@@ -64,19 +93,24 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 {
 	size_t want;
 
-	if (c->coalesce_until) {
-		/* The wait ended with what it waited for: forgive a wait given up, now and then. */
-		c->coalesce_until = 0;
-		if (++c->coalesce_kept >= COALESCE_KEPT_PER_STRIKE) {
-			c->coalesce_kept = 0;
-			if (c->coalesce_strikes)
-				c->coalesce_strikes--;
+	bool mapped = c->have_request && c->mode == PAYLOAD_MAPPED;
+
+	/* A wait from before this wake-up ended with it; a pair's wait set up during it goes on. */
+	if (c->coalesce_until && !(mapped && c->coalesce_mapped))
+		wait_kept(c);
+	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (wakeup_mapped_wait()) for as
+	 * long as it takes; only a pair's wait has a timer, which goes back to that. A payload whose
+	 * wait is not set up yet (the wake-up ended on its header) must not meet what the socket
+	 * waited for before, a larger payload or a pair: the next byte wakes the loop to set it up. */
+	if (mapped) {
+		if (!c->mapped_waiting && c->lowat > 1) {
+			c->coalesce_until = 0;
+			c->coalesce_mapped = false;
+			if (wakeup_set_lowat(c, 1) < 0)
+				arm(c, COALESCE_WAIT_US);
 		}
-	}
-	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (payload.c), for as long as it
-	 * takes to come: no timer of ours may end that wait. */
-	if (c->have_request && c->mode == PAYLOAD_MAPPED)
 		return;
+	}
 	if (requests > c->seen_at_once)
 		c->seen_at_once = requests;
 	want = coalesce_bytes(c, requests, bytes, socket_empty);
@@ -84,25 +118,71 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 	 * again. */
 	if (want != c->lowat && wakeup_set_lowat(c, want) < 0)
 		want = c->lowat == 1 || wakeup_set_lowat(c, 1) == 0 ? 1 : c->lowat;
-	if (want > 1) {
-		c->coalesce_until = now_us() + COALESCE_WAIT_US;
-		if (!c->worker->coalesce_deadline || c->coalesce_until < c->worker->coalesce_deadline)
-			c->worker->coalesce_deadline = c->coalesce_until;
+	if (want > 1)
+		arm(c, COALESCE_WAIT_US);
+}
+
+/* Whether the socket may wait for a pair of large WRITEs rather than one: the client sends them one
+ * behind the other, coalescing is not paused, and the socket has not refused that much before. */
+static bool pair_allowed(struct conn *c, size_t pair)
+{
+	if (c->coalesce_skip) {
+		c->coalesce_skip--;
+		return false;
 	}
+	return c->mapped_run >= 1 && (!c->lowat_refused || pair < c->lowat_refused);
+}
+
+int wakeup_mapped_wait(struct conn *c, size_t len)
+{
+	size_t pair = 2 * len + nbd_request_size(c->xmit.extended);
+	int r;
+
+	/* A wait armed before this wake-up has ended: the connection is awake. */
+	if (c->coalesce_until)
+		wait_kept(c);
+	if (pair_allowed(c, pair)) {
+		r = c->lowat == pair ? 0 : try_lowat(c, pair);
+		if (r == 0) {
+			c->coalesce_mapped = true;
+			arm(c, COALESCE_WAIT_US + (int64_t)(pair >> 10));
+			return 0;
+		}
+		c->lowat_refused = pair;
+	}
+	return c->lowat == len ? 0 : wakeup_set_lowat(c, len);
+}
+
+void wakeup_mapped_taken(struct conn *c, size_t queued)
+{
+	/* The pair's wait ends here: by itself when the socket holds all it waited for. */
+	if (c->coalesce_until && c->coalesce_mapped && queued >= c->lowat) {
+		wait_kept(c);
+	} else if (c->coalesce_mapped) {
+		c->coalesce_until = 0;
+		c->coalesce_mapped = false;
+	}
+	c->mapped_run++;
 }
 
 /* A wait that gave up: the client has fewer requests in flight than it was seen to have, or its
  * burst ended in one it waits on. */
 static void give_up(struct conn *c)
 {
+	/* A pair of large WRITEs goes back to waiting for the first alone, whole. */
+	size_t back = c->coalesce_mapped && c->have_request && c->mode == PAYLOAD_MAPPED
+			  ? (size_t)c->verdict.payload
+			  : 1;
+
 	c->coalesce_until = 0;
+	c->coalesce_mapped = false;
 	c->seen_at_once /= 2;
 	c->coalesce_strikes = MIN(c->coalesce_strikes + 1, (unsigned)COALESCE_MAX_STRIKES);
 	c->coalesce_skip = 1u << c->coalesce_strikes;
 	c->coalesce_kept = 0;
 	/* Lowering SO_RCVLOWAT below what the socket holds wakes the worker at once. Should that
 	 * fail, the timer tries again rather than leave the socket waiting. */
-	if (wakeup_set_lowat(c, 1) < 0)
+	if (wakeup_set_lowat(c, back) < 0)
 		c->coalesce_until = now_us() + COALESCE_WAIT_US;
 }
 

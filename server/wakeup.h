@@ -15,7 +15,13 @@
  * number of wake-ups that doubles with each wait given up, so a client whose bursts end in a
  * lone request it waits on (a FLUSH after a journal's writes) seldom meets that delay.
  *
- * Giving up lowers SO_RCVLOWAT to 1, and TCP then wakes the worker for what the socket already holds
+ * Large WRITEs received into a file's mapping (PAYLOAD_MAPPED, payload.c) wake the worker once
+ * whole, one wake-up each. While the client sends them one behind the other, the socket waits for
+ * two at once instead: the payload, the next header and as many bytes again. That wait gives up
+ * after COALESCE_WAIT_US plus a microsecond per KiB it waits for, and goes back to the one payload;
+ * giving up counts as above.
+ *
+ * Giving up lowers SO_RCVLOWAT to 1 (or to the one payload), and TCP then wakes the worker for what the socket already holds
  * (tcp_set_rcvlowat() signals readiness, as it does in Debian 12's 6.1 and later;
  * test-server-pipeline hangs where it would not).
  */
@@ -40,6 +46,13 @@ int wakeup_set_lowat(struct conn *c, size_t bytes);
 /* At the end of a wake-up that brought requests (so many) in bytes, with the socket left empty or
  * not: decides what the socket waits for until the next one. */
 void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_empty);
+/* A PAYLOAD_MAPPED payload of len bytes is not whole yet: sets what the socket waits for, the payload
+ * alone or a pair of WRITEs (and then the timer). 0, or a negative errno when the socket cannot wait
+ * for the payload itself (then c->lowat_max is 0 too). */
+int wakeup_mapped_wait(struct conn *c, size_t len);
+/* A PAYLOAD_MAPPED payload is about to be taken whole, with queued bytes in the socket: ends a
+ * pair's wait, and counts the WRITEs sent one behind the other. */
+void wakeup_mapped_taken(struct conn *c, size_t queued);
 /* Ends the coalescing waits of w's connections due by now (now_us()); returns when the next one is
  * due, 0 when none waits. */
 int64_t wakeup_expire(struct worker *w, int64_t now);

@@ -2,7 +2,8 @@
 /*
  * What a connection's socket waits for before it wakes its worker (wakeup.h), read back from a
  * real TCP socket over loopback with getsockopt(SO_RCVLOWAT): any byte, or several requests once
- * the client has shown a deep pipeline, and back to any byte when a wait gives up.
+ * the client has shown a deep pipeline, and back to any byte when a wait gives up; a large WRITE's
+ * payload whole, or a pair of them while they come one behind the other.
  */
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -172,6 +173,7 @@ static void test_mapped_payload_wait_is_kept(void **state)
 	assert_int_equal(wakeup_set_lowat(&f->c, 256 << 10), 0);
 	f->c.have_request = true;
 	f->c.mode = PAYLOAD_MAPPED;
+	f->c.mapped_waiting = true;
 	woke_with(f, 1);
 	assert_int_equal(socket_lowat(f), 256 << 10);
 	/* Once no payload waits, any byte again. */
@@ -190,6 +192,7 @@ static void test_mapped_payload_wait_outlives_the_timer(void **state)
 	assert_int_equal(wakeup_set_lowat(&f->c, 256 << 10), 0);
 	f->c.have_request = true;
 	f->c.mode = PAYLOAD_MAPPED;
+	f->c.mapped_waiting = true;
 	woke_with(f, 8);
 	assert_int_equal(f->c.coalesce_until, 0);
 	assert_int_equal(wakeup_expire(&f->w, now_us() + 1000000), 0);
@@ -252,6 +255,136 @@ static void test_pause_is_bounded_and_forgiven(void **state)
 	assert_int_equal(f->c.coalesce_strikes, strikes - 2);
 }
 
+/* A PAYLOAD_MAPPED WRITE of len bytes whose payload is still to come. */
+static void mapped_write(struct fixture *f, size_t len)
+{
+	f->c.have_request = true;
+	f->c.mode = PAYLOAD_MAPPED;
+	f->c.verdict.payload = len;
+}
+
+#define PAIR(len) (2 * (len) + NBD_REQUEST_SIZE)
+
+static void test_mapped_pair_only_behind_a_mapped_write(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The first large WRITE waits for its own payload, with no timer. */
+	mapped_write(f, 256 << 10);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 256 << 10), 0);
+	assert_int_equal(socket_lowat(f), 256 << 10);
+	assert_int_equal(f->c.coalesce_until, 0);
+	wakeup_mapped_taken(&f->c, 256 << 10);
+	/* One behind it waits for a pair, until its timer. */
+	assert_int_equal(wakeup_mapped_wait(&f->c, 256 << 10), 0);
+	assert_int_equal(socket_lowat(f), PAIR(256 << 10));
+	assert_true(f->c.coalesce_until > now_us());
+	assert_true(f->c.coalesce_mapped);
+	/* The end of that wake-up leaves the pair's wait and its timer alone. */
+	f->c.mapped_waiting = true;
+	woke_with(f, 1);
+	assert_int_equal(socket_lowat(f), PAIR(256 << 10));
+	assert_true(f->c.coalesce_until != 0);
+	/* Taken with the pair in the socket: the timer stops, the wait counts as kept. */
+	f->c.mapped_waiting = false;
+	wakeup_mapped_taken(&f->c, PAIR(256 << 10));
+	assert_int_equal(f->c.coalesce_until, 0);
+	assert_false(f->c.coalesce_mapped);
+	assert_int_equal(f->c.coalesce_kept, 1);
+	assert_int_equal(f->c.mapped_run, 2);
+}
+
+static void test_mapped_pair_given_up(void **state)
+{
+	struct fixture *f = *state;
+	int64_t until;
+
+	f->c.mapped_run = 1;
+	mapped_write(f, 1 << 20);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 1 << 20), 0);
+	until = f->c.coalesce_until;
+	/* The wait lasts longer for more bytes: 100 us and a microsecond per KiB. */
+	assert_true(until - now_us() > COALESCE_WAIT_US + 1024);
+	/* Given up: back to the one payload, whole (not any byte), and a strike. */
+	assert_int_equal(wakeup_expire(&f->w, until), 0);
+	assert_int_equal(socket_lowat(f), 1 << 20);
+	assert_int_equal(f->c.coalesce_until, 0);
+	assert_false(f->c.coalesce_mapped);
+	assert_int_equal(f->c.coalesce_strikes, 1);
+	/* Paused for two waits, then a pair again. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(wakeup_mapped_wait(&f->c, 1 << 20), 0);
+		assert_int_equal(socket_lowat(f), 1 << 20);
+		assert_int_equal(f->c.coalesce_until, 0);
+	}
+	assert_int_equal(wakeup_mapped_wait(&f->c, 1 << 20), 0);
+	assert_int_equal(socket_lowat(f), PAIR(1 << 20));
+	/* Taken before the pair came (the first payload alone was there): no strike, no credit. */
+	wakeup_mapped_taken(&f->c, 1 << 20);
+	assert_int_equal(f->c.coalesce_until, 0);
+	assert_int_equal(f->c.coalesce_kept, 0);
+	assert_int_equal(f->c.coalesce_strikes, 1);
+}
+
+static void test_mapped_pair_refused(void **state)
+{
+	struct fixture *f = *state;
+	int rcvbuf = 256 << 10;
+
+	/* A fixed receive buffer caps SO_RCVLOWAT at half of it (the kernel doubles the value). */
+	assert_int_equal(setsockopt(f->server, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	f->c.mapped_run = 1;
+	mapped_write(f, 128 << 10);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 128 << 10), 0);
+	/* The pair is refused: the payload alone, and the socket still waits for payloads. */
+	assert_int_equal(socket_lowat(f), 128 << 10);
+	assert_int_equal(f->c.coalesce_until, 0);
+	assert_int_equal(f->c.lowat_max, MAPPED_PAYLOAD_MAX);
+	assert_int_equal(f->c.lowat_refused, PAIR(128 << 10));
+	/* Not asked again for as much. */
+	assert_int_equal(wakeup_mapped_wait(&f->c, 128 << 10), 0);
+	assert_int_equal(socket_lowat(f), 128 << 10);
+	assert_int_equal(f->c.lowat_refused, PAIR(128 << 10));
+}
+
+static void test_mapped_pair_behind_other_requests(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A coalescing wait for small requests ended with a wake-up that began a large WRITE behind
+	 * one: the pair's wait replaces it, with its own timer. */
+	woke_with(f, 32);
+	assert_true(f->c.coalesce_until != 0);
+	f->c.mapped_run = 1;
+	mapped_write(f, 256 << 10);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 256 << 10), 0);
+	assert_true(f->c.coalesce_mapped);
+	assert_int_equal(f->c.coalesce_kept, 1);
+	/* Once no payload waits, the pair's wait is over: any byte again. */
+	f->c.have_request = false;
+	woke_with(f, 1);
+	assert_false(f->c.coalesce_mapped);
+	assert_int_equal(socket_lowat(f), 1);
+}
+
+static void test_mapped_payload_not_yet_waited_for(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A pair's wait ended early (the first payload was there), and the wake-up ended on the header
+	 * of a smaller WRITE, its wait not set up yet: the socket must not go on waiting for the pair,
+	 * which that WRITE alone never fills. Any byte wakes the loop to set it up. */
+	f->c.mapped_run = 1;
+	mapped_write(f, 1 << 20);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 1 << 20), 0);
+	assert_int_equal(socket_lowat(f), PAIR(1 << 20));
+	wakeup_mapped_taken(&f->c, 1 << 20);
+	mapped_write(f, 64 << 10);
+	wakeup_rearm(&f->c, 1, NBD_REQUEST_SIZE + (1 << 20), false);
+	assert_int_equal(socket_lowat(f), 1);
+	assert_int_equal(f->c.coalesce_until, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +397,14 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wait_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_is_bounded_and_forgiven, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_pair_only_behind_a_mapped_write, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_pair_given_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_pair_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_pair_behind_other_requests, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_payload_not_yet_waited_for, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
