@@ -95,13 +95,20 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 
 	bool mapped = c->have_request && c->mode == PAYLOAD_MAPPED;
 
-	/* A wait from before this wake-up ended with it; a pair's wait set up during it goes on. */
-	if (c->coalesce_until && !(mapped && c->coalesce_mapped))
+	/* A wait from before this wake-up ended with it; a pair's wait set up during it goes on. A
+	 * pair's wait that ended with its payload sent to the pipe or a buffer (woken with less
+	 * than the payload) did not end by itself, and earns nothing. */
+	if (c->coalesce_until && c->coalesce_mapped && !mapped) {
+		c->coalesce_until = 0;
+		c->coalesce_mapped = false;
+	} else if (c->coalesce_until && !(mapped && c->coalesce_mapped)) {
 		wait_kept(c);
+	}
 	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (wakeup_mapped_wait()) for as
-	 * long as it takes; only a pair's wait has a timer, which goes back to that. A payload whose
-	 * wait is not set up yet (the wake-up ended on its header) must not meet what the socket
-	 * waited for before, a larger payload or a pair: the next byte wakes the loop to set it up. */
+	 * long as it takes; only a pair's wait has a timer, which goes back to that. A payload
+	 * whose wait is not set up yet (the wake-up ended on its header) must not meet what the
+	 * socket waited for before, a larger payload or a pair: the next byte wakes the loop to set
+	 * it up. */
 	if (mapped) {
 		if (!c->mapped_waiting && c->lowat > 1) {
 			c->coalesce_until = 0;
@@ -126,11 +133,14 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
  * behind the other, coalescing is not paused, and the socket has not refused that much before. */
 static bool pair_allowed(struct conn *c, size_t pair)
 {
+	if (c->mapped_run < 1 || (c->lowat_refused && pair >= c->lowat_refused))
+		return false;
+	/* Only a wait that could have been for a pair counts down the pause. */
 	if (c->coalesce_skip) {
 		c->coalesce_skip--;
 		return false;
 	}
-	return c->mapped_run >= 1 && (!c->lowat_refused || pair < c->lowat_refused);
+	return true;
 }
 
 int wakeup_mapped_wait(struct conn *c, size_t len)

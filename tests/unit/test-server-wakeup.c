@@ -367,6 +367,28 @@ static void test_mapped_pair_behind_other_requests(void **state)
 	assert_int_equal(socket_lowat(f), 1);
 }
 
+static void test_mapped_pair_accounting(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The pause after a give-up counts only waits that could have been for a pair: the first
+	 * large WRITE of a run leaves it alone. */
+	f->c.coalesce_skip = 2;
+	mapped_write(f, 256 << 10);
+	assert_int_equal(wakeup_mapped_wait(&f->c, 256 << 10), 0);
+	assert_int_equal(f->c.coalesce_skip, 2);
+	/* A pair's wait that ends with its payload sent to the pipe (woken with less than it) earns
+	 * no credit, and its timer stops. */
+	f->c.coalesce_skip = 0;
+	f->c.mapped_run = 1;
+	assert_int_equal(wakeup_mapped_wait(&f->c, 256 << 10), 0);
+	assert_true(f->c.coalesce_mapped);
+	f->c.mode = PAYLOAD_PIPE;
+	woke_with(f, 0);
+	assert_int_equal(f->c.coalesce_kept, 0);
+	assert_false(f->c.coalesce_mapped);
+}
+
 static void test_mapped_payload_not_yet_waited_for(void **state)
 {
 	struct fixture *f = *state;
@@ -405,6 +427,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mapped_payload_not_yet_waited_for, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_mapped_pair_accounting, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
