@@ -97,7 +97,7 @@ struct conn {
 	bool header_only; /* the last request was spliced: read the next header alone */
 	int spipe[2];     /* for splicing payloads; -EBADF until the first one */
 	size_t spipe_size;
-	size_t lowat;     /* the socket's SO_RCVLOWAT: 1, a PAYLOAD_MAPPED payload (or two), or requests (wakeup.h) */
+	size_t lowat;     /* SO_RCVLOWAT: 1, a PAYLOAD_MAPPED payload (or two), or requests (wakeup.h) */
 	size_t lowat_max; /* the largest payload to wait for so (0: not TCP, or it cannot) */
 	size_t lowat_checked; /* the largest SO_RCVLOWAT the socket was seen to take */
 	size_t lowat_refused; /* the smallest it was seen to cap (0: none), for pairs of WRITEs */

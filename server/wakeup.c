@@ -57,12 +57,19 @@ static void arm(struct conn *c, int64_t us)
 		c->worker->coalesce_deadline = c->coalesce_until;
 }
 
+/* A wait for more than the next request is over: its timer stops. (A pair's wait sets
+ * coalesce_mapped, and only alongside coalesce_until.) */
+static void wait_stopped(struct conn *c)
+{
+	c->coalesce_until = 0;
+	c->coalesce_mapped = false;
+}
+
 /* A wait for more than the next request ended with what it waited for: its timer stops, and a wait
  * given up is forgiven now and then. */
 static void wait_kept(struct conn *c)
 {
-	c->coalesce_until = 0;
-	c->coalesce_mapped = false;
+	wait_stopped(c);
 	if (++c->coalesce_kept >= COALESCE_KEPT_PER_STRIKE) {
 		c->coalesce_kept = 0;
 		if (c->coalesce_strikes)
@@ -98,10 +105,10 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 	/* A wait from before this wake-up ended with it; a pair's wait set up during it goes on. A
 	 * pair's wait that ended with its payload sent to the pipe or a buffer (woken with less
 	 * than the payload) did not end by itself, and earns nothing. */
-	if (c->coalesce_until && c->coalesce_mapped && !mapped) {
-		c->coalesce_until = 0;
-		c->coalesce_mapped = false;
-	} else if (c->coalesce_until && !(mapped && c->coalesce_mapped)) {
+	if (c->coalesce_mapped) {
+		if (!mapped)
+			wait_stopped(c);
+	} else if (c->coalesce_until) {
 		wait_kept(c);
 	}
 	/* The socket waits for a PAYLOAD_MAPPED payload to be whole (wakeup_mapped_wait()) for as
@@ -111,8 +118,7 @@ void wakeup_rearm(struct conn *c, unsigned requests, size_t bytes, bool socket_e
 	 * it up. */
 	if (mapped) {
 		if (!c->mapped_waiting && c->lowat > 1) {
-			c->coalesce_until = 0;
-			c->coalesce_mapped = false;
+			wait_stopped(c);
 			if (wakeup_set_lowat(c, 1) < 0)
 				arm(c, COALESCE_WAIT_US);
 		}
@@ -166,11 +172,11 @@ int wakeup_mapped_wait(struct conn *c, size_t len)
 void wakeup_mapped_taken(struct conn *c, size_t queued)
 {
 	/* The pair's wait ends here: by itself when the socket holds all it waited for. */
-	if (c->coalesce_until && c->coalesce_mapped && queued >= c->lowat) {
-		wait_kept(c);
-	} else if (c->coalesce_mapped) {
-		c->coalesce_until = 0;
-		c->coalesce_mapped = false;
+	if (c->coalesce_mapped) {
+		if (queued >= c->lowat)
+			wait_kept(c);
+		else
+			wait_stopped(c);
 	}
 	c->mapped_run++;
 }
@@ -184,8 +190,7 @@ static void give_up(struct conn *c)
 			  ? (size_t)c->verdict.payload
 			  : 1;
 
-	c->coalesce_until = 0;
-	c->coalesce_mapped = false;
+	wait_stopped(c);
 	c->seen_at_once /= 2;
 	c->coalesce_strikes = MIN(c->coalesce_strikes + 1, (unsigned)COALESCE_MAX_STRIKES);
 	c->coalesce_skip = 1u << c->coalesce_strikes;
@@ -193,7 +198,7 @@ static void give_up(struct conn *c)
 	/* Lowering SO_RCVLOWAT below what the socket holds wakes the worker at once. Should that
 	 * fail, the timer tries again rather than leave the socket waiting. */
 	if (wakeup_set_lowat(c, back) < 0)
-		c->coalesce_until = now_us() + COALESCE_WAIT_US;
+		arm(c, COALESCE_WAIT_US);
 }
 
 int64_t wakeup_expire(struct worker *w, int64_t now)
