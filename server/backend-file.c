@@ -21,6 +21,20 @@
 #include "server/backend.h"
 #include "server/mapped-copy.h"
 
+/* A file with as many blocks allocated as its size has no holes. Checking costs one fstat, while
+ * SEEK_HOLE on tmpfs walks every page up to the next hole: milliseconds on a dense gigabyte. */
+static bool fully_allocated(struct backend *b)
+{
+	struct stat st;
+
+	if (b->block_device || fstat(b->fd, &st) < 0)
+		return false;
+	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+		return false;
+	atomic_store(&b->dense, true);
+	return true;
+}
+
 /* Maps a file that lives in memory. Its pages are the page cache itself, so a copy to or from the
  * mapping does what pread/pwrite would, minus the system call and the page lookups. Not for
  * anything else: a disk's read error or a full disk would surface as SIGBUS rather than as the errno
@@ -36,6 +50,9 @@ static void map_in_memory(struct backend *b)
 	if (map == MAP_FAILED)
 		return;
 	b->map = map;
+	/* Known at once to have no holes, an image's READs can go out from the mapping from the first
+	 * one, for clients that never ask where the holes are (simple replies: the kernel's). */
+	(void)fully_allocated(b);
 }
 
 static int open_memory(const struct backend_open_args *args, struct backend *b)
@@ -263,20 +280,6 @@ static int file_cache(struct backend *b, uint64_t offset, uint64_t len)
 {
 	(void)posix_fadvise(b->fd, (off_t)offset, (off_t)len, POSIX_FADV_WILLNEED);
 	return 0;
-}
-
-/* A file with as many blocks allocated as its size has no holes. Checking costs one fstat, while
- * SEEK_HOLE on tmpfs walks every page up to the next hole: milliseconds on a dense gigabyte. */
-static bool fully_allocated(struct backend *b)
-{
-	struct stat st;
-
-	if (b->block_device || fstat(b->fd, &st) < 0)
-		return false;
-	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
-		return false;
-	atomic_store(&b->dense, true);
-	return true;
 }
 
 static int file_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,

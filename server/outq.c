@@ -19,14 +19,17 @@
 /* Pipes a thread keeps for its next staged ranges, so that a READ costs no pipe2(). */
 #define SPARE_PIPES 8
 
-enum item_kind { ITEM_MEMORY, ITEM_PIPE };
+/* ITEM_MAPPED is memory too, but a file's mapping that may fault: see unmap_batch(). */
+enum item_kind { ITEM_MEMORY, ITEM_MAPPED, ITEM_PIPE };
 
 struct outq_item {
 	struct outq_item *next;
 	enum item_kind kind;
 	size_t len;    /* bytes left to send */
-	uint8_t *data; /* ITEM_MEMORY: next byte to send */
-	void *owned;   /* freed when the item is done (NULL when the bytes are inline) */
+	uint8_t *data; /* ITEM_MEMORY, ITEM_MAPPED: next byte to send */
+	void *owned;   /* freed when the item is done (NULL when the bytes are inline or mapped) */
+	int fd;        /* ITEM_MAPPED: the mapped file, whose bytes [file_end - len, file_end) */
+	uint64_t file_end; /* are the ones still to send */
 	int pipe[2];   /* ITEM_PIPE: holds the len bytes still to send */
 	size_t pipe_size;
 	uint8_t inline_data[]; /* copies live here */
@@ -79,6 +82,21 @@ int outq_push_owned(struct outq *q, void *buf, size_t len)
 		return -ENOMEM;
 	}
 	*it = (struct outq_item){ .kind = ITEM_MEMORY, .len = len, .data = buf, .owned = buf };
+	push(q, it);
+	return 0;
+}
+
+int outq_push_mapped(struct outq *q, const void *mapped, size_t len, int fd, uint64_t offset)
+{
+	struct outq_item *it;
+
+	if (len == 0)
+		return 0;
+	it = malloc(sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	*it = (struct outq_item){ .kind = ITEM_MAPPED, .len = len, .data = (uint8_t *)mapped,
+				  .fd = fd, .file_end = offset + len };
 	push(q, it);
 	return 0;
 }
@@ -185,6 +203,11 @@ static void pop(struct outq *q)
 	free(it);
 }
 
+static bool is_memory(const struct outq_item *it)
+{
+	return it->kind == ITEM_MEMORY || it->kind == ITEM_MAPPED;
+}
+
 /* Advances over n sent bytes of memory items. */
 static void consume_memory(struct outq *q, size_t n)
 {
@@ -201,6 +224,47 @@ static void consume_memory(struct outq *q, size_t n)
 	}
 }
 
+/* A mapped range's bytes, read from its file into memory of the item's own. What the file no
+ * longer has reads as zeros, as a READ through pread() answers for a file cut short. */
+static int mapped_to_memory(struct outq_item *it)
+{
+	uint8_t *buf = malloc(it->len);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	n = pread_full(it->fd, buf, it->len, it->file_end - it->len);
+	if (n < 0) {
+		free(buf);
+		return (int)n;
+	}
+	memset(buf + n, 0, it->len - (size_t)n);
+	it->kind = ITEM_MEMORY;
+	it->data = it->owned = buf;
+	return 0;
+}
+
+/* The transport's copy met a page of a mapping that is not there (the file was cut short under the
+ * server): the kernel stopped before the page and refused the send with EFAULT. The mapped ranges
+ * of the batch are read again through the file, and the send is tried again. Bytes already sent
+ * were whole; nothing wrong reached the peer. */
+static int unmap_batch(struct outq *q, int n)
+{
+	struct outq_item *it;
+	bool any = false;
+	int r;
+
+	for (it = q->head; it && n > 0; it = it->next, n--) {
+		if (it->kind != ITEM_MAPPED)
+			continue;
+		r = mapped_to_memory(it);
+		if (r < 0)
+			return r;
+		any = true;
+	}
+	return any ? 0 : -EFAULT;
+}
+
 static int flush_memory(struct outq *q, struct transport *t)
 {
 	struct iovec iov[OUTQ_MAX_IOV];
@@ -208,10 +272,23 @@ static int flush_memory(struct outq *q, struct transport *t)
 	int n = 0;
 	ssize_t sent;
 
-	for (it = q->head; it && it->kind == ITEM_MEMORY && n < OUTQ_MAX_IOV; it = it->next)
+	/* The head is memory: outq_flush() chose this function for it. */
+	it = q->head;
+	do {
+		/* A transport that copies in user space would meet a missing page as SIGBUS. */
+		if (it->kind == ITEM_MAPPED && !(t->caps & TRANSPORT_CAN_SENDFILE)) {
+			int r = mapped_to_memory(it);
+
+			if (r < 0)
+				return r;
+		}
 		iov[n++] = (struct iovec){ .iov_base = it->data, .iov_len = it->len };
+		it = it->next;
+	} while (it && is_memory(it) && n < OUTQ_MAX_IOV);
 	/* More is coming when a staged range follows. */
 	sent = transport_send(t, iov, n, it != NULL);
+	if (sent == -EFAULT)
+		return unmap_batch(q, n);
 	if (sent < 0)
 		return sent == -EINTR ? 0 : (int)sent;
 	consume_memory(q, (size_t)sent);
@@ -267,7 +344,7 @@ static int flush_pipe(struct outq *q, struct transport *t)
 int outq_flush(struct outq *q, struct transport *t)
 {
 	while (q->head) {
-		int r = q->head->kind == ITEM_MEMORY ? flush_memory(q, t) : flush_pipe(q, t);
+		int r = is_memory(q->head) ? flush_memory(q, t) : flush_pipe(q, t);
 
 		if (r < 0)
 			return r == -EWOULDBLOCK ? -EAGAIN : r;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A connection's queue of reply bytes: memory it owns, or ranges of a file staged in a pipe so
- * that READ data is not copied through user space.
+ * A connection's queue of reply bytes: memory it owns, ranges of a file's shared mapping, or ranges
+ * of a file staged in a pipe, so that READ data is not copied through user space.
  *
  * A range is staged (spliced from the file into a pipe) before its reply header is queued: a read
  * error then still becomes an error reply for that request, where a sendfile() after the header
@@ -32,6 +32,14 @@ struct outq {
 int outq_push_copy(struct outq *q, const void *p, size_t len);
 /* Takes ownership of buf (freed with free() once sent). */
 int outq_push_owned(struct outq *q, void *buf, size_t len);
+/* Queues len bytes of a file's shared mapping, starting at mapped, which holds the bytes of fd at
+ * offset. The transport's send copies them straight from the file's pages: one copy, where a pipe
+ * would hand the pages to the peer to copy (on loopback, from memory no CPU has read lately) and a
+ * buffer would take two. The bytes are those of the file when they are sent, as with a pipe. A
+ * page the file no longer has is read through fd instead, as zeros past its end (the kernel's copy
+ * meets it as EFAULT; a transport that copies in user space, which would meet it as SIGBUS, gets
+ * the range read through fd before it sees it). The mapping must outlive the queue. */
+int outq_push_mapped(struct outq *q, const void *mapped, size_t len, int fd, uint64_t offset);
 /* Reads len bytes of fd at offset into a pipe, for outq_push_staged(). The pipe holds the file's
  * pages, not a copy: a write to the range before the reply leaves may show in it, as it would with
  * sendfile(); NBD does not order requests in flight together. Returns 0; the read's error (-EIO,

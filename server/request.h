@@ -24,8 +24,8 @@ struct xmit {
 	uint32_t base_allocation_id; /* 0: no BLOCK_STATUS */
 	uint32_t min_block;        /* alignment the client promised to honour (1: none) */
 	struct translog *log;      /* the export's transaction log, NULL: none */
-	bool zero_copy_read;       /* READ data may be queued as staged file ranges (the transport
-				    * takes them with splice()) */
+	bool zero_copy_read;       /* the transport sends in the kernel: READ data may be queued as
+				    * staged file ranges (splice()) or ranges of the file's mapping */
 };
 
 /* Requests whose payload is longer than this end the connection: reading and discarding it would let

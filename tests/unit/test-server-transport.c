@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The plain transport over a socketpair, and the output queue flushed through it, with and without
- * the sendfile capability (the path a user-space TLS transport will take).
+ * the sendfile capability (the path a user-space TLS transport will take), from memory, pipes and
+ * a file's mapping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,6 +159,119 @@ static void test_outq_copy(void **state)
 	flush_file_and_memory(*state, 0);
 }
 
+/* Flushes q into the peer until everything queued has come out; returns the bytes read. */
+static size_t drain(struct fixture *f, struct outq *q, uint8_t *got, size_t size, size_t want)
+{
+	size_t have = 0;
+	int r;
+
+	do {
+		ssize_t n;
+
+		r = outq_flush(q, f->t);
+		assert_true(r == 0 || r == -EAGAIN);
+		while ((n = read(f->peer, got + have, size - have)) > 0)
+			have += (size_t)n;
+	} while (r == -EAGAIN || have < want);
+	assert_true(outq_empty(q));
+	return have;
+}
+
+/* Ranges of a file's mapping go out as they are; once the file is cut short, what it lost goes out
+ * as zeros, read through the file, even after part of a range was sent, and nothing else changes. */
+static void test_outq_mapped(void **state)
+{
+	static uint8_t content[400000], got[sizeof(content) + 64], want[sizeof(content) + 64];
+	struct fixture *f = *state;
+	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
+	struct outq q = OUTQ_INIT;
+	uint8_t *map;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(content); i++)
+		content[i] = (uint8_t)(i * 13 + 5);
+	assert_true(mfd >= 0);
+	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
+	map = mmap(NULL, sizeof(content), PROT_READ, MAP_SHARED, mfd, 0);
+	assert_true(map != MAP_FAILED);
+	f->t->caps = TRANSPORT_CAN_SENDFILE | TRANSPORT_CAN_SPLICE;
+
+	assert_int_equal(outq_push_copy(&q, "head:", 5), 0);
+	assert_int_equal(outq_push_mapped(&q, map + 4096, 100000, mfd, 4096), 0);
+	assert_int_equal(outq_push_copy(&q, "end", 3), 0);
+	assert_int_equal(drain(f, &q, got, sizeof(got), 100008), 100008);
+	assert_memory_equal(got, "head:", 5);
+	assert_memory_equal(got + 5, content + 4096, 100000);
+	assert_memory_equal(got + 100005, "end", 3);
+
+	/* Cut to 200000 bytes: of [150000, 350000), the pages from 204800 on are gone. Queued
+	 * before the cut, as a READ's reply waits in the queue. */
+	assert_int_equal(outq_push_copy(&q, "a", 1), 0);
+	assert_int_equal(outq_push_mapped(&q, map + 150000, 200000, mfd, 150000), 0);
+	assert_int_equal(outq_push_mapped(&q, map + 8192, 50000, mfd, 8192), 0);
+	assert_int_equal(outq_push_copy(&q, "z", 1), 0);
+	assert_int_equal(ftruncate(mfd, 200000), 0);
+	len = 1 + 200000 + 50000 + 1;
+	memset(want, 0, sizeof(want));
+	want[0] = 'a';
+	memcpy(want + 1, content + 150000, 50000);
+	memcpy(want + 1 + 200000, content + 8192, 50000);
+	want[len - 1] = 'z';
+	assert_int_equal(drain(f, &q, got, sizeof(got), len), len);
+	assert_memory_equal(got, want, len);
+	assert_int_equal(munmap(map, sizeof(content)), 0);
+}
+
+/* A transport that copies what it sends in user space, as a TLS session does: a mapped page that
+ * is not there would kill the process with SIGBUS. */
+static uint8_t user_copied[65536];
+static size_t user_copied_len;
+
+static ssize_t user_copy_send(struct transport *t _unused_, const struct iovec *iov, int iovcnt,
+			      bool more _unused_)
+{
+	size_t taken = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		size_t take = MIN(iov[i].iov_len, sizeof(user_copied) - user_copied_len);
+
+		memcpy(user_copied + user_copied_len, iov[i].iov_base, take);
+		user_copied_len += take;
+		taken += take;
+	}
+	return (ssize_t)taken;
+}
+
+/* Such a transport (no TRANSPORT_CAN_SENDFILE) gets a mapped range read through its file: the
+ * bytes the file has, then zeros. */
+static void test_outq_mapped_user_copy(void **state _unused_)
+{
+	static const struct transport_ops ops = { .name = "user-copy", .send = user_copy_send };
+	struct transport t = { .ops = &ops, .rfd = -1, .wfd = -1 };
+	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
+	static const uint8_t zeros[8192];
+	uint8_t content[8192];
+	struct outq q = OUTQ_INIT;
+	uint8_t *map;
+
+	memset(content, 0x5a, sizeof(content));
+	assert_true(mfd >= 0);
+	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
+	assert_int_equal(ftruncate(mfd, 16384), 0);
+	map = mmap(NULL, 16384, PROT_READ, MAP_SHARED, mfd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(outq_push_mapped(&q, map + 4096, 8192, mfd, 4096), 0);
+	assert_int_equal(outq_push_mapped(&q, map + 8192, 8192, mfd, 8192), 0);
+	assert_int_equal(ftruncate(mfd, 8192), 0);
+	assert_int_equal(outq_flush(&q, &t), 0);
+	assert_true(outq_empty(&q));
+	assert_int_equal(user_copied_len, 16384);
+	assert_memory_equal(user_copied, content, 4096);
+	assert_memory_equal(user_copied + 4096, zeros, 4096);
+	assert_memory_equal(user_copied + 8192, zeros, 8192);
+	assert_int_equal(munmap(map, 16384), 0);
+}
+
 /* A range the file cannot give fails when it is staged, before anything of its reply is queued;
  * a staged range never queued, or queued and cleared unsent, is dropped. */
 static void test_outq_stage_errors(void **state)
@@ -190,6 +304,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outq_sendfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_stage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outq_mapped, setup, teardown),
+		cmocka_unit_test(test_outq_mapped_user_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
