@@ -250,6 +250,7 @@ static int process_requests(struct conn *c)
  * Returns bytes read, 0 at EOF, -EAGAIN when there is nothing, or another negative errno. */
 static ssize_t conn_read(struct conn *c)
 {
+	size_t header = dispatch_header_size(c), want;
 	ssize_t n;
 
 	if (c->have_request && c->mode == PAYLOAD_PIPE)
@@ -274,13 +275,20 @@ static ssize_t conn_read(struct conn *c)
 		c->in_start = 0;
 	}
 	/* After a spliced payload the next header is read alone, so that the payload of a WRITE after it
-	 * stays in the socket, to be spliced too. */
-	n = transport_recv(c->t, c->in + c->in_end,
-			   c->header_only ? MIN(dispatch_header_size(c), CONN_INPUT_SIZE - c->in_end)
-					  : CONN_INPUT_SIZE - c->in_end);
-	c->header_only = false;
+	 * stays in the socket, to be spliced too. Until the header is whole: a read that found the
+	 * socket empty, or part of the header, must not let the next one take payload bytes with it
+	 * (with a client slower than the server, that sent a third of nbdcopy's 256 KiB WRITEs
+	 * through a pipe or a buffer, copied twice). */
+	if (c->in_end - c->in_start >= header)
+		c->header_only = false;
+	want = CONN_INPUT_SIZE - c->in_end;
+	if (c->header_only)
+		want = MIN(header - (c->in_end - c->in_start), want);
+	n = transport_recv(c->t, c->in + c->in_end, want);
 	if (n > 0)
 		c->in_end += (size_t)n;
+	if (c->in_end - c->in_start >= header)
+		c->header_only = false;
 	return n;
 }
 

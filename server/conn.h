@@ -94,7 +94,7 @@ struct conn {
 	/* Where the current WRITE's payload waits until it is whole (payload.h). */
 	enum payload_mode mode;
 	bool can_splice;  /* the transport allows it and splice() has not refused this socket */
-	bool header_only; /* the last request was spliced: read the next header alone */
+	bool header_only; /* the last request was spliced: read the next header alone, until whole */
 	int spipe[2];     /* for splicing payloads; -EBADF until the first one */
 	size_t spipe_size;
 	size_t lowat;     /* SO_RCVLOWAT: 1, a PAYLOAD_MAPPED payload (or two), or requests (wakeup.h) */

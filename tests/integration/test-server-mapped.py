@@ -133,6 +133,32 @@ tap.eq(c.simple_reply()[0], 0, "a lone FLUSH right after it is answered")
 c.request(P.CMD_READ, 3 * MIB, len(data))
 tap.eq(c.simple_reply(len(data))[2], data, "... and a READ of what it wrote")
 c.close()
+
+
+def pipes(pid):
+    fds = os.listdir("/proc/%d/fd" % pid)
+    return sum(1 for fd in fds if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"))
+
+
+# A WRITE that follows one received into the mapping, after the socket ran dry in between, has its
+# header read alone, so that its payload is received into the mapping too. Were the header read
+# with the input buffer's whole size, the payload's first bytes would come with it and the rest
+# would go through a pipe (opened for that) and be copied twice.
+c = raw_tcp()
+before = pipes(srv.pid)
+first, second = rng.randbytes(MIB), rng.randbytes(MIB)
+c.request(P.CMD_WRITE, 6 * MIB, MIB)
+time.sleep(0.1)
+c.send(first)
+tap.eq(c.simple_reply()[0], 0, "a 1 MiB WRITE whose header came first is written")
+time.sleep(0.1)
+c.request(P.CMD_WRITE, 7 * MIB, MIB, payload=second)
+tap.eq(c.simple_reply()[0], 0, "... and a second one sent whole after a pause")
+tap.eq(pipes(srv.pid), before, "... received into the mapping too: no pipe was opened")
+model[6 * MIB:8 * MIB] = first + second
+c.request(P.CMD_READ, 6 * MIB, 2 * MIB)
+tap.eq(c.simple_reply(2 * MIB)[2], first + second, "... and both read back")
+c.close()
 c = raw_tcp()
 c.request(P.CMD_WRITE, 5 * MIB, 256 * KIB)
 c.send(b"\xee" * (128 * KIB))
