@@ -177,8 +177,9 @@ static size_t drain(struct fixture *f, struct outq *q, uint8_t *got, size_t size
 	return have;
 }
 
-/* Ranges of a file's mapping go out as they are; once the file is cut short, what it lost goes out
- * as zeros, read through the file, even after part of a range was sent, and nothing else changes. */
+/* Ranges of a file's mapping go out as they are; once the file is cut short, what it lost goes
+ * out as zeros, read through the file, even after part of a range was sent, and nothing else
+ * changes. */
 static void test_outq_mapped(void **state)
 {
 	static uint8_t content[400000], got[sizeof(content) + 64], want[sizeof(content) + 64];
