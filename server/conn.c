@@ -250,7 +250,7 @@ static int process_requests(struct conn *c)
  * Returns bytes read, 0 at EOF, -EAGAIN when there is nothing, or another negative errno. */
 static ssize_t conn_read(struct conn *c)
 {
-	size_t header = dispatch_header_size(c), want;
+	size_t header, have, want;
 	ssize_t n;
 
 	if (c->have_request && c->mode == PAYLOAD_PIPE)
@@ -279,11 +279,11 @@ static ssize_t conn_read(struct conn *c)
 	 * socket empty, or part of the header, must not let the next one take payload bytes with it
 	 * (with a client slower than the server, that sent a third of nbdcopy's 256 KiB WRITEs
 	 * through a pipe or a buffer, copied twice). */
-	if (c->in_end - c->in_start >= header)
-		c->header_only = false;
+	header = dispatch_header_size(c);
+	have = c->in_end - c->in_start;
 	want = CONN_INPUT_SIZE - c->in_end;
-	if (c->header_only)
-		want = MIN(header - (c->in_end - c->in_start), want);
+	if (c->header_only && have < header)
+		want = MIN(header - have, want);
 	n = transport_recv(c->t, c->in + c->in_end, want);
 	if (n > 0)
 		c->in_end += (size_t)n;

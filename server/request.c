@@ -226,8 +226,7 @@ static bool send_from_mapping(const struct xmit *x, uint64_t offset, size_t len,
 {
 	struct backend *b = x->backend;
 
-	return x->zero_copy_read && b->map && !b->direct && len >= ZERO_COPY_MIN &&
-	       offset + len <= b->size &&
+	return use_zero_copy(x, len) && b->map && offset + len <= b->size &&
 	       (known_data || atomic_load(&b->dense));
 }
 
