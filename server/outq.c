@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -19,16 +20,15 @@
 /* Pipes a thread keeps for its next staged ranges, so that a READ costs no pipe2(). */
 #define SPARE_PIPES 8
 
-/* ITEM_MAPPED is memory too, but a file's mapping that may fault: see unmap_batch(). */
-enum item_kind { ITEM_MEMORY, ITEM_MAPPED, ITEM_PIPE };
+enum item_kind { ITEM_MEMORY, ITEM_FILE, ITEM_PIPE };
 
 struct outq_item {
 	struct outq_item *next;
 	enum item_kind kind;
 	size_t len;    /* bytes left to send */
-	uint8_t *data; /* ITEM_MEMORY, ITEM_MAPPED: next byte to send */
-	void *owned;   /* freed when the item is done (NULL when the bytes are inline or mapped) */
-	int fd;        /* ITEM_MAPPED: the mapped file, whose bytes [file_end - len, file_end) */
+	uint8_t *data; /* ITEM_MEMORY: next byte to send */
+	void *owned;   /* freed when the item is done (NULL when the bytes are inline) */
+	int fd;        /* ITEM_FILE: the file whose bytes [file_end - len, file_end) */
 	uint64_t file_end; /* are the ones still to send */
 	int pipe[2];   /* ITEM_PIPE: holds the len bytes still to send */
 	size_t pipe_size;
@@ -86,7 +86,7 @@ int outq_push_owned(struct outq *q, void *buf, size_t len)
 	return 0;
 }
 
-int outq_push_mapped(struct outq *q, const void *mapped, size_t len, int fd, uint64_t offset)
+int outq_push_file(struct outq *q, int fd, uint64_t offset, size_t len)
 {
 	struct outq_item *it;
 
@@ -95,8 +95,7 @@ int outq_push_mapped(struct outq *q, const void *mapped, size_t len, int fd, uin
 	it = malloc(sizeof(*it));
 	if (!it)
 		return -ENOMEM;
-	*it = (struct outq_item){ .kind = ITEM_MAPPED, .len = len, .data = (uint8_t *)mapped,
-				  .fd = fd, .file_end = offset + len };
+	*it = (struct outq_item){ .kind = ITEM_FILE, .len = len, .fd = fd, .file_end = offset + len };
 	push(q, it);
 	return 0;
 }
@@ -203,11 +202,6 @@ static void pop(struct outq *q)
 	free(it);
 }
 
-static bool is_memory(const struct outq_item *it)
-{
-	return it->kind == ITEM_MEMORY || it->kind == ITEM_MAPPED;
-}
-
 /* Advances over n sent bytes of memory items. */
 static void consume_memory(struct outq *q, size_t n)
 {
@@ -224,9 +218,30 @@ static void consume_memory(struct outq *q, size_t n)
 	}
 }
 
-/* A mapped range's bytes, read from its file into memory of the item's own. What the file no
- * longer has reads as zeros, as a READ through pread() answers for a file cut short. */
-static int mapped_to_memory(struct outq_item *it)
+static int flush_memory(struct outq *q, struct transport *t)
+{
+	struct iovec iov[OUTQ_MAX_IOV];
+	struct outq_item *it;
+	int n = 0;
+	ssize_t sent;
+
+	/* The head is memory: outq_flush() chose this function for it. */
+	it = q->head;
+	do {
+		iov[n++] = (struct iovec){ .iov_base = it->data, .iov_len = it->len };
+		it = it->next;
+	} while (it && it->kind == ITEM_MEMORY && n < OUTQ_MAX_IOV);
+	/* More is coming when a file range follows: its bytes join these in the socket. */
+	sent = transport_send(t, iov, n, it != NULL);
+	if (sent < 0)
+		return sent == -EINTR ? 0 : (int)sent;
+	consume_memory(q, (size_t)sent);
+	return 0;
+}
+
+/* The item's bytes, read from its file into memory of the item's own. What the file no longer has
+ * reads as zeros, as a READ through pread() answers for a file cut short. */
+static int file_to_memory(struct outq_item *it)
 {
 	uint8_t *buf = malloc(it->len);
 	ssize_t n;
@@ -244,54 +259,25 @@ static int mapped_to_memory(struct outq_item *it)
 	return 0;
 }
 
-/* The transport's copy met a page of a mapping that is not there (the file was cut short under the
- * server): the kernel stopped before the page and refused the send with EFAULT. The mapped ranges
- * of the batch are read again through the file, and the send is tried again. Bytes already sent
- * were whole; nothing wrong reached the peer. */
-static int unmap_batch(struct outq *q, int n)
+static int flush_file(struct outq *q, struct transport *t)
 {
-	struct outq_item *it;
-	bool any = false;
-	int r;
-
-	for (it = q->head; it && n > 0; it = it->next, n--) {
-		if (it->kind != ITEM_MAPPED)
-			continue;
-		r = mapped_to_memory(it);
-		if (r < 0)
-			return r;
-		any = true;
-	}
-	return any ? 0 : -EFAULT;
-}
-
-static int flush_memory(struct outq *q, struct transport *t)
-{
-	struct iovec iov[OUTQ_MAX_IOV];
-	struct outq_item *it;
-	int n = 0;
+	struct outq_item *it = q->head;
+	off_t offset = (off_t)(it->file_end - it->len);
 	ssize_t sent;
 
-	/* The head is memory: outq_flush() chose this function for it. */
-	it = q->head;
-	do {
-		/* A transport that copies in user space would meet a missing page as SIGBUS. */
-		if (it->kind == ITEM_MAPPED && !(t->caps & TRANSPORT_CAN_SENDFILE)) {
-			int r = mapped_to_memory(it);
-
-			if (r < 0)
-				return r;
-		}
-		iov[n++] = (struct iovec){ .iov_base = it->data, .iov_len = it->len };
-		it = it->next;
-	} while (it && is_memory(it) && n < OUTQ_MAX_IOV);
-	/* More is coming when a staged range follows. */
-	sent = transport_send(t, iov, n, it != NULL);
-	if (sent == -EFAULT)
-		return unmap_batch(q, n);
+	/* A transport that must see every byte (TLS in user space) gets them in memory. */
+	if (!(t->caps & TRANSPORT_CAN_SENDFILE))
+		return file_to_memory(it);
+	sent = sendfile(t->wfd, it->fd, &offset, it->len);
 	if (sent < 0)
-		return sent == -EINTR ? 0 : (int)sent;
-	consume_memory(q, (size_t)sent);
+		return errno == EINTR ? 0 : negative_errno();
+	/* The file was cut short under the server: the rest goes out as zeros. */
+	if (sent == 0)
+		return file_to_memory(it);
+	it->len -= (size_t)sent;
+	q->bytes -= (size_t)sent;
+	if (it->len == 0)
+		pop(q);
 	return 0;
 }
 
@@ -344,8 +330,19 @@ static int flush_pipe(struct outq *q, struct transport *t)
 int outq_flush(struct outq *q, struct transport *t)
 {
 	while (q->head) {
-		int r = is_memory(q->head) ? flush_memory(q, t) : flush_pipe(q, t);
+		int r = -EINVAL;
 
+		switch (q->head->kind) {
+		case ITEM_MEMORY:
+			r = flush_memory(q, t);
+			break;
+		case ITEM_FILE:
+			r = flush_file(q, t);
+			break;
+		case ITEM_PIPE:
+			r = flush_pipe(q, t);
+			break;
+		}
 		if (r < 0)
 			return r == -EWOULDBLOCK ? -EAGAIN : r;
 	}

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A connection's queue of reply bytes: memory it owns, ranges of a file's shared mapping, or ranges
- * of a file staged in a pipe, so that READ data is not copied through user space.
+ * A connection's queue of reply bytes: memory it owns, ranges of a file in memory, or ranges of a
+ * file staged in a pipe, so that READ data is not copied through user space.
  *
- * A range is staged (spliced from the file into a pipe) before its reply header is queued: a read
- * error then still becomes an error reply for that request, where a sendfile() after the header
- * could only end the connection. outq_flush() sends as much as the transport takes without
+ * A range of a file that may fail to read is staged (spliced from the file into a pipe) before
+ * its reply header is queued: a read error then still becomes an error reply for that request,
+ * where a sendfile() after the header could only end the connection. A file in memory has no such
+ * error, and its ranges are sent with sendfile() after their header. outq_flush() sends as much as the transport takes without
  * blocking, gathering consecutive memory items into one send; what it refuses stays queued for the
- * next writable event. Staged ranges are spliced to the socket when the transport allows it, else
- * sent from memory.
+ * next writable event. File ranges and staged ranges go to the socket without a copy when the
+ * transport allows it, else through memory.
  */
 #pragma once
 
@@ -32,14 +33,13 @@ struct outq {
 int outq_push_copy(struct outq *q, const void *p, size_t len);
 /* Takes ownership of buf (freed with free() once sent). */
 int outq_push_owned(struct outq *q, void *buf, size_t len);
-/* Queues len bytes of a file's shared mapping, starting at mapped, which holds the bytes of fd at
- * offset. The transport's send copies them straight from the file's pages: one copy, where a pipe
- * would hand the pages to the peer to copy (on loopback, from memory no CPU has read lately) and a
- * buffer would take two. The bytes are those of the file when they are sent, as with a pipe. A
- * page the file no longer has is read through fd instead, as zeros past its end (the kernel's copy
- * meets it as EFAULT; a transport that copies in user space, which would meet it as SIGBUS, gets
- * the range read through fd before it sees it). The mapping must outlive the queue. */
-int outq_push_mapped(struct outq *q, const void *mapped, size_t len, int fd, uint64_t offset);
+/* Queues len bytes of a file in memory (tmpfs, ramfs, a memfd) at offset, sent with sendfile():
+ * the socket takes the file's pages, and the server copies nothing. Only for a file with no read
+ * error to report: one would come after the reply's header, and could only end the connection.
+ * The bytes are those of the file when they are sent, as with a pipe (outq_stage_file()); what the
+ * file no longer has by then (it was cut short) goes out as zeros, as pread() would answer. A
+ * transport that must see every byte gets the range read through fd. fd must outlive the queue. */
+int outq_push_file(struct outq *q, int fd, uint64_t offset, size_t len);
 /* Reads len bytes of fd at offset into a pipe, for outq_push_staged(). The pipe holds the file's
  * pages, not a copy: a write to the range before the reply leaves may show in it, as it would with
  * sendfile(); NBD does not order requests in flight together. Returns 0; the read's error (-EIO,

@@ -219,15 +219,15 @@ static bool use_zero_copy(const struct xmit *x, size_t len)
 	return x->zero_copy_read && len >= ZERO_COPY_MIN && !b->direct && b->fd >= 0;
 }
 
-/* Whether a READ's data may go out straight from the file's mapping (outq_push_mapped()). Only a
- * range known to hold data: on tmpfs, reading a hole through the mapping would allocate its pages,
- * and a sparse file would fill up with zeros. known_data: an extent lookup just said so. */
-static bool send_from_mapping(const struct xmit *x, uint64_t offset, size_t len, bool known_data)
+/* Whether a READ's data may go out with sendfile() after its header (outq_push_file()): from a file
+ * in memory (the backend maps only those: tmpfs, ramfs, a memfd), which has no read error to report
+ * once the header has gone. A hole sent this way reads as zeros without being allocated, unlike
+ * one read through the mapping. */
+static bool send_with_sendfile(const struct xmit *x, uint64_t offset, size_t len)
 {
 	struct backend *b = x->backend;
 
-	return use_zero_copy(x, len) && b->map && offset + len <= b->size &&
-	       (known_data || atomic_load(&b->dense));
+	return use_zero_copy(x, len) && b->map && offset + len <= b->size;
 }
 
 static int read_simple(const struct xmit *x, const struct nbd_request *req, struct outq *q)
@@ -237,9 +237,9 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	void *buf;
 	int r;
 
-	if (send_from_mapping(x, req->offset, len, false)) {
+	if (send_with_sendfile(x, req->offset, len)) {
 		r = push_simple(x, req, 0, q);
-		return r < 0 ? r : outq_push_mapped(q, b->map + req->offset, len, b->fd, req->offset);
+		return r < 0 ? r : outq_push_file(q, b->fd, req->offset, len);
 	}
 	if (use_zero_copy(x, len)) {
 		struct outq_item *staged;
@@ -274,19 +274,19 @@ static int read_simple(const struct xmit *x, const struct nbd_request *req, stru
 	return outq_push_owned(q, buf, len);
 }
 
-/* One OFFSET_DATA chunk for [offset, offset+len); known_data as for send_from_mapping(). */
+/* One OFFSET_DATA chunk for [offset, offset+len). */
 static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, uint64_t offset,
-			   size_t len, bool done, bool known_data, struct outq *q)
+			   size_t len, bool done, struct outq *q)
 {
 	struct backend *b = x->backend;
-	bool mapped = send_from_mapping(x, offset, len, known_data);
+	bool in_memory = send_with_sendfile(x, offset, len);
 	struct outq_item *staged = NULL;
 	uint8_t prefix[8];
 	void *buf = NULL;
 	int r;
 
 	/* Staged before the chunk header, as in read_simple(). */
-	if (!mapped && (!use_zero_copy(x, len) || outq_stage_file(b->fd, offset, len, &staged) < 0)) {
+	if (!in_memory && (!use_zero_copy(x, len) || outq_stage_file(b->fd, offset, len, &staged) < 0)) {
 		if (posix_memalign(&buf, 4096, len) != 0)
 			return -ENOMEM;
 		r = backend_pread(b, buf, len, offset);
@@ -309,8 +309,8 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 		outq_staged_free(staged);
 		return r;
 	}
-	if (mapped)
-		return outq_push_mapped(q, b->map + offset, len, b->fd, offset);
+	if (in_memory)
+		return outq_push_file(q, b->fd, offset, len);
 	if (buf)
 		return outq_push_owned(q, buf, len);
 	outq_push_staged(q, staged);
@@ -358,7 +358,7 @@ static int read_structured(const struct xmit *x, const struct nbd_request *req, 
 		if (hole)
 			r = read_hole_chunk(x, req, offset, (uint32_t)run, last, q);
 		else
-			r = read_data_chunk(x, req, offset, (size_t)run, last, !df, q);
+			r = read_data_chunk(x, req, offset, (size_t)run, last, q);
 		if (r < 0)
 			return r;
 		if (r > 0)

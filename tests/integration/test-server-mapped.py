@@ -6,8 +6,8 @@ wait in the socket until whole and are received straight into the mapping), land
 cache byte for byte; a payload that comes in pieces is written whole, one cut off by its client not
 at all, and a lone request after a large WRITE is still answered; reading holes allocates nothing (a
 sparse file and a memory export stay sparse); a file truncated under the server reads as zeros past
-its new end and takes writes there, without the server dying of SIGBUS (large READs, sent straight
-from the mapping, get the file's bytes up to the end and zeros after it, in pipelined simple and
+its new end and takes writes there, without the server dying of SIGBUS (large READs, sent with
+sendfile(), get the file's bytes up to the end and zeros after it, in pipelined simple and
 structured replies); and on a full tmpfs large writes get ENOSPC while the acknowledged ones read
 back."""
 import atexit
@@ -180,7 +180,7 @@ zeros = all(simple.pread(8 * KIB, o) == bytes(8 * KIB) for o in range(0, 64 * MI
 tap.ok(zeros, "... also in 8 KiB reads with simple replies (no hole is skipped)")
 zeros = all(simple.pread(256 * KIB, o) == bytes(256 * KIB) for o in range(0, 64 * MIB, 256 * KIB))
 simple.shutdown()
-tap.ok(zeros, "... and in 256 KiB reads with simple replies (never sent from the mapping)")
+tap.ok(zeros, "... and in 256 KiB reads with simple replies (holes are not sent from the file)")
 tap.eq(os.stat(sparse).st_blocks, 0, "... and reading its holes allocated nothing")
 h.pwrite(b"x" * 4096, MIB)
 tap.ok(0 < os.stat(sparse).st_blocks * 512 <= 64 * KIB,
@@ -216,8 +216,8 @@ os.truncate(img, 8 * MIB)
 tap.eq(h.pread(4096, 12 * MIB), bytes(4096), "after the file was cut to 8 MiB: 4 KiB past its "
        "end read as zeros")
 tap.eq(h.pread(256 * KIB, 12 * MIB), bytes(256 * KIB), "... and 256 KiB")
-# Large READs go out from the mapping, which has no pages past the new end: the send stops there
-# and the rest is read through the file, in the same reply.
+# Large READs go out with sendfile() after their header, which stops at the file's new end: the
+# rest goes out as zeros, in the same reply.
 cut = 8 * MIB - 96 * KIB
 tap.eq(h.pread(256 * KIB, cut), bytes(model[cut:8 * MIB]) + bytes(160 * KIB),
        "a 256 KiB read across the new end: the file's bytes, then zeros")

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -177,39 +178,38 @@ static size_t drain(struct fixture *f, struct outq *q, uint8_t *got, size_t size
 	return have;
 }
 
-/* Ranges of a file's mapping go out as they are; once the file is cut short, what it lost goes
- * out as zeros, read through the file, even after part of a range was sent, and nothing else
- * changes. */
-static void test_outq_mapped(void **state)
+/* Ranges of a file in memory go out as they are, among memory items; once the file is cut short,
+ * what it lost goes out as zeros, even after part of a range was sent, and nothing else changes. */
+static void test_outq_file(void **state)
 {
 	static uint8_t content[400000], got[sizeof(content) + 64], want[sizeof(content) + 64];
 	struct fixture *f = *state;
 	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
 	struct outq q = OUTQ_INIT;
-	uint8_t *map;
 	size_t len;
 
 	for (size_t i = 0; i < sizeof(content); i++)
 		content[i] = (uint8_t)(i * 13 + 5);
 	assert_true(mfd >= 0);
 	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
-	map = mmap(NULL, sizeof(content), PROT_READ, MAP_SHARED, mfd, 0);
-	assert_true(map != MAP_FAILED);
 	f->t->caps = TRANSPORT_CAN_SENDFILE | TRANSPORT_CAN_SPLICE;
 
 	assert_int_equal(outq_push_copy(&q, "head:", 5), 0);
-	assert_int_equal(outq_push_mapped(&q, map + 4096, 100000, mfd, 4096), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 4096, 100000), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 0, 7), 0);
 	assert_int_equal(outq_push_copy(&q, "end", 3), 0);
-	assert_int_equal(drain(f, &q, got, sizeof(got), 100008), 100008);
+	assert_int_equal(q.bytes, 100015);
+	assert_int_equal(drain(f, &q, got, sizeof(got), 100015), 100015);
 	assert_memory_equal(got, "head:", 5);
 	assert_memory_equal(got + 5, content + 4096, 100000);
-	assert_memory_equal(got + 100005, "end", 3);
+	assert_memory_equal(got + 100005, content, 7);
+	assert_memory_equal(got + 100012, "end", 3);
 
-	/* Cut to 200000 bytes: of [150000, 350000), the pages from 204800 on are gone. Queued
+	/* Cut to 200000 bytes: of [150000, 350000), the bytes from 200000 on are gone. Queued
 	 * before the cut, as a READ's reply waits in the queue. */
 	assert_int_equal(outq_push_copy(&q, "a", 1), 0);
-	assert_int_equal(outq_push_mapped(&q, map + 150000, 200000, mfd, 150000), 0);
-	assert_int_equal(outq_push_mapped(&q, map + 8192, 50000, mfd, 8192), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 150000, 200000), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 8192, 50000), 0);
 	assert_int_equal(outq_push_copy(&q, "z", 1), 0);
 	assert_int_equal(ftruncate(mfd, 200000), 0);
 	len = 1 + 200000 + 50000 + 1;
@@ -220,11 +220,9 @@ static void test_outq_mapped(void **state)
 	want[len - 1] = 'z';
 	assert_int_equal(drain(f, &q, got, sizeof(got), len), len);
 	assert_memory_equal(got, want, len);
-	assert_int_equal(munmap(map, sizeof(content)), 0);
 }
 
-/* A transport that copies what it sends in user space, as a TLS session does: a mapped page that
- * is not there would kill the process with SIGBUS. */
+/* A transport that copies what it sends in user space, as a TLS session does. */
 static uint8_t user_copied[65536];
 static size_t user_copied_len;
 
@@ -243,9 +241,9 @@ static ssize_t user_copy_send(struct transport *t _unused_, const struct iovec *
 	return (ssize_t)taken;
 }
 
-/* Such a transport (no TRANSPORT_CAN_SENDFILE) gets a mapped range read through its file: the
- * bytes the file has, then zeros. */
-static void test_outq_mapped_user_copy(void **state _unused_)
+/* Such a transport (no TRANSPORT_CAN_SENDFILE, and no socket to send a file to) gets a file range
+ * read through its file: the bytes the file has, then zeros. */
+static void test_outq_file_user_copy(void **state _unused_)
 {
 	static const struct transport_ops ops = { .name = "user-copy", .send = user_copy_send };
 	struct transport t = { .ops = &ops, .rfd = -1, .wfd = -1 };
@@ -253,16 +251,13 @@ static void test_outq_mapped_user_copy(void **state _unused_)
 	static const uint8_t zeros[8192];
 	uint8_t content[8192];
 	struct outq q = OUTQ_INIT;
-	uint8_t *map;
 
 	memset(content, 0x5a, sizeof(content));
 	assert_true(mfd >= 0);
 	assert_int_equal(pwrite_full(mfd, content, sizeof(content), 0), 0);
 	assert_int_equal(ftruncate(mfd, 16384), 0);
-	map = mmap(NULL, 16384, PROT_READ, MAP_SHARED, mfd, 0);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(outq_push_mapped(&q, map + 4096, 8192, mfd, 4096), 0);
-	assert_int_equal(outq_push_mapped(&q, map + 8192, 8192, mfd, 8192), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 4096, 8192), 0);
+	assert_int_equal(outq_push_file(&q, mfd, 8192, 8192), 0);
 	assert_int_equal(ftruncate(mfd, 8192), 0);
 	assert_int_equal(outq_flush(&q, &t), 0);
 	assert_true(outq_empty(&q));
@@ -270,7 +265,28 @@ static void test_outq_mapped_user_copy(void **state _unused_)
 	assert_memory_equal(user_copied, content, 4096);
 	assert_memory_equal(user_copied + 4096, zeros, 4096);
 	assert_memory_equal(user_copied + 8192, zeros, 8192);
-	assert_int_equal(munmap(map, 16384), 0);
+}
+
+/* A file range the socket refuses (a file that cannot be read: here, not open for reading) fails
+ * the flush with the error, as a connection beyond repair. */
+static void test_outq_file_error(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_close_ int mfd = memfd_create("test", MFD_CLOEXEC);
+	_cleanup_close_ int wronly = -1;
+	char path[64];
+	struct outq q = OUTQ_INIT;
+
+	assert_true(mfd >= 0);
+	assert_int_equal(ftruncate(mfd, 65536), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	wronly = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(wronly >= 0);
+	f->t->caps = TRANSPORT_CAN_SENDFILE | TRANSPORT_CAN_SPLICE;
+	assert_int_equal(outq_push_file(&q, wronly, 0, 65536), 0);
+	assert_int_equal(outq_flush(&q, f->t), -EBADF);
+	outq_clear(&q);
+	assert_true(outq_empty(&q));
 }
 
 /* A range the file cannot give fails when it is staged, before anything of its reply is queued;
@@ -305,8 +321,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outq_sendfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_stage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outq_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outq_mapped, setup, teardown),
-		cmocka_unit_test(test_outq_mapped_user_copy),
+		cmocka_unit_test_setup_teardown(test_outq_file, setup, teardown),
+		cmocka_unit_test(test_outq_file_user_copy),
+		cmocka_unit_test_setup_teardown(test_outq_file_error, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
