@@ -49,6 +49,8 @@ struct backend {
 	uint8_t *map;       /* the file's bytes mapped shared, when they live in memory (tmpfs, ramfs,
 			     * memfd) and are not O_DIRECT: copies then replace pread and pwrite (read-only
 			     * mapping for a read-only export), else NULL */
+	_Atomic uint64_t *map_prepared; /* a bit per 2 MiB of a writable map whose page
+					 * tables were filled (backend_prepare_mapped_write()) */
 	uint64_t size;
 	bool read_only;
 	bool block_device;
@@ -80,6 +82,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
 
 /* A file, a block device, or memory (path NULL): backend-file.c. */
 int file_backend_open(const struct backend_open_args *args, struct backend **ret);
+/* Call before writing [offset, offset+len) through b->map: fills the page tables of the 2 MiB
+ * around it on the first write there, so that the copy does not fault once per page. Only a hint;
+ * it never fails. */
+void backend_prepare_mapped_write(struct backend *b, uint64_t offset, size_t len);
 
 int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset);
 /* fua: the data is durable when this returns. */

@@ -77,7 +77,7 @@ static void pipe_drain(struct conn *c)
 
 int payload_pipe_to_file(struct conn *c)
 {
-	const struct backend *b = c->xmit.backend;
+	struct backend *b = c->xmit.backend;
 	loff_t off = (loff_t)c->req.offset;
 	size_t left = (size_t)c->verdict.payload;
 	ssize_t n;
@@ -85,6 +85,8 @@ int payload_pipe_to_file(struct conn *c)
 	/* Into the file's mapping when it has one: the same single copy, without a write's page
 	 * cache lookups. A page that cannot be had fails the read with EFAULT, and splice() below
 	 * takes the rest and says why. */
+	if (b->map)
+		backend_prepare_mapped_write(b, c->req.offset, left);
 	while (left && b->map) {
 		n = read(c->spipe[0], b->map + off, left);
 		if (n < 0 && errno == EINTR)
@@ -271,6 +273,7 @@ ssize_t payload_receive_mapped(struct conn *c)
 		}
 	}
 	wakeup_mapped_taken(c, (size_t)queued);
+	backend_prepare_mapped_write(c->xmit.backend, c->req.offset, len);
 	/* All of it is in the socket: this one call takes it whole, so a client gone mid-payload
 	 * never leaves half a WRITE in the file. */
 	n = recv(c->t->rfd, c->xmit.backend->map + c->req.offset, len, MSG_DONTWAIT);
