@@ -105,7 +105,8 @@ def drain_completions(sock, block):
     done = 0
     while True:
         try:
-            _, anc, _, _ = sock.recvmsg(0, 256, MSG_ERRQUEUE | (0 if block else socket.MSG_DONTWAIT))
+            flags = MSG_ERRQUEUE | (0 if block else socket.MSG_DONTWAIT)
+            _, anc, _, _ = sock.recvmsg(0, 256, flags)
         except BlockingIOError:
             return done
         for _, _, data in anc:
@@ -195,8 +196,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size-mib", type=int, default=4096, help="MiB each way sends per round")
     p.add_argument("--repeat", type=int, default=5, help="rounds; each figure is their median")
-    p.add_argument("--image", help="file to send (default: a 1 GiB file of random bytes in /dev/shm, "
-                   "made for the run and removed after)")
+    p.add_argument("--image", help="file to send (default: a 1 GiB file of random bytes in "
+                   "/dev/shm, made for the run and removed after)")
     p.add_argument("--only", help="comma-separated ways, from: " + ",".join(WAYS))
     a = p.parse_args()
     ways = a.only.split(",") if a.only else list(WAYS)
@@ -235,8 +236,9 @@ def main():
 
 def report(results, ways):
     base = statistics.median(r[1] for r in results[ways[0]])
-    print(f"{len(next(iter(results.values())))} rounds; sender on CPU {SENDER_CPU}, receiver on CPU "
-          f"{RECEIVER_CPU}; 256 KiB pieces over TCP loopback")
+    rounds = len(next(iter(results.values())))
+    print(f"{rounds} rounds; sender on CPU {SENDER_CPU}, receiver on CPU {RECEIVER_CPU}; "
+          "256 KiB pieces over TCP loopback")
     print(f"| way | MiB/s | MiB per sender CPU s | spread | receiver CPU/s | / {ways[0]} |")
     print("|---|---|---|---|---|---|")
     for w in ways:

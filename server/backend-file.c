@@ -41,16 +41,19 @@ static bool fully_allocated(struct backend *b)
 /* A write into a page of the mapping that this process has not touched yet takes a page fault, one
  * per 4 KiB: here about 1.4 us each, ten times the copy of the page (bench/RESULTS.md). Before the
  * first write into each 2 MiB of a file with no holes, MADV_POPULATE_READ fills that chunk's page
- * tables in one call, for a quarter of the faults' cost: read faults map the neighbouring pages too,
- * writable in a shared mapping of tmpfs. Not with holes: populating one, even for reading, would
- * allocate it. Errors are ignored (before Linux 5.14 the advice is unknown): the copy faults then,
- * as it did anyway. */
+ * tables in one call, for a quarter of the faults' cost: read faults map the neighbouring pages
+ * too, writable in a shared mapping of tmpfs. Not with holes: populating one, even for reading,
+ * would allocate it. Errors are ignored (before Linux 5.14 the advice is unknown): the copy faults
+ * then, as it did anyway. */
 void backend_prepare_mapped_write(struct backend *b, uint64_t offset, size_t len)
 {
+	uint64_t last;
+
+	/* map_prepared: a writable mapping of this file. */
 	if (!b->map_prepared || len == 0 || !atomic_load(&b->dense))
 		return;
-	for (uint64_t chunk = offset / MAP_PREPARE_CHUNK; chunk <= (offset + len - 1) / MAP_PREPARE_CHUNK;
-	     chunk++) {
+	last = (offset + len - 1) / MAP_PREPARE_CHUNK;
+	for (uint64_t chunk = offset / MAP_PREPARE_CHUNK; chunk <= last; chunk++) {
 		_Atomic uint64_t *word = &b->map_prepared[chunk / 64];
 		uint64_t bit = UINT64_C(1) << (chunk % 64);
 		uint64_t start = chunk * MAP_PREPARE_CHUNK;
@@ -80,8 +83,9 @@ static void map_in_memory(struct backend *b)
 	b->map = map;
 	if (!b->read_only)
 		b->map_prepared = calloc((b->size / MAP_PREPARE_CHUNK + 64) / 64, sizeof(uint64_t));
-	/* Known at once to have no holes, an image's small READs are copied from the mapping from the
-	 * first one, for clients that never ask where the holes are (simple replies: the kernel's). */
+	/* Known at once to have no holes, an image's small READs are copied from the mapping from
+	 * the first one, for clients that never ask where the holes are (simple replies: the
+	 * kernel's). */
 	(void)fully_allocated(b);
 }
 
@@ -231,10 +235,9 @@ static int file_pwrite(struct backend *b, const void *buf, size_t len, uint64_t 
 
 	if (b->read_only)
 		return -EPERM;
+	backend_prepare_mapped_write(b, offset, len);
 	/* A copy that faults (no room for a new page, a file cut short) is done again by pwrite,
 	 * which returns why. */
-	if (b->map)
-		backend_prepare_mapped_write(b, offset, len);
 	if (!b->map || mapped_copy(b->map + offset, buf, len) < 0) {
 		r = pwrite_full(b->fd, buf, len, offset);
 		if (r < 0)

@@ -83,8 +83,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct backend *, backend_close);
 /* A file, a block device, or memory (path NULL): backend-file.c. */
 int file_backend_open(const struct backend_open_args *args, struct backend **ret);
 /* Call before writing [offset, offset+len) through b->map: fills the page tables of the 2 MiB
- * around it on the first write there, so that the copy does not fault once per page. Only a hint;
- * it never fails. */
+ * chunks around it on the first write there, so that the copy does not fault once per page. Only
+ * a hint; it never fails, and does nothing for a backend without a writable mapping. */
 void backend_prepare_mapped_write(struct backend *b, uint64_t offset, size_t len);
 
 int backend_pread(struct backend *b, void *buf, size_t len, uint64_t offset);

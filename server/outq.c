@@ -95,7 +95,9 @@ int outq_push_file(struct outq *q, int fd, uint64_t offset, size_t len)
 	it = malloc(sizeof(*it));
 	if (!it)
 		return -ENOMEM;
-	*it = (struct outq_item){ .kind = ITEM_FILE, .len = len, .fd = fd, .file_end = offset + len };
+	*it = (struct outq_item){
+		.kind = ITEM_FILE, .len = len, .fd = fd, .file_end = offset + len
+	};
 	push(q, it);
 	return 0;
 }

@@ -3,13 +3,13 @@
  * A connection's queue of reply bytes: memory it owns, ranges of a file in memory, or ranges of a
  * file staged in a pipe, so that READ data is not copied through user space.
  *
- * A range of a file that may fail to read is staged (spliced from the file into a pipe) before
- * its reply header is queued: a read error then still becomes an error reply for that request,
- * where a sendfile() after the header could only end the connection. A file in memory has no such
- * error, and its ranges are sent with sendfile() after their header. outq_flush() sends as much as the transport takes without
- * blocking, gathering consecutive memory items into one send; what it refuses stays queued for the
- * next writable event. File ranges and staged ranges go to the socket without a copy when the
- * transport allows it, else through memory.
+ * A range of a file that may fail to read is staged (spliced from the file into a pipe) before its
+ * reply header is queued: a read error then still becomes an error reply for that request, where a
+ * sendfile() after the header could only end the connection. A file in memory has no such error,
+ * and its ranges are sent with sendfile() after their header. outq_flush() sends as much as the
+ * transport takes without blocking, gathering consecutive memory items into one send; what it
+ * refuses stays queued for the next writable event. File ranges and staged ranges go to the socket
+ * without a copy when the transport allows it, else through memory.
  */
 #pragma once
 

@@ -85,8 +85,7 @@ int payload_pipe_to_file(struct conn *c)
 	/* Into the file's mapping when it has one: the same single copy, without a write's page
 	 * cache lookups. A page that cannot be had fails the read with EFAULT, and splice() below
 	 * takes the rest and says why. */
-	if (b->map)
-		backend_prepare_mapped_write(b, c->req.offset, left);
+	backend_prepare_mapped_write(b, c->req.offset, left);
 	while (left && b->map) {
 		n = read(c->spipe[0], b->map + off, left);
 		if (n < 0 && errno == EINTR)

@@ -286,7 +286,8 @@ static int read_data_chunk(const struct xmit *x, const struct nbd_request *req, 
 	int r;
 
 	/* Staged before the chunk header, as in read_simple(). */
-	if (!in_memory && (!use_zero_copy(x, len) || outq_stage_file(b->fd, offset, len, &staged) < 0)) {
+	if (!in_memory &&
+	    (!use_zero_copy(x, len) || outq_stage_file(b->fd, offset, len, &staged) < 0)) {
 		if (posix_memalign(&buf, 4096, len) != 0)
 			return -ENOMEM;
 		r = backend_pread(b, buf, len, offset);
