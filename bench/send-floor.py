@@ -28,6 +28,7 @@ Usage: bench/send-floor.py [--size-mib 4096] [--repeat 5] [--image /dev/shm/FILE
 Needs two CPUs and nothing else. Not a test: it asserts nothing and never runs in CI.
 """
 import argparse
+import fcntl
 import mmap
 import os
 import resource
@@ -86,7 +87,6 @@ def way_sendfile(sock, fd, view, offsets):
 def way_splice(sock, fd, view, offsets):
     r, w = os.pipe()
     try:
-        import fcntl
         fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIECE)
         for off in offsets:
             sock.send(HEADER, socket.MSG_MORE)
