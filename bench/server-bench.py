@@ -24,9 +24,11 @@ completion latency, where a server that holds requests back to batch them would 
 
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
                              [--only nbdm,...] [--baseline OLD-nbd-server] [--no-pin]
-                             [--idle 1,100,1000] [--no-throughput] [--latency]
+                             [--idle 1,100,1000] [--no-throughput] [--latency] [--row TEXT]...
 --baseline measures an earlier build in the same rounds, so that a change is judged against noise
-of the same moment.
+of the same moment. --row keeps only the rows whose label contains TEXT (repeatable), for a quick
+comparison on the rows a change is about (with --latency, the latency rows too). The summary names
+the system's TCP congestion control, which every server's connections get.
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
 Not a test: it asserts nothing and never runs in CI.
 """
@@ -338,6 +340,14 @@ LATENCY_ROWS = [
 ]
 
 
+def congestion_control():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
 def client_cpu_seconds():
     """CPU of the benchmark's waited-for children: the load generators (servers are waited for
     only when they stop, after their rows)."""
@@ -441,8 +451,16 @@ def main():
                    help="only the idle-connection memory")
     p.add_argument("--latency", action="store_true",
                    help="also 4k random reads and writes at QD1 and QD4: mean completion latency")
+    p.add_argument("--row", action="append", default=[],
+                   help="only the rows whose label contains this text, e.g. 'seq read' (repeatable)")
     a = p.parse_args()
-    rows = ROWS + (LATENCY_ROWS if a.latency else [])
+    chosen = [r for r in ROWS + LATENCY_ROWS if not a.row or any(t in r[0] for t in a.row)]
+    throughput_rows = [r for r in ROWS if r in chosen]
+    latency_rows = [r for r in LATENCY_ROWS if r in chosen and a.latency]
+    rows = throughput_rows + latency_rows
+    if not rows:
+        sys.exit("no row's label contains " + " or ".join(repr(t) for t in a.row) + "; the rows are: " +
+                 "; ".join(r[0] for r in ROWS + LATENCY_ROWS))
     a.size_bytes = parse_size(a.size)
     for tool in ("fio", "nbdcopy", "nbdkit", "qemu-nbd", "iperf3", "taskset"):
         if not shutil.which(tool):
@@ -505,10 +523,12 @@ def main():
     names = [s.name for s in servers]
     pinning = "client on CPU 0, server on CPU 1 (taskset)" if a.pin else "not pinned"
     if a.throughput:
-        print_table("Throughput", names, [(label, unit) for label, unit, _, _ in ROWS], results, samples)
-        if a.latency:
+        if throughput_rows:
+            print_table("Throughput", names, [(label, unit) for label, unit, _, _ in throughput_rows],
+                        results, samples)
+        if latency_rows:
             print_table("Mean completion latency (lower is better; nbdm / best peer below 1 is "
-                        "better)", names, [(label, unit) for label, unit, _, _ in LATENCY_ROWS],
+                        "better)", names, [(label, unit) for label, unit, _, _ in latency_rows],
                         results, samples, fmt="{:.1f}", lower_is_better=True)
         eff = {(n, label): results[(n, ("eff", label))] for n in names for label, _, _, _ in rows}
         eff_samples = {("nbdm", label): samples[("nbdm", ("eff", label))] for label, _, _, _ in rows}
@@ -521,7 +541,8 @@ def main():
                         fmt="{:.2f}")
         print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, "
               f"TCP loopback, {pinning}.")
-        print(f"Loopback ceiling (iperf3, one stream): {statistics.median(ceilings):.0f} MiB/s")
+        print(f"Loopback ceiling (iperf3, one stream): {statistics.median(ceilings):.0f} MiB/s; "
+              f"TCP congestion control: {congestion_control()}")
     if memory:
         print("\nServer memory (proportional set size, KiB) with idle connections past the handshake\n")
         cols = [f"{n} conns" for n in idle_counts] + ["bytes per conn"]
