@@ -14,8 +14,11 @@ the MiB/s rows, requests for the IOPS rows. That is what the server controls: ho
 work costs it, which decides how far it scales on a larger machine and what it leaves to the
 applications beside it.
 
-Each figure is the median of --repeat rounds; the servers take turns within a round, in a rotating
-order, so that a slow moment of the machine does not fall on one server only. The tables show the
+Each figure is the median of --repeat rounds. All servers run through a round (each started
+afresh for it, idle while the others are measured), and each row is measured on every server back
+to back, in an order that rotates with the row and the round: a slow moment of the machine, which
+lasts seconds to minutes here, then falls on every server of a row alike instead of on all the rows
+of one server. The tables show the
 spread (lowest-highest) of nbdm's figures and the ratio of nbdm to the best peer on every row, for
 throughput and for efficiency. --idle 1,100,1000 also measures each server's memory (proportional set
 size of all its processes) with that many idle connections, each past its handshake, and the bytes
@@ -265,8 +268,8 @@ def write_random(path, size_bytes):
 
 
 def rotation(servers, round_no):
-    """The order of the servers in a round: each round starts one further along, so that a slow
-    moment of the machine does not always fall on the same server."""
+    """The order of the servers in a round (here: in a row of a round): each starts one further
+    along, so that a slow moment of the machine does not always fall on the same server."""
     k = round_no % len(servers)
     return servers[k:] + servers[:k]
 
@@ -494,18 +497,22 @@ def main():
         samples = {}
         ceilings = []
         for round_no in range(a.repeat if a.throughput else 0):
-            for s in rotation(servers, round_no):
-                print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
-                s.start()
-                try:
-                    for label, _, _, fn in rows:
+            started = []
+            try:
+                for s in servers:
+                    print(f"# round {round_no + 1}: {s.name} on port {s.port}", file=sys.stderr)
+                    s.start()
+                    started.append(s)
+                for row_no, (label, _, _, fn) in enumerate(rows):
+                    for s in rotation(servers, round_no + row_no):
                         value, work, cpu, client = measure(s, fn, a)
                         for key, v in ((label, value), (("eff", label), work / cpu if cpu else 0),
                                        (("cpu", label), cpu), (("client", label), client)):
                             samples.setdefault((s.name, key), []).append(v)
-                        print(f"#   {label}: {value:.0f}, server {cpu:.2f} s, client {client:.2f} s",
-                              file=sys.stderr)
-                finally:
+                        print(f"#   {label}: {s.name} {value:.0f}, server {cpu:.2f} s, client "
+                              f"{client:.2f} s", file=sys.stderr)
+            finally:
+                for s in started:
                     s.stop()
             ceilings.append(iperf3_ceiling(5))
         memory = {}
