@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "client/attachment.h"
@@ -148,4 +151,31 @@ void attachment_record(const struct attachment *a, int index)
 	 * the TLS mode from it (ID_NBD_CONNECTIONS, ID_NBD_TLS). */
 	else
 		(void)nbd_dev_trigger_change(index);
+}
+
+bool attachment_on_device(const struct attachment *a, int index, pid_t kernel_pid)
+{
+	_cleanup_free_ char *backend = NULL;
+	pid_t pid = 0;
+
+	if (!nbd_dev_in_use(index))
+		return false;
+	/* The kernel records the process that connected the device. Someone who detached and
+	 * attached it again (even to the same export) is recorded instead. */
+	if (nbd_dev_pid(index, &pid) == 0 && pid > 0 && pid != kernel_pid)
+		return false;
+	if (nbd_sysfs_read(index, "backend", &backend) == 0 && a->backend &&
+	    strcmp(backend, a->backend) != 0)
+		return false;
+	return true;
+}
+
+bool attachment_kernel_took(int fd)
+{
+	struct timeval tv = { 0 };
+	socklen_t len = sizeof(tv);
+
+	/* A socket the kernel takes gets the device's request timeout as its send timeout, which
+	 * ours never set, and a supervised device always has one. */
+	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec);
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -65,3 +66,10 @@ int attachment_refuse_in_use(int index);
 void attachment_announce(const struct client_options *o, int index);
 /* Records the sockets handed over, for status (a failure is only a debug note). */
 void attachment_record(const struct attachment *a, int index);
+/* Whether /dev/nbd<index> still carries a: false once someone detached it (a netlink device's pid
+ * attribute goes with its configuration; kernel_pid is the process the kernel recorded for a), or
+ * reused it under another backend. */
+bool attachment_on_device(const struct attachment *a, int index, pid_t kernel_pid);
+/* Whether the kernel took a socket handed over by RECONFIGURE, which answers success even when it
+ * found no dead slot for it (the old socket not yet counted dead) and dropped it. */
+bool attachment_kernel_took(int fd);

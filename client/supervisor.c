@@ -18,15 +18,14 @@
  * A connection that dies is shut down on our side too (so the kernel certainly counts it dead,
  * which RECONFIGURE needs: it only fills dead slots, and silently drops a socket when none is),
  * then replaced: connect and negotiate through the same function as attach, on a thread of its own
- * so that signals are answered while a server takes its time; check that the export is unchanged;
- * hand the new socket over with NBD_CMD_RECONFIGURE and the device's backend identifier, and check
- * that the kernel took it. Attempts are spaced by an exponential backoff with jitter. Meanwhile the
- * kernel holds I/O for the dead-connection timeout.
+ * so that signals are answered while a server takes its time (reconnect-attempt.h); check that the
+ * export is unchanged; hand the new socket over with NBD_CMD_RECONFIGURE and the device's backend
+ * identifier, and check that the kernel took it. Attempts are spaced by an exponential backoff with
+ * jitter. Meanwhile the kernel holds I/O for the dead-connection timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include "client/backoff.h"
 #include "client/connection.h"
 #include "client/partition-scan.h"
+#include "client/reconnect-attempt.h"
 #include "client/runstate.h"
 #include "client/supervisor-process.h"
 #include "client/supervisor.h"
@@ -73,10 +73,6 @@ enum {
 	TAG_READY,
 };
 
-/* The getaddrinfo() and handshake of an attempt need little stack (NSS modules and sanitizers a bit
- * more); with -s everything is locked in memory, so the default 8 MiB would all be resident. */
-#define ATTEMPT_STACK_SIZE (512 * 1024)
-
 enum supervisor_state {
 	STATE_CONNECTED,
 	STATE_RECONNECTING,
@@ -87,20 +83,6 @@ static const char *const state_names[] = {
 	[STATE_CONNECTED] = "connected",
 	[STATE_RECONNECTING] = "reconnecting",
 	[STATE_STOPPING] = "stopping",
-};
-
-/* One reconnection attempt, run on its own thread, on the heap (a supervisor that stops while it
- * runs cancels the thread, then frees it). */
-struct attempt {
-	const struct client_options *o;
-	int done_fd;
-	size_t wanted;
-	int fds[ATTACH_MAX_CONNECTIONS];
-	struct tls_relay *relays[ATTACH_MAX_CONNECTIONS]; /* where a session is relayed */
-	struct nbd_neg_result *res[ATTACH_MAX_CONNECTIONS];
-	size_t got;
-	int error;
-	char *message;
 };
 
 struct supervisor {
@@ -132,8 +114,7 @@ struct supervisor {
 	unsigned n_logged_kinds;
 	bool warned_runstate;
 	struct supervisor_view view; /* started in an initramfs: /proc, /sys, /dev, /run kept */
-	struct attempt *attempt; /* non-NULL while a thread runs it */
-	pthread_t thread;
+	struct reconnect_attempt *attempt; /* non-NULL while its thread runs */
 };
 
 /* ---------------------------------------------------------------- state, published */
@@ -321,97 +302,10 @@ static void on_link_dead(int index, void *userdata)
 
 /* ---------------------------------------------------------------- attempts */
 
-static void *attempt_run(void *userdata)
-{
-	struct attempt *at = userdata;
-	const uint64_t one = 1;
-
-	for (; at->got < at->wanted; at->got++) {
-		int fd = -1;
-
-		at->error = client_open_export(
-			at->o, -1, NBD_NEG_ATTACH,
-			client_connect_timeout_ms(at->o, SUPERVISOR_CONNECT_TIMEOUT_MS),
-			client_negotiate_timeout_ms(at->o, SUPERVISOR_NEGOTIATE_TIMEOUT_MS), &fd,
-					       &at->relays[at->got], &at->res[at->got],
-					       &at->message);
-		if (at->error < 0)
-			break;
-		at->fds[at->got] = fd;
-	}
-	(void)!write(at->done_fd, &one, sizeof(one));
-	return NULL;
-}
-
-static int start_attempt(struct supervisor *s)
-{
-	_cleanup_free_ struct attempt *at = calloc(1, sizeof(*at));
-	pthread_attr_t attr;
-	int r;
-
-	if (!at)
-		return -ENOMEM;
-	at->o = s->o;
-	at->done_fd = s->attempt_fd;
-	at->wanted = s->n_dead;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, ATTEMPT_STACK_SIZE);
-	r = -pthread_create(&s->thread, &attr, attempt_run, at);
-	pthread_attr_destroy(&attr);
-	if (r < 0)
-		return r;
-	s->attempt = TAKE_PTR(at);
-	return 0;
-}
-
-/* Closes the sockets no slot took (those still in at->fds). */
-static void attempt_free(struct attempt *at)
-{
-	for (size_t i = 0; i < at->got; i++) {
-		if (at->fds[i] >= 0)
-			close(at->fds[i]);
-		tls_relay_free(at->relays[i]);
-	}
-	for (size_t i = 0; i < at->wanted; i++)
-		nbd_neg_result_free(at->res[i]);
-	free(at->message);
-	free(at);
-}
-
-/* Whether the device is still the one this supervisor attached: gone when someone detached it (a
- * netlink device's pid attribute goes with its configuration), or reused under another backend. */
-static bool device_still_ours(const struct supervisor *s)
-{
-	_cleanup_free_ char *backend = NULL;
-	pid_t pid = 0;
-
-	if (!nbd_dev_in_use(s->index))
-		return false;
-	/* The kernel records the process that connected the device: this one. Someone who detached
-	 * and attached it again (even to the same export) is recorded instead. */
-	if (nbd_dev_pid(s->index, &pid) == 0 && pid > 0 && pid != s->kernel_pid)
-		return false;
-	if (nbd_sysfs_read(s->index, "backend", &backend) == 0 && s->a->backend &&
-	    strcmp(backend, s->a->backend) != 0)
-		return false;
-	return true;
-}
-
-/* Whether the kernel took the socket: RECONFIGURE answers success even when it found no dead slot
- * for it (the old socket not yet counted dead) and dropped it. A socket it takes gets the device's
- * request timeout as its send timeout, which ours never set, and the supervisor always has one. */
-static bool kernel_took(int fd)
-{
-	struct timeval tv = { 0 };
-	socklen_t len = sizeof(tv);
-
-	return getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec);
-}
-
 /* Hands the attempt's sockets to the kernel: the number it took (the rest are closed), 0 when the
  * kernel took none, a negative errno when it refused, or -ESHUTDOWN when the device is no longer
  * this supervisor's. */
-static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
+static int hand_over(struct supervisor *s, struct reconnect_attempt *at, size_t n)
 {
 	struct nbd_dev_config cfg = {
 		.index = s->index,
@@ -425,7 +319,7 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	r = nbd_nl_reconfigure(s->nl, &cfg);
 	/* EINVAL: the device is no longer bound (someone detached it; a mounted file system keeps
 	 * its sysfs files) or carries another backend: either way not ours to reconnect. */
-	if (r == -EINVAL || (r < 0 && !device_still_ours(s)))
+	if (r == -EINVAL || (r < 0 && !attachment_on_device(s->a, s->index, s->kernel_pid)))
 		return -ESHUTDOWN;
 	if (r < 0) {
 		snprintf(s->last_error, sizeof(s->last_error),
@@ -437,7 +331,7 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 	/* Our references to the sockets the kernel took fill the dead slots, watched like the
 	 * first; the others are closed (after the loop) and tried again. */
 	for (size_t j = 0; j < n; j++) {
-		if (!kernel_took(at->fds[j])) {
+		if (!attachment_kernel_took(at->fds[j])) {
 			log_debug("/dev/nbd%d: the kernel did not take new connection %zu yet", s->index,
 				  j + 1);
 			continue;
@@ -474,14 +368,14 @@ static int hand_over(struct supervisor *s, struct attempt *at, size_t n)
 /* 1: the device was detached by someone else; 0: carry on. */
 static int on_attempt_done(struct supervisor *s)
 {
-	struct attempt *at = s->attempt;
+	struct reconnect_attempt *at = s->attempt;
 	uint64_t v;
 	size_t n;
 	char why[160];
 	int r = 0;
 
 	(void)!read(s->attempt_fd, &v, sizeof(v));
-	pthread_join(s->thread, NULL);
+	reconnect_attempt_join(at);
 	s->attempt = NULL;
 	s->attempts++;
 	n = at->got;
@@ -496,12 +390,12 @@ static int on_attempt_done(struct supervisor *s)
 	if (n > 0) {
 		r = hand_over(s, at, n);
 		if (r == -ESHUTDOWN) {
-			attempt_free(at);
+			reconnect_attempt_free(at);
 			return 1;
 		}
 		if (r == 0) {
 			/* The kernel has not counted the old socket dead yet: soon it will. */
-			attempt_free(at);
+			reconnect_attempt_free(at);
 			publish(s);
 			arm_timer(s, NOT_ADOPTED_RETRY_MS);
 			return 0;
@@ -512,7 +406,7 @@ static int on_attempt_done(struct supervisor *s)
 		snprintf(s->last_error, sizeof(s->last_error), "%s",
 			 at->message ? at->message : strerror(-at->error));
 	sanitize(s->last_error);
-	attempt_free(at);
+	reconnect_attempt_free(at);
 
 	if (s->n_dead == 0) {
 		log_notice("/dev/nbd%d: reconnected to %s after %.1f s (%u attempt%s)", s->index,
@@ -543,11 +437,14 @@ static void on_timer(struct supervisor *s)
 	(void)!read(s->timerfd, &v, sizeof(v));
 	if (s->attempt || s->n_dead == 0)
 		return;
-	if (!device_still_ours(s)) {
+	if (!attachment_on_device(s->a, s->index, s->kernel_pid)) {
 		s->state = STATE_STOPPING;
 		return;
 	}
-	r = start_attempt(s);
+	r = reconnect_attempt_start(
+	    s->o, s->n_dead, client_connect_timeout_ms(s->o, SUPERVISOR_CONNECT_TIMEOUT_MS),
+	    client_negotiate_timeout_ms(s->o, SUPERVISOR_NEGOTIATE_TIMEOUT_MS), s->attempt_fd,
+	    &s->attempt);
 	if (r < 0) {
 		log_warning_errno(r, "/dev/nbd%d: cannot start a reconnection attempt: %m", s->index);
 		arm_timer(s, backoff_next_ms(&s->backoff));
@@ -748,11 +645,8 @@ static void teardown(struct supervisor *s)
 {
 	if (s->attempt) {
 		/* A connect or handshake still running would go on reading the caller's options
-		 * after they are freed: end it (it waits only in system calls, which are
-		 * cancellation points). */
-		pthread_cancel(s->thread);
-		pthread_join(s->thread, NULL);
-		attempt_free(s->attempt);
+		 * after they are freed: end it. */
+		reconnect_attempt_cancel(s->attempt);
 		s->attempt = NULL;
 	}
 	nbd_nl_close(s->monitor);
@@ -906,7 +800,7 @@ int supervise(const struct client_options *o, struct attachment *a, int index, i
 		(void)notify_send("STOPPING=1");
 		if (detached_by_other) {
 			log_notice("/dev/nbd%d was detached by someone else; the supervisor ends", index);
-		} else if (!device_still_ours(&s)) {
+		} else if (!attachment_on_device(a, index, s.kernel_pid)) {
 			log_notice("/dev/nbd%d is no longer this supervisor's; leaving it alone", index);
 		} else if (!free_to_detach(&s, who, sizeof(who))) {
 			log_warning("/dev/nbd%d is in use (%s): it stays attached, without a "

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The supervisor's pieces that need no kernel: the backoff between attempts, the state file that
- * status, reconnect and detach read, and the service manager notification. The supervisor itself
- * runs against real kernels in the VM suite (tests/vm/guest/tests/9*-persist-*.sh).
+ * status, reconnect and detach read, the service manager notification, and a reconnection
+ * attempt's thread meeting a server that is gone or silent. The supervisor itself, reconnecting
+ * for real, runs against real kernels in the VM suite (tests/vm/guest/tests/9*-persist-*.sh).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +24,8 @@
 #include <cmocka.h>
 
 #include "client/backoff.h"
+#include "client/options.h"
+#include "client/reconnect-attempt.h"
 #include "client/runstate.h"
 #include "common/macro.h"
 #include "common/notify.h"
@@ -242,6 +248,87 @@ static void test_notify(void **state _unused_)
 	close(fd);
 }
 
+/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes connections to it, and
+ * nothing is ever said on them. Returns its fd; *port is its port. */
+static int silent_listener(char *port, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sa_len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sa_len), 0);
+	snprintf(port, len, "%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+static void tcp_target(struct client_options *o, const char *port)
+{
+	client_options_init(o);
+	o->target.kind = TARGET_TCP;
+	o->target.host = strdup("127.0.0.1");
+	o->target.port = strdup(port);
+	assert_non_null(o->target.host);
+	assert_non_null(o->target.port);
+}
+
+/* Waits (boundedly) for the attempt's thread to say it is done, then joins it. */
+static void wait_done(struct reconnect_attempt *at, int done_fd)
+{
+	struct pollfd p = { .fd = done_fd, .events = POLLIN };
+	uint64_t v;
+
+	assert_int_equal(poll(&p, 1, 30000), 1);
+	assert_int_equal(read(done_fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	reconnect_attempt_join(at);
+}
+
+static void test_attempt_server_gone(void **state _unused_)
+{
+	struct client_options o;
+	struct reconnect_attempt *at = NULL;
+	int done_fd = eventfd(0, EFD_CLOEXEC), lfd;
+	char port[16];
+
+	/* A port nothing listens on any more: connections to it are refused. */
+	lfd = silent_listener(port, sizeof(port));
+	close(lfd);
+	tcp_target(&o, port);
+	assert_true(done_fd >= 0);
+	assert_int_equal(reconnect_attempt_start(&o, 2, 5000, 10000, done_fd, &at), 0);
+	wait_done(at, done_fd);
+	/* The first failure ends the attempt: nothing opened, and why. */
+	assert_int_equal(at->got, 0);
+	assert_int_equal(at->error, -ECONNREFUSED);
+	assert_non_null(at->message);
+	assert_non_null(strstr(at->message, port));
+	reconnect_attempt_free(at);
+	client_options_free(&o);
+	close(done_fd);
+}
+
+static void test_attempt_silent_server_times_out(void **state _unused_)
+{
+	struct client_options o;
+	struct reconnect_attempt *at = NULL;
+	int done_fd = eventfd(0, EFD_CLOEXEC), lfd;
+	char port[16];
+
+	lfd = silent_listener(port, sizeof(port));
+	tcp_target(&o, port);
+	assert_int_equal(reconnect_attempt_start(&o, 1, 5000, 1000, done_fd, &at), 0);
+	wait_done(at, done_fd);
+	assert_int_equal(at->got, 0);
+	assert_int_equal(at->error, -ETIMEDOUT);
+	assert_non_null(at->message);
+	reconnect_attempt_free(at);
+	client_options_free(&o);
+	close(lfd);
+	close(done_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connrecord_round_trip, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_connrecord_malformed, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_notify, make_dir, remove_dir),
+		cmocka_unit_test(test_attempt_server_gone),
+		cmocka_unit_test(test_attempt_silent_server_times_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
