@@ -264,41 +264,41 @@ static int silent_listener(char *port, size_t len)
 	return fd;
 }
 
-static void tcp_target(struct client_options *o, const char *port)
+/* Runs one attempt to open wanted connections to 127.0.0.1:port, its negotiation bounded by
+ * negotiate_ms, and returns it once its thread said it was done (waited for boundedly) and was
+ * joined. o holds the target until the caller frees it with the attempt. */
+static struct reconnect_attempt *run_attempt(struct client_options *o, const char *port,
+					     size_t wanted, int negotiate_ms)
 {
+	struct reconnect_attempt *at = NULL;
+	int done_fd = eventfd(0, EFD_CLOEXEC);
+	struct pollfd p = { .fd = done_fd, .events = POLLIN };
+	uint64_t v;
+
+	assert_true(done_fd >= 0);
 	client_options_init(o);
 	o->target.kind = TARGET_TCP;
 	o->target.host = strdup("127.0.0.1");
 	o->target.port = strdup(port);
 	assert_non_null(o->target.host);
 	assert_non_null(o->target.port);
-}
-
-/* Waits (boundedly) for the attempt's thread to say it is done, then joins it. */
-static void wait_done(struct reconnect_attempt *at, int done_fd)
-{
-	struct pollfd p = { .fd = done_fd, .events = POLLIN };
-	uint64_t v;
-
+	assert_int_equal(reconnect_attempt_start(o, wanted, 5000, negotiate_ms, done_fd, &at), 0);
 	assert_int_equal(poll(&p, 1, 30000), 1);
 	assert_int_equal(read(done_fd, &v, sizeof(v)), (ssize_t)sizeof(v));
 	reconnect_attempt_join(at);
+	close(done_fd);
+	return at;
 }
 
 static void test_attempt_server_gone(void **state _unused_)
 {
 	struct client_options o;
-	struct reconnect_attempt *at = NULL;
-	int done_fd = eventfd(0, EFD_CLOEXEC), lfd;
+	struct reconnect_attempt *at;
 	char port[16];
 
 	/* A port nothing listens on any more: connections to it are refused. */
-	lfd = silent_listener(port, sizeof(port));
-	close(lfd);
-	tcp_target(&o, port);
-	assert_true(done_fd >= 0);
-	assert_int_equal(reconnect_attempt_start(&o, 2, 5000, 10000, done_fd, &at), 0);
-	wait_done(at, done_fd);
+	close(silent_listener(port, sizeof(port)));
+	at = run_attempt(&o, port, 2, 10000);
 	/* The first failure ends the attempt: nothing opened, and why. */
 	assert_int_equal(at->got, 0);
 	assert_int_equal(at->error, -ECONNREFUSED);
@@ -306,27 +306,22 @@ static void test_attempt_server_gone(void **state _unused_)
 	assert_non_null(strstr(at->message, port));
 	reconnect_attempt_free(at);
 	client_options_free(&o);
-	close(done_fd);
 }
 
 static void test_attempt_silent_server_times_out(void **state _unused_)
 {
 	struct client_options o;
-	struct reconnect_attempt *at = NULL;
-	int done_fd = eventfd(0, EFD_CLOEXEC), lfd;
+	struct reconnect_attempt *at;
 	char port[16];
+	int lfd = silent_listener(port, sizeof(port));
 
-	lfd = silent_listener(port, sizeof(port));
-	tcp_target(&o, port);
-	assert_int_equal(reconnect_attempt_start(&o, 1, 5000, 1000, done_fd, &at), 0);
-	wait_done(at, done_fd);
+	at = run_attempt(&o, port, 1, 1000);
 	assert_int_equal(at->got, 0);
 	assert_int_equal(at->error, -ETIMEDOUT);
 	assert_non_null(at->message);
 	reconnect_attempt_free(at);
 	client_options_free(&o);
 	close(lfd);
-	close(done_fd);
 }
 
 int main(void)
