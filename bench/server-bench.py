@@ -18,12 +18,12 @@ Each figure is the median of --repeat rounds. All servers run through a round (e
 afresh for it, idle while the others are measured), and each row is measured on every server back
 to back, in an order that rotates with the row and the round: a slow moment of the machine, which
 lasts seconds to minutes here, then falls on every server of a row alike instead of on all the rows
-of one server. The tables show the
-spread (lowest-highest) of nbdm's figures and the ratio of nbdm to the best peer on every row, for
-throughput and for efficiency. --idle 1,100,1000 also measures each server's memory (proportional set
-size of all its processes) with that many idle connections, each past its handshake, and the bytes
-each connection costs. --latency adds 4k random reads and writes at QD1 and QD4 and their mean
-completion latency, where a server that holds requests back to batch them would show.
+of one server. The tables show the spread (lowest-highest) of nbdm's figures and the ratio of nbdm
+to the best peer on every row, for throughput and for efficiency. --idle 1,100,1000 also measures
+each server's memory (proportional set size of all its processes) with that many idle connections,
+each past its handshake, and the bytes each connection costs. --latency adds 4k random reads and
+writes at QD1 and QD4 and their mean completion latency, where a server that holds requests back
+to batch them would show.
 
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
                              [--only nbdm,...] [--baseline OLD-nbd-server] [--no-pin]
@@ -457,9 +457,10 @@ def main():
     p.add_argument("--row", action="append", default=[],
                    help="only the rows whose label contains this text, e.g. 'seq read' (repeatable)")
     a = p.parse_args()
-    chosen = [r for r in ROWS + LATENCY_ROWS if not a.row or any(t in r[0] for t in a.row)]
-    throughput_rows = [r for r in ROWS if r in chosen]
-    latency_rows = [r for r in LATENCY_ROWS if r in chosen and a.latency]
+    def chosen(row):
+        return not a.row or any(text in row[0] for text in a.row)
+    throughput_rows = [r for r in ROWS if chosen(r)]
+    latency_rows = [r for r in LATENCY_ROWS if a.latency and chosen(r)]
     rows = throughput_rows + latency_rows
     if not rows:
         sys.exit("no row's label contains " + " or ".join(repr(t) for t in a.row) + "; the rows are: " +
