@@ -337,9 +337,11 @@ io_roundtrip() {
 	check "$what: backing file holds the data written" same_range "$backing" 3 /tmp/pattern 0 "$mib"
 }
 
-# show_logs: what the servers of the last test said, for a test that failed.
+# show_logs TEST: what the servers and clients of the last test said, for a test that failed; the
+# heading is what the host's tap.py looks for to repeat these lines on its stderr.
 show_logs() {
 	local log
+	diag "logs of the failed test $1:"
 	for log in /tmp/*.log; do
 		[ -s "$log" ] || continue
 		diag "${log#/tmp/}:"

@@ -10,6 +10,9 @@ lines stay diagnostics, anything else becomes one. The guest ends with
 "NBDM-VM-RESULT: passed=P failed=F"; a missing line (panic, hang, QEMU killed by the timeout) or counts
 that disagree with the lines received become one more failing case, so a guest that died half-way
 can never look like a pass. Exits 1 when any case failed, for the caller to keep the console log.
+
+Each failing case is also written to stderr with the diagnostics that follow it: meson shows a failed
+test's stderr but not its TAP diagnostics, and a CI log is often all there is to read afterwards.
 """
 import re
 import sys
@@ -71,8 +74,27 @@ def main():
 
     out.append(f"1..{n}")
     print("\n".join(out), flush=True)
-    bad = sum(1 for l in out if l.startswith("not ok"))
-    return 1 if bad else 0
+    failures = failure_report(out)
+    if failures:
+        print("\n".join(failures), file=sys.stderr, flush=True)
+    return 1 if failures else 0
+
+
+def failure_report(tap, most=60):
+    """The failing cases, each with up to MOST diagnostic lines that follow it, and the logs the guest
+    showed for a failed test (guest/lib.sh, show_logs)."""
+    report = []
+    shown = None
+    for line in tap:
+        if line.startswith("not ok") or line.startswith("# logs of the failed test "):
+            report.append(line)
+            shown = 0
+        elif line.startswith("#") and shown is not None and shown < most:
+            report.append(line)
+            shown += 1
+        else:
+            shown = None
+    return report
 
 
 if __name__ == "__main__":
