@@ -406,7 +406,11 @@ start_supervisor() {
 	local name=$1
 	shift
 	DEV=
-	"$NBDM_CLIENT" "$@" >"/tmp/$name.out" 2>"/tmp/$name.log" &
+	# Emptied here, not by the redirection below: that happens in the child, which may run only
+	# after the wait has read what an earlier supervisor of the same name printed.
+	: >"/tmp/$name.out"
+	: >"/tmp/$name.log"
+	"$NBDM_CLIENT" "$@" >>"/tmp/$name.out" 2>>"/tmp/$name.log" &
 	SUP_PID=$!
 	echo "$SUP_PID" >>"$STATE/pids"
 	wait_until 30 grep -Eq '^(Connected )?/dev/nbd' "/tmp/$name.out" || { cat "/tmp/$name.log"; return 1; }
