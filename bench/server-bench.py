@@ -28,10 +28,12 @@ to batch them would show.
 Usage: bench/server-bench.py [--server build/server/nbd-server] [--runtime 8] [--size 1G] [--repeat 3]
                              [--only nbdm,...] [--baseline OLD-nbd-server] [--no-pin]
                              [--idle 1,100,1000] [--no-throughput] [--latency] [--row TEXT]...
+                             [--dir /dev/shm]
 --baseline measures an earlier build in the same rounds, so that a change is judged against noise
 of the same moment. --row keeps only the rows whose label contains TEXT (repeatable), for a quick
 comparison on the rows a change is about (with --latency, the latency rows too). The summary names
-the system's TCP congestion control, which every server's connections get.
+the system's TCP congestion control, which every server's connections get. --dir makes the image in
+another directory, e.g. a tmpfs mounted with huge=always, whose files are backed by 2 MiB pages.
 Needs (Debian): fio, libnbd-bin, nbdkit, qemu-utils, nbd-server, iperf3.
 Not a test: it asserts nothing and never runs in CI.
 """
@@ -456,6 +458,8 @@ def main():
                    help="also 4k random reads and writes at QD1 and QD4: mean completion latency")
     p.add_argument("--row", action="append", default=[],
                    help="only the rows whose label contains this text, e.g. 'seq read' (repeatable)")
+    p.add_argument("--dir", default="/dev/shm",
+                   help="where the image is made (default /dev/shm); a tmpfs keeps disks out of it")
     a = p.parse_args()
     def chosen(row):
         return not a.row or any(text in row[0] for text in a.row)
@@ -479,7 +483,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    tmp = tempfile.mkdtemp(prefix="nbdm-bench.", dir="/dev/shm")
+    tmp = tempfile.mkdtemp(prefix="nbdm-bench.", dir=a.dir)
     image = os.path.join(tmp, "image")
     a.source = os.path.join(tmp, "source")
     try:
@@ -547,7 +551,7 @@ def main():
             table_samples = {("nbdm", label): samples[("nbdm", (kind, label))] for label, _, _, _ in rows}
             print_table(title, names, [(label, "s") for label, _, _, _ in rows], table, table_samples,
                         fmt="{:.2f}")
-        print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in /dev/shm, "
+        print(f"\nMedians of {a.repeat} rounds, {a.runtime} s per fio run, {a.size} image in {a.dir}, "
               f"TCP loopback, {pinning}.")
         print(f"Loopback ceiling (iperf3, one stream): {statistics.median(ceilings):.0f} MiB/s; "
               f"TCP congestion control: {congestion_control()}")
