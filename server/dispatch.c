@@ -16,6 +16,7 @@
 #include "server/conn.h"
 #include "server/pool.h"
 #include "server/uring.h"
+#include "server/wakeup.h"
 
 /* A request running in the pool. Its replies collect in its own queue and join the connection's
  * when it comes back, so replies go out in completion order. */
@@ -220,9 +221,7 @@ int dispatch_finish_request(struct conn *c)
 	int r;
 
 	c->have_request = false;
-	/* A pair of large WRITEs is waited for only behind one (wakeup.h). */
-	if (c->mode != PAYLOAD_MAPPED)
-		c->mapped_run = 0;
+	wakeup_request_done(c);
 	if (c->mode == PAYLOAD_PIPE || c->mode == PAYLOAD_MAPPED) {
 		r = c->mode == PAYLOAD_PIPE ? payload_pipe_to_file(c) : 0;
 		if (r == 0 && ((req->flags & NBD_CMD_FLAG_FUA) || c->xmit.backend->sync))

@@ -181,6 +181,13 @@ void wakeup_mapped_taken(struct conn *c, size_t queued)
 	c->mapped_run++;
 }
 
+void wakeup_request_done(struct conn *c)
+{
+	/* A pair of large WRITEs is waited for only behind one. */
+	if (c->mode != PAYLOAD_MAPPED)
+		c->mapped_run = 0;
+}
+
 /* A wait that gave up: the client has fewer requests in flight than it was seen to have, or its
  * burst ended in one it waits on. */
 static void give_up(struct conn *c)

@@ -53,6 +53,9 @@ int wakeup_mapped_wait(struct conn *c, size_t len);
 /* A PAYLOAD_MAPPED payload is about to be taken whole, with queued bytes in the socket: ends a
  * pair's wait, and counts the WRITEs sent one behind the other. */
 void wakeup_mapped_taken(struct conn *c, size_t queued);
+/* A request was taken whole (c->mode still says how its payload came): a request other than a
+ * PAYLOAD_MAPPED WRITE ends a run of them, and with it the waits for pairs. */
+void wakeup_request_done(struct conn *c);
 /* Ends the coalescing waits of w's connections due by now (now_us()); returns when the next one is
  * due, 0 when none waits. */
 int64_t wakeup_expire(struct worker *w, int64_t now);

@@ -52,7 +52,10 @@ struct worker {
 	/* No connection's handshake or request deadline is before this (now_ms(); 0: none is set):
 	 * the loop wakes then to close those that passed (conn_expire_stalled()). */
 	int64_t next_deadline;
-	/* No connection's coalescing wait ends before this (now_us(); 0: none waits; wakeup.h). */
+	/* No connection's coalescing wait ends before this (now_us(); 0: none waits; wakeup.h). A
+	 * wait that ends early leaves it as it was: finding the next would take a walk over the
+	 * connections on every wake-up, where a deadline passed for nothing costs one walk
+	 * (wakeup_expire()). */
 	int64_t coalesce_deadline;
 };
 
