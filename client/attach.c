@@ -104,7 +104,8 @@ static int open_connections(const struct client_options *o, struct attachment *a
 	/* client_open_export() moves every TLS session into the kernel or to a relay, or fails. */
 	a->tls = o->target.tls.enabled;
 	if (n > ATTACH_MAX_CONNECTIONS)
-		return log_error_errno(EINVAL, "At most %d connections are supported (-C %u)",
+		return log_error_errno(EINVAL,
+				       "At most %d connections are supported, %u given (-C or --fd)",
 				       ATTACH_MAX_CONNECTIONS, n);
 	for (unsigned i = 0; i < n; i++) {
 		_cleanup_free_ char *message = NULL;

@@ -14,7 +14,7 @@
 #include "netlink/nbd-dev.h"
 #include "proto/negotiate.h"
 
-#define ATTACH_MAX_CONNECTIONS 16
+#define ATTACH_MAX_CONNECTIONS CLIENT_CONNECTIONS_MAX
 
 struct tls_relay;
 /* How long udev's probe may hold the device lock before attach gives up. */

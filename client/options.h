@@ -210,8 +210,9 @@ int client_parse_device(const char *arg, char **ret, uint32_t *ret_index,
 /* A power of two from CLIENT_BLOCK_SIZE_MIN to CLIENT_BLOCK_SIZE_MAX, or "preferred" for
  * CLIENT_BLOCK_SIZE_PREFERRED. */
 int client_parse_block_size(const char *s, uint32_t *ret);
-#define CLIENT_CONNECTIONS_MAX 64u
-#define CLIENT_CONNECTIONS_EXPECTED "expected a number from 1 to 64"
+/* The most connections one device is given (its tables in attachment.h are this long). */
+#define CLIENT_CONNECTIONS_MAX 16u
+#define CLIENT_CONNECTIONS_EXPECTED "expected a number from 1 to 16"
 int client_parse_connections(const char *s, unsigned *ret);
 #define CLIENT_PORT_EXPECTED "expected a port number from 1 to 65535 or a service name"
 /* A number from 1 to 65535 (returned in decimal) or a service name such as "nbd". */

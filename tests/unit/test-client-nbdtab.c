@@ -337,7 +337,7 @@ struct bad_case {
 	"1: invalid block size '" v "' for bs: expected a power of two from 512 to 65536, or "     \
 	"'preferred'"
 #define BAD_CONNS(v)                                                                               \
-	"1: invalid number of connections '" v "' for conns: expected a number from 1 to 64"
+	"1: invalid number of connections '" v "' for conns: expected a number from 1 to 16"
 #define BAD_PORT(v)                                                                                \
 	"1: invalid port '" v "' for port: expected a port number from 1 to 65535 or a service name"
 
@@ -374,7 +374,7 @@ static const struct bad_case bad_cases[] = {
 	{ "negotiate-timeout", "nbd0 h e negotiate-timeout=1m\n", "nbd0",
 	  "1: invalid negotiation timeout '1m' for negotiate-timeout: expected a number of seconds" },
 	{ "conns 0", "nbd0 h e conns=0\n", "nbd0", BAD_CONNS("0") },
-	{ "conns 65", "nbd0 h e conns=65\n", "nbd0", BAD_CONNS("65") },
+	{ "conns 17", "nbd0 h e conns=17\n", "nbd0", BAD_CONNS("17") },
 	{ "port 0", "nbd0 h e port=0\n", "nbd0", BAD_PORT("0") },
 	{ "port 99999", "nbd0 h e port=99999\n", "nbd0", BAD_PORT("99999") },
 	{ "size 0", "nbd0 h e size=0\n", "nbd0",
@@ -725,10 +725,10 @@ static void test_value_checks(void **state _unused_)
 	assert_int_equal(u, 7);
 
 	assert_int_equal(client_parse_connections("1", &conns), 0);
-	assert_int_equal(client_parse_connections("64", &conns), 0);
-	assert_int_equal(conns, 64);
+	assert_int_equal(client_parse_connections("16", &conns), 0);
+	assert_int_equal(conns, 16);
 	assert_int_equal(client_parse_connections("0", &conns), -EINVAL);
-	assert_int_equal(client_parse_connections("65", &conns), -EINVAL);
+	assert_int_equal(client_parse_connections("17", &conns), -EINVAL);
 
 	assert_int_equal(client_parse_port("10809", &s), 0);
 	assert_string_equal(s, "10809");
