@@ -60,7 +60,11 @@ check "nbdm-client: the dracut module" has nbdm-client /usr/lib/dracut/modules.d
 check "nbdm-client: the dracut module's shutdown hook" has nbdm-client /usr/lib/dracut/modules.d/95nbdm/nbd-shutdown.sh
 check "nbdm-client: dracut's configuration leaving its nbd module out" \
 	has nbdm-client /usr/lib/dracut/dracut.conf.d/50-nbdm.conf
+check "nbdm-client: nbd-client's bash completion" \
+	has nbdm-client /usr/share/bash-completion/completions/nbd-client
 check "nbdm-server: /bin/nbd-server (Debian's path)" has nbdm-server /bin/nbd-server
+check "nbdm-server: nbd-server's bash completion" \
+	has nbdm-server /usr/share/bash-completion/completions/nbd-server
 check "nbdm-server: nbd-server(8)" has nbdm-server /usr/share/man/man8/nbd-server.8.gz
 check "nbdm-server: nbd-server.conf(5)" has nbdm-server /usr/share/man/man5/nbd-server.conf.5.gz
 check "nbdm-server: nbd-server(5), a link to nbd-server.conf(5)" has nbdm-server /usr/share/man/man5/nbd-server.5.gz

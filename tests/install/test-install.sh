@@ -23,7 +23,8 @@ fi
 ok "meson setup --prefix=/usr/local"
 for line in "systemd units *: /usr/local/lib/systemd/system" \
 	"systemd generators *: /usr/local/lib/systemd/system-generators" \
-	"udev rules *: /usr/local/lib/udev/rules.d" "sysconfdir *: /usr/local/etc"; do
+	"udev rules *: /usr/local/lib/udev/rules.d" \
+	"bash completions *: /usr/local/share/bash-completion/completions" "sysconfdir *: /usr/local/etc"; do
 	check "summary: ${line%% \**}${line#*\*}" grep -Eq "^ *$line\$" "$work/setup.log"
 done
 check "meson install --destdir" meson install -C "$work/local" --destdir "$work/dest" --quiet
@@ -32,6 +33,11 @@ sed 's/^/# installed: /' "$work/files"
 check "every installed file is under /usr/local" sh -c "! grep -v '^/usr/local/' '$work/files'"
 check "nbd-client in /usr/local/sbin" grep -qx /usr/local/sbin/nbd-client "$work/files"
 check "nbd-server in /usr/local/bin" grep -qx /usr/local/bin/nbd-server "$work/files"
+# bash-completion reads XDG_DATA_DIRS, /usr/local/share included.
+for program in nbd-client nbd-server; do
+	check "$program's bash completion in /usr/local/share/bash-completion/completions" \
+		grep -qx /usr/local/share/bash-completion/completions/$program "$work/files"
+done
 if command -v scdoc >/dev/null; then
 	check "nbd-client(8) in /usr/local/share/man" grep -qx /usr/local/share/man/man8/nbd-client.8 "$work/files"
 	check "man 5 nbd-server works (an alias of nbd-server.conf(5))" \
@@ -48,6 +54,11 @@ if meson setup "$work/usr" "$src" --prefix=/usr -Dtests=disabled >"$work/setup-u
 	if pkg-config --exists udev; then
 		dir=$(pkg-config --variable=udevdir udev)
 		check "--prefix=/usr: rules in udev.pc's $dir/rules.d" grep -Eq "^ *udev rules *: $dir/rules.d\$" "$work/setup-usr.log"
+	fi
+	if pkg-config --exists bash-completion; then
+		dir=$(pkg-config --variable=completionsdir bash-completion)
+		check "--prefix=/usr: bash completions in bash-completion.pc's $dir" \
+			grep -Eq "^ *bash completions *: $dir\$" "$work/setup-usr.log"
 	fi
 	check "--prefix=/usr: sysconfdir /etc" grep -Eq "^ *sysconfdir *: /etc\$" "$work/setup-usr.log"
 else
