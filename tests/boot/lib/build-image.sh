@@ -20,12 +20,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 # run under), both kernels under test with initramfs-tools to make their initrds (virtio_blk is a
 # module), the libraries of nbd-client and nbd-server, dbus for logind, systemd-networkd (part of
 # systemd) for a static address, and the tools the tests use: util-linux, fdisk (partitions),
-# e2fsprogs, iproute2, procps.
+# e2fsprogs, iproute2, procps, bash-completion (36-completion).
 BOOT_PACKAGES=(
 	systemd-sysv udev dbus kmod initramfs-tools zstd
 	linux-image-cloud-amd64 linux-image-6.12-cloud-amd64
 	libnl-genl-3-200 libgnutls30 libkmod2 liburing2
-	util-linux fdisk e2fsprogs iproute2 procps
+	util-linux fdisk e2fsprogs iproute2 procps bash-completion
 )
 SUITE=bookworm
 # Bump when the steps below change what the root contains.
