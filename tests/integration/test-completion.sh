@@ -27,8 +27,7 @@ export BASH_COMPLETION_USER_DIR=$work/user
 # shellcheck disable=SC1090
 . "$library"
 # compopt works only inside a completion that bash runs; here it records what it was asked.
-COMPOPT=()
-compopt() { COMPOPT+=("$*"); }
+compopt() { echo "$*" >>"$work/.compopt"; }
 
 for program in nbd-client nbd-server; do
 	__load_completion "$program"
@@ -64,6 +63,7 @@ complete_line() {
 	COMP_WORDS=("${WORDS[@]}")
 	COMP_CWORD=$((${#WORDS[@]} - 1))
 	COMPREPLY=()
+	: >"$work/.compopt"
 	function=$(complete -p "${WORDS[0]}" | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
 	"$function" "${WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}" \
 		2>"$work/stderr"
@@ -85,7 +85,8 @@ offers() {
 	fi
 }
 
-# offers_also LINE EXPECTED...: these among the completions (hosts may come with them).
+# offers_also LINE EXPECTED...: these among the completions (hosts may come with them), and no
+# error on the terminal.
 offers_also() {
 	local line=$1 got word missing=
 	shift
@@ -93,11 +94,23 @@ offers_also() {
 	for word in "$@"; do
 		grep -qxF -- "$word" <<<"$got" || missing+=" $word"
 	done
+	grep -q '^# stderr' <<<"$got" && missing+=" (and no error)"
 	if [ -z "$missing" ]; then
 		ok "'$line' offers (among others): $*"
 	else
 		not_ok "'$line' offers (among others): $*"
 		echo "# missing:$missing; got: $(echo "$got" | tr '\n' ' ')"
+	fi
+}
+
+# asks LINE OPTION: completing LINE asks readline for OPTION (compopt -o OPTION).
+asks() {
+	complete_line "$1" >/dev/null
+	if grep -qxF -- "-o $2" "$work/.compopt"; then
+		ok "'$1' asks for -o $2"
+	else
+		not_ok "'$1' asks for -o $2"
+		echo "# compopt: $(tr '\n' ' ' <"$work/.compopt")"
 	fi
 }
 
@@ -121,8 +134,9 @@ cat >"$work/nbdtab" <<EOF
 nbd3 server.example disk
 /dev/nbd4	server.example	root	persist
 EOF
-mkdir "$work/images" "$work/certs"
-touch "$work/images/disk.raw" "$work/certs/ca.pem" "$work/config"
+mkdir "$work/images" "$work/certs" "$work/empty"
+touch "$work/images/disk.raw" "$work/images/my disk.raw" "$work/certs/ca.pem" "$work/config"
+cp "$work/nbdtab" "$HOME/tab"
 
 # ---- nbd-client
 offers_also "nbd-client " attach detach status list info reconnect help version
@@ -141,6 +155,28 @@ offers "nbd-client -A $work/certs/c" "$work/certs/ca.pem"
 offers "nbd-client -R --certfile=$work/certs/" "$work/certs/ca.pem"
 
 offers "nbd-client detach " "${attached[@]}"
+offers "nbd-client detach nbd" nbd0 nbd10
+offers "nbd-client -d nbd1" nbd10
+offers "nbd-client attach nbd://server/disk nbd" nbd1 nbd2
+offers "nbd-client server 10809 nbd" nbd1 nbd2
+offers "nbd-client -d /dev/nbd0 "
+offers "nbd-client -sc /dev/nbd0 "
+offers "nbd-client detach --all "
+offers "nbd-client attach --fd 3 " "${free[@]}"
+offers "nbd-client --fd 3 " "${free[@]}"
+offers "nbd-client --fd 3 /dev/nbd1 "
+offers "nbd-client server /dev/nbd1 "
+offers "nbd-client -tls-ktls=" auto no yes
+offers "nbd-client -block-size=p" preferred
+offers "nbd-client -pers" -persist
+offers_also "nbd-client -sd " attach
+offers_also "nbd-client --nbdtab ~/tab nbd" nbd3 nbd4
+offers_also "nbd-client --nbdtab '$work/nbdtab' nbd" nbd3 nbd4
+offers_also "nbd-client --nbdtab $work/nbdtab attach nb" nbd3 nbd4 nbd:// nbd+unix:///
+offers_also "nbd-client --nbdtab $work/images attach nbd" nbd://
+asks "nbd-client attach memory:" nospace
+asks "nbd-client attach file://$work/images/m" filenames
+offers "nbd-client attach file://$work/images/m" "//$work/images/my disk.raw"
 offers "nbd-client reconnect " "${attached[@]}"
 offers "nbd-client -d " "${attached[@]}"
 offers "nbd-client --check /dev/nbd1" /dev/nbd10
@@ -186,8 +222,22 @@ offers "nbd-server --to-shards image dir " --chunk-size
 offers "nbd-server --from-shards $work/im" "$work/images"
 offers "nbd-server "
 offers "nbd-server 127.0.0.1@10809 $work/images/d" "$work/images/disk.raw"
-offers "nbd-server -M 4 10809 $work/images/" "$work/images/disk.raw"
+offers "nbd-server -M 4 10809 $work/images/" "$work/images/disk.raw" "$work/images/my disk.raw"
 offers "nbd-server 10809 $work/images/disk.raw "
+offers "nbd-server 127.0.0.1:10809 $work/images/d" "$work/images/disk.raw"
+offers "nbd-server [::1]:10809 $work/images/d" "$work/images/disk.raw"
+offers "nbd-server --bind ::1 10809 $work/images/d" "$work/images/disk.raw"
+offers "nbd-server --allow fe80::/10 10809 $work/images/d" "$work/images/disk.raw"
+offers "nbd-server --export disk=$work/images/d" "$work/images/disk.raw"
+offers "nbd-server --export=disk=$work/images/d" "$work/images/disk.raw"
+offers "nbd-server --pid $work/co" "$work/config"
+offers "nbd-server --conf $work/co" "$work/config"
+
+# No NBD device at all (the module not loaded), with failglob set: nothing, and no error.
+shopt -s failglob
+NBDM_SYSFS_ROOT=$work/empty offers "nbd-client detach "
+NBDM_SYSFS_ROOT=$work/empty offers "nbd-client attach nbd://server/disk "
+shopt -u failglob
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
