@@ -11,6 +11,7 @@
 
 #include "client/args-positional.h"
 #include "client/nbdtab.h"
+#include "client/target.h"
 #include "client/uri.h"
 #include "common/log.h"
 #include "common/macro.h"

@@ -4,6 +4,7 @@
  * layers (see options.h). Nothing here knows where a value was written; the callers say so in
  * their messages.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
+#include "proto/nbd-protocol.h"
 
 int client_set_string(char **field, const char *value)
 {
@@ -109,6 +111,28 @@ int client_parse_port(const char *s, char **ret)
 			return -EINVAL;
 	*ret = strdup(s);
 	return *ret ? 0 : -ENOMEM;
+}
+
+int client_default_port(char **ret)
+{
+	if (asprintf(ret, "%u", NBD_DEFAULT_PORT) < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+bool client_is_ipv6_address(const char *s)
+{
+	char buf[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a;
+	size_t n = strcspn(s, "%");
+
+	if (n >= sizeof(buf) || (s[n] == '%' && s[n + 1] == '\0'))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
 int client_parse_seconds(const char *s, uint32_t *ret)

@@ -217,6 +217,10 @@ int client_parse_connections(const char *s, unsigned *ret);
 #define CLIENT_PORT_EXPECTED "expected a port number from 1 to 65535 or a service name"
 /* A number from 1 to 65535 (returned in decimal) or a service name such as "nbd". */
 int client_parse_port(const char *s, char **ret);
+/* NBD's port (10809) as the text client_parse_port() returns; 0 or -ENOMEM. */
+int client_default_port(char **ret);
+/* An IPv6 address as getaddrinfo() takes it, with an optional %zone after it. */
+bool client_is_ipv6_address(const char *s);
 #define CLIENT_SECONDS_EXPECTED "expected a number of seconds"
 int client_parse_seconds(const char *s, uint32_t *ret);
 

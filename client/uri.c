@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * TARGET arguments: NBD URIs (per the NBD URI specification, doc/uri.md of the NBD project) and the
- * plain forms HOST, HOST:PORT, [IPv6]:PORT and socket paths.
+ * NBD URIs as TARGET arguments (uri.h), per the NBD URI specification (doc/uri.md of the NBD
+ * project); the other forms of TARGET are target.c's.
  *
  * The URI parser is strict where the specification asks for it: every NBD URI must also be a valid
  * RFC 3986 URI, a query parameter the client does not understand is to be diagnosed (an error here,
@@ -10,7 +10,6 @@
  * Where the specification leaves a choice to the client, the choice is an error that says what to
  * write instead: a host in a +unix URI, a URI without a host for TCP, a fragment.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "client/local-target.h"
 #include "client/uri.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -142,33 +140,10 @@ static int decode_text(const char *uri, const char *what, const char *s, size_t 
 	return 0;
 }
 
-/* An IPv6 address as getaddrinfo() takes it, with an optional %zone after it. */
-static bool is_ipv6_address(const char *s)
+/* A URI's port: digits only (RFC 3986), where a TARGET's may also be a service name. */
+static int set_port(struct client_target *t, const char *s)
 {
-	char buf[INET6_ADDRSTRLEN + 1];
-	struct in6_addr a;
-	size_t n = strcspn(s, "%");
-
-	if (n >= sizeof(buf) || (s[n] == '%' && s[n + 1] == '\0'))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return inet_pton(AF_INET6, buf, &a) == 1;
-}
-
-static int default_port(char **ret)
-{
-	if (asprintf(ret, "%u", NBD_DEFAULT_PORT) < 0) {
-		*ret = NULL;
-		return log_oom();
-	}
-	return 0;
-}
-
-/* Port text: digits only in a URI (RFC 3986), a service name too elsewhere. */
-static int set_port(struct client_target *t, const char *s, bool digits_only)
-{
-	if (digits_only && s[strspn(s, "0123456789")] != '\0')
+	if (s[strspn(s, "0123456789")] != '\0')
 		return -EINVAL;
 	return client_parse_port(s, &t->port);
 }
@@ -364,7 +339,7 @@ static int parse_host_port(const char *uri, const char *s, size_t n, struct clie
 		r = decode_text(uri, "host", s + 1, (size_t)(close - s - 1), &t->host);
 		if (r < 0)
 			return r;
-		if (!is_ipv6_address(t->host)) {
+		if (!client_is_ipv6_address(t->host)) {
 			log_error("invalid URI '%s': '%s' in brackets is not an IPv6 address", uri,
 				  t->host);
 			return -EINVAL;
@@ -397,7 +372,7 @@ static int parse_host_port(const char *uri, const char *s, size_t n, struct clie
 		port = strndup(colon + 1, (size_t)(end - colon - 1));
 		if (!port)
 			return log_oom();
-		r = set_port(t, port, true);
+		r = set_port(t, port);
 		if (r == -ENOMEM)
 			return log_oom();
 		if (r < 0) {
@@ -557,9 +532,9 @@ int client_parse_uri(const char *uri, struct client_target *t)
 		n.kind = TARGET_TCP;
 	}
 	if (n.kind == TARGET_TCP && !n.port) {
-		r = default_port(&n.port);
+		r = client_default_port(&n.port);
 		if (r < 0)
-			return r;
+			return log_oom();
 	}
 	/* The URI's TLS settings, as a layer of their own for client_tls_merge(). */
 	n.connect_timeout = q.connect_timeout;
@@ -586,133 +561,6 @@ int client_parse_uri(const char *uri, struct client_target *t)
 		      (n.tls.cacertfile ? CLIENT_TLS_CACERTFILE : 0) |
 		      (n.tls.certfile ? CLIENT_TLS_CERTFILE : 0) |
 		      (n.tls.keyfile ? CLIENT_TLS_KEYFILE : 0);
-
-	client_target_free(t);
-	*t = n;
-	n = (struct client_target)CLIENT_TARGET_INIT;
-	return 0;
-}
-
-/*
- * A host name or an IPv4 address as getaddrinfo() takes it: no spaces, and none of the characters
- * that would make it a URI, a path or a list. IPv6 addresses are checked by is_ipv6_address().
- */
-static bool is_host_name(const char *s)
-{
-	if (*s == '\0' || *s == '-')
-		return false;
-	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("/?#@[]%\\\"'<>`{}|^,;=", *s))
-			return false;
-	return true;
-}
-
-#define TARGET_FORMS "expected HOST, HOST:PORT, [IPV6]:PORT, a socket path or an NBD URI"
-
-static int target_port(const char *arg, const char *port, struct client_target *n)
-{
-	int r;
-
-	if (*port == '\0') {
-		log_error("invalid target '%s': nothing after ':' (leave the ':' out for port %u)",
-			  arg, NBD_DEFAULT_PORT);
-		return -EINVAL;
-	}
-	r = set_port(n, port, false);
-	if (r == -ENOMEM)
-		return log_oom();
-	if (r < 0) {
-		log_error("invalid port '%s' in '%s': " CLIENT_PORT_EXPECTED, port, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int client_parse_target(const char *arg, struct client_target *t)
-{
-	_cleanup_(client_target_free) struct client_target n = CLIENT_TARGET_INIT;
-	const char *colon;
-	int r;
-
-	if (client_is_local_target(arg))
-		return client_parse_local_target(arg, t);
-	if (client_is_uri(arg))
-		return client_parse_uri(arg, t);
-
-	if (arg[0] == '/' || strncmp(arg, "./", 2) == 0 || strncmp(arg, "../", 3) == 0) {
-		if (strlen(arg) > CLIENT_SOCKET_PATH_MAX) {
-			log_error("socket path '%s' is longer than %zu bytes, the most a Unix "
-				  "socket address holds", arg, CLIENT_SOCKET_PATH_MAX);
-			return -EINVAL;
-		}
-		n.kind = TARGET_UNIX;
-		n.socket_path = strdup(arg);
-		if (!n.socket_path)
-			return log_oom();
-	} else if (arg[0] == '[') {
-		const char *close = strchr(arg, ']');
-
-		if (!close) {
-			log_error("invalid target '%s': '[' without a closing ']'; expected "
-				  "[ADDRESS] or [ADDRESS]:PORT", arg);
-			return -EINVAL;
-		}
-		n.host = strndup(arg + 1, (size_t)(close - arg - 1));
-		if (!n.host)
-			return log_oom();
-		if (!is_ipv6_address(n.host)) {
-			log_error("invalid target '%s': '%s' in brackets is not an IPv6 address",
-				  arg, n.host);
-			return -EINVAL;
-		}
-		if (close[1] == ':') {
-			r = target_port(arg, close + 2, &n);
-			if (r < 0)
-				return r;
-		} else if (close[1] != '\0') {
-			log_error("invalid target '%s': expected ':PORT' or nothing after ']'",
-				  arg);
-			return -EINVAL;
-		}
-		n.kind = TARGET_TCP;
-	} else {
-		colon = strchr(arg, ':');
-		if (colon && strchr(colon + 1, ':')) {
-			/* Several ':' can only be an IPv6 address, which then has no port. */
-			if (!is_ipv6_address(arg)) {
-				log_error("invalid target '%s': not an IPv6 address (write "
-					  "[ADDRESS]:PORT to give an IPv6 address a port)", arg);
-				return -EINVAL;
-			}
-			n.host = strdup(arg);
-		} else {
-			n.host = colon ? strndup(arg, (size_t)(colon - arg)) : strdup(arg);
-		}
-		if (!n.host)
-			return log_oom();
-		if (!(colon && strchr(colon + 1, ':')) && !is_host_name(n.host)) {
-			if (strchr(n.host, '/'))
-				log_error("invalid target '%s': a Unix socket path starts with / "
-					  "or ./", arg);
-			else
-				log_error("invalid target '%s': " TARGET_FORMS, arg);
-			return -EINVAL;
-		}
-		if (colon && !strchr(colon + 1, ':')) {
-			r = target_port(arg, colon + 1, &n);
-			if (r < 0)
-				return r;
-		}
-		n.kind = TARGET_TCP;
-	}
-	if (n.kind == TARGET_TCP && !n.port) {
-		r = default_port(&n.port);
-		if (r < 0)
-			return r;
-	}
-	n.export_name = strdup("");
-	if (!n.export_name)
-		return log_oom();
 
 	client_target_free(t);
 	*t = n;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* TARGET arguments: NBD URIs and the plain forms HOST, HOST:PORT, [IPv6]:PORT and socket paths. */
+/* NBD URIs as TARGET arguments (the other forms: target.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -11,10 +11,6 @@
  * be initialised (client_options_init or client_target_free); it is replaced on success and left
  * alone on failure. */
 int client_parse_uri(const char *uri, struct client_target *t);
-/* Parses a TARGET argument: an NBD URI, a Unix socket path (starts with /, ./ or ../),
- * "[v6addr]:port", "[v6addr]", "host:port" or "host" (an IPv6 address with several ':' is a host
- * without a port). The export name is "" unless the URI has one. Same contract as above. */
-int client_parse_target(const char *arg, struct client_target *t);
 /* Whether arg is written as a URI ("scheme://...", or a scheme with a '+' such as
  * "nbd+unix:/x?socket=y", which no host name can be), as opposed to HOST:PORT. */
 bool client_is_uri(const char *arg);

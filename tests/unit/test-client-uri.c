@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "client/target.h"
 #include "client/uri.h"
 #include "common/log.h"
 #include "tests/unit/capture.h"
