@@ -116,7 +116,10 @@ static void conn_destroy(struct conn *c)
 	worker_connection_closed(w, &peer);
 }
 
-/* Closes the connection's sockets now; the memory goes once no job of it is left in the pool. */
+/* Closes the connection's sockets now. The memory goes once no job of it is left in the pool, and
+ * never in the middle of the worker's batch of events (conn_reap()): an event for this connection
+ * may be further down the batch epoll returned, and one connection can close others (a worker told
+ * to stop drains them all). */
 static void conn_free(struct conn *c)
 {
 	struct worker *w = c->worker;
@@ -130,7 +133,19 @@ static void conn_free(struct conn *c)
 	c->zombie = true;
 	outq_clear(&c->out);
 	if (c->inflight == 0)
-		conn_destroy(c);
+		w->reap = true;
+}
+
+void conn_reap(struct worker *w)
+{
+	struct conn *c, *next;
+
+	w->reap = false;
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->zombie && c->inflight == 0)
+			conn_destroy(c);
+	}
 }
 
 /* Whether the client has begun a request it has not sent whole: part of a header, or a WRITE
@@ -208,7 +223,7 @@ static void conn_complete(struct conn *c, int error)
 	if (c->zombie) {
 		outq_clear(&c->out);
 		if (c->inflight == 0)
-			conn_destroy(c);
+			c->worker->reap = true;
 		return;
 	}
 	if (error < 0) {
@@ -459,6 +474,9 @@ static void conn_dispatch_read(struct loop_source *s, uint32_t events)
 {
 	struct conn *c = container_of(s, struct conn, rsrc);
 
+	/* Closed by an earlier event of the same batch. */
+	if (c->zombie)
+		return;
 	if (c->state == CONN_TLS_HANDSHAKE) {
 		conn_tls_step(c);
 		return;
@@ -475,6 +493,7 @@ static void conn_dispatch_write(struct loop_source *s, uint32_t events)
 {
 	struct conn *c = container_of(s, struct conn, wsrc);
 
+	/* conn_flush() and has_buffered_requests() see a closed connection (zombie) for what it is. */
 	if (conn_flush(c) && has_buffered_requests(c))
 		conn_on_readable(c);
 }

@@ -127,6 +127,9 @@ void conn_drain_and_close(struct conn *c);
 /* Serves the connections whose transport holds input the event loop cannot see (worker.c calls it
  * when w->rescan is set). */
 void conn_rescan(struct worker *w);
+/* Frees the connections closed since the last call whose jobs are all back (w->reap is set when
+ * there are some). The worker calls it after dispatching a batch of events, never in the middle. */
+void conn_reap(struct worker *w);
 /* Closes the connections of w whose handshake (TLS included), or whose request begun, has outlived
  * its deadline, saying so; returns the earliest deadline of the others, 0 when there is none. */
 int64_t conn_expire_stalled(struct worker *w, int64_t now);

@@ -49,6 +49,7 @@ struct worker {
 	bool stopping;
 	bool started;
 	bool rescan; /* a connection's transport holds input: conn_rescan() before waiting */
+	bool reap;   /* a closed connection's memory can go: conn_reap() after the batch */
 	/* No connection's handshake or request deadline is before this (now_ms(); 0: none is set):
 	 * the loop wakes then to close those that passed (conn_expire_stalled()). */
 	int64_t next_deadline;

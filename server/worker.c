@@ -157,6 +157,10 @@ static void *worker_main(void *arg)
 			if (now >= w->next_deadline)
 				w->next_deadline = conn_expire_stalled(w, now);
 		}
+		/* Last: every event of the batch is dispatched, and whatever closed a connection
+		 * above has run. */
+		if (w->reap)
+			conn_reap(w);
 	}
 	return NULL;
 }
