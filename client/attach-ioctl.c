@@ -44,13 +44,7 @@ static void rescan_partitions_later(int index)
 		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
 
 		if (nbd_dev_pid(index, &owner) == 0 && owner > 0) {
-			char path[64];
-			int fd;
-
-			snprintf(path, sizeof(path), "/dev/nbd%d", index);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0)
-				close(fd);
+			nbd_dev_read_partitions(index);
 			_exit(0);
 		}
 		nanosleep(&pause, NULL);

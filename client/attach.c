@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <linux/capability.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,19 +249,6 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	return chosen;
 }
 
-/* The kernel reads a new device's partition table at its first open: done here, so that its
- * partitions exist when attach returns (a script's next command may mount one). */
-static void read_partitions(int index)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/dev/nbd%d", index);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-}
-
 static int attach(const struct client_options *o)
 {
 	_cleanup_free_ char *backend = NULL;
@@ -350,8 +336,9 @@ static int attach(const struct client_options *o)
 			r = supervise(o, &a, r, ready_fd);
 			ready_fd = -1;
 		} else if (r >= 0 && !(o->client_flags & NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE)) {
-			/* (With --disconnect-on-close our close would be the last one.) */
-			read_partitions(r);
+			/* Its partitions exist when attach returns, for a script's next command (not
+			 * with --disconnect-on-close: our close would be the last one). */
+			nbd_dev_read_partitions(r);
 		}
 		if (r != -ENOENT)
 			goto out;

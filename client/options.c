@@ -113,10 +113,12 @@ int client_parse_port(const char *s, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-int client_default_port(char **ret)
+int client_target_default_port(struct client_target *t)
 {
-	if (asprintf(ret, "%u", NBD_DEFAULT_PORT) < 0) {
-		*ret = NULL;
+	if (t->kind != TARGET_TCP || t->port)
+		return 0;
+	if (asprintf(&t->port, "%u", NBD_DEFAULT_PORT) < 0) {
+		t->port = NULL;
 		return -ENOMEM;
 	}
 	return 0;

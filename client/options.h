@@ -217,8 +217,9 @@ int client_parse_connections(const char *s, unsigned *ret);
 #define CLIENT_PORT_EXPECTED "expected a port number from 1 to 65535 or a service name"
 /* A number from 1 to 65535 (returned in decimal) or a service name such as "nbd". */
 int client_parse_port(const char *s, char **ret);
-/* NBD's port (10809) as the text client_parse_port() returns; 0 or -ENOMEM. */
-int client_default_port(char **ret);
+/* Gives a TCP target without a port NBD's (10809), as the text client_parse_port() returns;
+ * other targets are left alone. 0 or -ENOMEM. */
+int client_target_default_port(struct client_target *t);
 /* An IPv6 address as getaddrinfo() takes it, with an optional %zone after it. */
 bool client_is_ipv6_address(const char *s);
 #define CLIENT_SECONDS_EXPECTED "expected a number of seconds"

@@ -9,12 +9,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "client/partition-scan.h"
 #include "common/macro.h"
+#include "netlink/nbd-dev.h"
 
 struct scan {
 	int index;
@@ -25,14 +25,8 @@ static void *scan_run(void *userdata)
 {
 	struct scan *sc = userdata;
 	const uint64_t one = 1;
-	char path[64];
-	int fd;
 
-	snprintf(path, sizeof(path), "/dev/nbd%d", sc->index);
-	/* Read-only, so that a read-only device opens too; a failure only means no partitions. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
+	nbd_dev_read_partitions(sc->index);
 	(void)!write(sc->done_fd, &one, sizeof(one));
 	close(sc->done_fd);
 	free(sc);

@@ -128,11 +128,8 @@ int client_parse_target(const char *arg, struct client_target *t)
 		}
 		n.kind = TARGET_TCP;
 	}
-	if (n.kind == TARGET_TCP && !n.port) {
-		r = client_default_port(&n.port);
-		if (r < 0)
-			return log_oom();
-	}
+	if (client_target_default_port(&n) < 0)
+		return log_oom();
 	n.export_name = strdup("");
 	if (!n.export_name)
 		return log_oom();

@@ -531,11 +531,8 @@ int client_parse_uri(const char *uri, struct client_target *t)
 			return r;
 		n.kind = TARGET_TCP;
 	}
-	if (n.kind == TARGET_TCP && !n.port) {
-		r = client_default_port(&n.port);
-		if (r < 0)
-			return log_oom();
-	}
+	if (client_target_default_port(&n) < 0)
+		return log_oom();
 	/* The URI's TLS settings, as a layer of their own for client_tls_merge(). */
 	n.connect_timeout = q.connect_timeout;
 	n.negotiate_timeout = q.negotiate_timeout;

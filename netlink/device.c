@@ -156,6 +156,18 @@ int nbd_dev_find_free(void)
 	return best >= 0 ? best : -ENODEV;
 }
 
+void nbd_dev_read_partitions(int index)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/nbd%d", index);
+	/* Read-only, so that a read-only device opens too. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+}
+
 int nbd_dev_open_locked(int index, int timeout_ms)
 {
 	char path[64];

@@ -107,6 +107,10 @@ int nbd_dev_find_free(void);
 /* Opens /dev/nbdN and takes flock(LOCK_EX | LOCK_NB), retrying for up to timeout_ms while udev or
  * another tool holds it. Returns the fd. */
 int nbd_dev_open_locked(int index, int timeout_ms);
+/* Opens /dev/nbdN read-only and closes it: the kernel reads an attached device's partition
+ * table at its first open, so its partitions exist afterwards. A failure (no such device, no
+ * permission) only means no partitions, so it is not reported. */
+void nbd_dev_read_partitions(int index);
 
 /* ---- module ---- */
 /* Loads nbd with libkmod (opened for the call only; -ELIBACC when it is not installed, -ELIBBAD when it
