@@ -17,6 +17,8 @@ buffer, as a client does. It does so in several ways, one after the other in rot
                   pipe to the socket (no copy, one system call more than sendfile)
   zerocopy        the header with MSG_MORE, then send() from the mapping with MSG_ZEROCOPY, its
                   completions read from the socket's error queue (the pages are pinned, not copied)
+  pipe-header     the header written into a pipe, the range spliced in after it, and the pipe
+                  spliced to the socket: one send into the socket for both (no copy of the range)
 
 For each it reports MiB sent per second and per sender CPU second (user + system of the sending
 process, from getrusage), and the receiver's CPU per second; medians of --repeat rounds, with the
@@ -100,6 +102,23 @@ def way_splice(sock, fd, view, offsets):
         os.close(w)
 
 
+def way_pipe_header(sock, fd, view, offsets):
+    r, w = os.pipe()
+    try:
+        # Room for the header's page and the range's: F_SETPIPE_SZ rounds up to a power of two.
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 2 * PIECE)
+        for off in offsets:
+            os.write(w, HEADER)
+            if os.splice(fd, w, PIECE, offset_src=off) != PIECE:
+                raise RuntimeError("short splice from the file")
+            left = PIECE + len(HEADER)
+            while left:
+                left -= os.splice(r, sock.fileno(), left)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def drain_completions(sock, block):
     """Reads zerocopy completions; returns how many sends they covered."""
     done = 0
@@ -140,6 +159,7 @@ WAYS = {
     "pread-send": way_pread_send,
     "splice": way_splice,
     "zerocopy": way_zerocopy,
+    "pipe-header": way_pipe_header,
 }
 
 
