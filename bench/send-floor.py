@@ -19,6 +19,9 @@ buffer, as a client does. It does so in several ways, one after the other in rot
                   completions read from the socket's error queue (the pages are pinned, not copied)
   pipe-header     the header written into a pipe, the range spliced in after it, and the pipe
                   spliced to the socket: one send into the socket for both (no copy of the range)
+  sendfile-cork   sendfile's way with TCP_CORK held over each four pieces, so that the last
+                  bytes of a piece leave with the next one's header rather than in a segment of
+                  their own
 
 For each it reports MiB sent per second and per sender CPU second (user + system of the sending
 process, from getrusage), and the receiver's CPU per second; medians of --repeat rounds, with the
@@ -119,6 +122,13 @@ def way_pipe_header(sock, fd, view, offsets):
         os.close(w)
 
 
+def way_sendfile_cork(sock, fd, view, offsets, batch=4):
+    for i in range(0, len(offsets), batch):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        way_sendfile(sock, fd, view, offsets[i:i + batch])
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+
+
 def drain_completions(sock, block):
     """Reads zerocopy completions; returns how many sends they covered."""
     done = 0
@@ -160,6 +170,7 @@ WAYS = {
     "splice": way_splice,
     "zerocopy": way_zerocopy,
     "pipe-header": way_pipe_header,
+    "sendfile-cork": way_sendfile_cork,
 }
 
 
