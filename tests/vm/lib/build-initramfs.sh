@@ -114,7 +114,9 @@ add_program() {
 
 add_program "$server" /opt/nbdm/nbd-server
 # nbd-client opens libkmod with dlopen() to load the module, so ldd does not list it.
-libkmod=$(ldconfig -p | awk '$1 == "libkmod.so.2" && /x86-64/ { print $NF; exit }')
+# awk reads to the end: leaving early would kill ldconfig with SIGPIPE once its list outgrows the
+# pipe (64 KiB; 63 KiB on this machine), and pipefail would end the script with status 141.
+libkmod=$(ldconfig -p | awk '$1 == "libkmod.so.2" && /x86-64/ && !found { print $NF; found = 1 }')
 [ -n "$libkmod" ] || vm_die "libkmod.so.2 is not installed on this host (package libkmod2)"
 mkdir -p "$root${libkmod%/*}"
 cp -L "$libkmod" "$root$libkmod"
