@@ -307,11 +307,8 @@ logdir=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}
 keep=$logdir/boot-$series-console.log
 # A trap of the emulator's, not of the guest (tests/vm/lib/common.sh): the whole run once more, from
 # fresh exports and a fresh image, since the first boot changed them. A second one fails below.
-if [ -z "${NBDM_BOOT_AGAIN:-}" ] && emulator_text_race "$work/console.log"; then
-	mkdir -p "$logdir"
-	cp "$work/console.log" "$logdir/boot-$series-console-first.log"
-	echo "# the guest kernel stopped on an int3 in its own text after $seconds s (a code-patching" \
-		"race of the emulator; console kept: $logdir/boot-$series-console-first.log); again"
+if [ -z "${NBDM_BOOT_AGAIN:-}" ] &&
+	emulator_race_kept "$work/console.log" "$logdir/boot-$series-console-first.log" "$seconds"; then
 	cleanup
 	trap - EXIT
 	NBDM_BOOT_AGAIN=1 exec bash "$here/run-boot.sh" "$series"

@@ -353,12 +353,8 @@ boot_one() { # VARIANT
 	boot_attempt
 	# A trap of the emulator's, not of the guest: boot once more, from fresh images, and say so.
 	# A second one fails the checks below like any other crash.
-	if emulator_text_race "$console"; then
-		local first=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}/netroot-$series-$variant-console-first.log
-		mkdir -p "$(dirname "$first")"
-		cp "$console" "$first"
-		echo "# $variant: the guest kernel stopped on an int3 in its own text after $seconds s" \
-			"(a code-patching race of the emulator; console kept: $first); booting again"
+	local first=${NBDM_VM_LOGDIR:-${TMPDIR:-/tmp}}/netroot-$series-$variant-console-first.log
+	if emulator_race_kept "$console" "$first" "$seconds" "$variant"; then
 		boot_attempt
 	fi
 	t_boot[$variant]=$seconds

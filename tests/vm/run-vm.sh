@@ -149,11 +149,7 @@ keep=$logdir/vm-$series-console.log
 boot
 # A trap of the emulator's, not of the guest (lib/common.sh): boot once more and say so. The guest
 # starts from the same initramfs, so nothing of the first boot is left. A second one fails below.
-if emulator_text_race "$work/console.log"; then
-	mkdir -p "$logdir"
-	cp "$work/console.log" "$logdir/vm-$series-console-first.log"
-	echo "# the guest kernel stopped on an int3 in its own text after $seconds s (a code-patching" \
-		"race of the emulator; console kept: $logdir/vm-$series-console-first.log); booting again"
+if emulator_race_kept "$work/console.log" "$logdir/vm-$series-console-first.log" "$seconds"; then
 	boot
 fi
 if python3 "$lib/tap.py" "$series" "$work/results.txt" "$work/console.log" "$status" "$seconds"; then
