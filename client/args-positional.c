@@ -149,9 +149,7 @@ static int attach_from_nbdtab(struct args *a, const char *device)
 
 	free(o->device);
 	o->device = TAKE_PTR(tab.device);
-	client_target_free(&o->target);
-	o->target = tab.target;
-	tab.target = (struct client_target)CLIENT_TARGET_INIT;
+	client_target_replace(&o->target, &tab.target);
 
 	/* -u turns the line's host into a socket path, as it does in the reference. */
 	if (a->unix_socket && o->target.kind == TARGET_TCP) {

@@ -91,8 +91,6 @@ int client_parse_local_target(const char *arg, struct client_target *t)
 	n.export_name = strdup("image");
 	if (!n.export_name)
 		return log_oom();
-	client_target_free(t);
-	*t = n;
-	n = (struct client_target)CLIENT_TARGET_INIT;
+	client_target_replace(t, &n);
 	return 0;
 }

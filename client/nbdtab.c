@@ -529,9 +529,7 @@ static void take_values(struct client_options *o, struct tab_values *v)
 	o->device = TAKE_PTR(v->o.device);
 	tls = o->target.tls;
 	o->target.tls = (struct client_tls)CLIENT_TLS_INIT;
-	client_target_free(&o->target);
-	o->target = v->o.target;
-	v->o.target = (struct client_target)CLIENT_TARGET_INIT;
+	client_target_replace(&o->target, &v->o.target);
 	client_tls_merge(&tls, &o->target.tls, o->target.tls.given);
 	client_tls_free(&o->target.tls);
 	o->target.tls = tls;

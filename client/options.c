@@ -244,6 +244,13 @@ void client_target_free(struct client_target *t)
 	*t = (struct client_target)CLIENT_TARGET_INIT;
 }
 
+void client_target_replace(struct client_target *t, struct client_target *from)
+{
+	client_target_free(t);
+	*t = *from;
+	*from = (struct client_target)CLIENT_TARGET_INIT;
+}
+
 void client_options_init(struct client_options *o)
 {
 	*o = (struct client_options){

@@ -170,6 +170,9 @@ void client_options_init(struct client_options *o);
 void client_options_free(struct client_options *o);
 /* Frees the strings of t and leaves it empty (kind TARGET_NONE, TLS as CLIENT_TLS_INIT). */
 void client_target_free(struct client_target *t);
+/* Frees the strings of t and moves from into it, leaving from empty: how a parser hands over the
+ * target it built, and a layer its target, once nothing can fail any more. */
+void client_target_replace(struct client_target *t, struct client_target *from);
 void client_tls_free(struct client_tls *tls);
 
 /* Replaces *field with a copy of value. -ENOMEM (logged) on failure, *field unchanged. */

@@ -134,8 +134,6 @@ int client_parse_target(const char *arg, struct client_target *t)
 	if (!n.export_name)
 		return log_oom();
 
-	client_target_free(t);
-	*t = n;
-	n = (struct client_target)CLIENT_TARGET_INIT;
+	client_target_replace(t, &n);
 	return 0;
 }

@@ -559,8 +559,6 @@ int client_parse_uri(const char *uri, struct client_target *t)
 		      (n.tls.certfile ? CLIENT_TLS_CERTFILE : 0) |
 		      (n.tls.keyfile ? CLIENT_TLS_KEYFILE : 0);
 
-	client_target_free(t);
-	*t = n;
-	n = (struct client_target)CLIENT_TARGET_INIT;
+	client_target_replace(t, &n);
 	return 0;
 }
