@@ -253,7 +253,9 @@ finish() {
 	done
 	if [ ${#logs[@]} -gt 0 ] && grep -Eq "$SANITIZER_REPORT" "${logs[@]}"; then
 		not_ok "no sanitizer reports in the server logs"
-		grep -Eh -A20 "$SANITIZER_REPORT" "${logs[@]}" | head -60 | sed 's/^/#   /'
+		# sed reads to the end: head would stop early, grep would die of SIGPIPE and pipefail would
+		# end the script here, before its plan line.
+		grep -Eh -A20 "$SANITIZER_REPORT" "${logs[@]}" | sed -n '1,60s/^/#   /p'
 	else
 		ok "no sanitizer reports in the server logs (${#logs[@]} servers)"
 	fi
