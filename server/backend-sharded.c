@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A sharded image (shards.h) as a backend. Chunks are opened on first use and their descriptors
- * kept, up to MAX_OPEN; past that a chunk is opened for each request. A lock orders the creation
+ * kept, up to MAX_OPEN; past that a chunk is opened for each request, and one written that way is
+ * marked, for the next flush to open and sync it again. A lock orders the creation
  * and removal of chunk files against the I/O that uses them: I/O takes it shared, creating or
  * removing a chunk exclusive, so that no descriptor is closed while a request reads through it.
  */
@@ -35,6 +36,9 @@ struct sharded {
 	uint64_t n_chunks;
 	int *fds;
 	size_t n_open;
+	/* Bit per chunk written, punched or zeroed through a descriptor closed after the request:
+	 * the flush syncs these besides the kept ones. */
+	uint64_t *unsynced;
 	bool read_only;
 	bool dir_dirty; /* chunks were created or removed since the last flush */
 	pthread_rwlock_t lock;
@@ -183,6 +187,40 @@ static int sh_pread(struct backend *b, void *buf, size_t len, uint64_t offset)
 	return r;
 }
 
+static void mark_unsynced(struct sharded *s, uint64_t index)
+{
+	__atomic_fetch_or(&s->unsynced[index / 64], UINT64_C(1) << (index % 64), __ATOMIC_RELEASE);
+}
+
+/* Syncs the chunks of one word of unsynced[] (bits), taken from it. The data of a closed descriptor
+ * is the file's, so a new descriptor's fdatasync() writes it back, and reports a writeback error
+ * that no sync has reported yet. A chunk removed since is no longer data. On failure the bits not
+ * synced go back, for the next flush to try again. */
+static int sync_unsynced(struct sharded *s, uint64_t word, uint64_t bits)
+{
+	while (bits) {
+		unsigned bit = (unsigned)__builtin_ctzll(bits);
+		char name[32];
+		int fd, r = 0;
+
+		shards_chunk_name(word * 64 + bit, name, sizeof(name));
+		fd = openat(s->dfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			r = negative_errno();
+		else if (fd >= 0 && fdatasync(fd) < 0)
+			r = negative_errno();
+		if (fd >= 0)
+			close(fd);
+		if (r < 0) {
+			__atomic_fetch_or(&s->unsynced[word], bits, __ATOMIC_RELEASE);
+			log_warning("Sharded image %s: cannot sync %s: %s", s->path, name, strerror(-r));
+			return r;
+		}
+		bits &= bits - 1;
+	}
+	return 0;
+}
+
 static int sh_flush(struct backend *b)
 {
 	struct sharded *s = b->priv;
@@ -197,6 +235,12 @@ static int sh_flush(struct backend *b)
 
 		if (fd >= 0 && fdatasync(fd) < 0)
 			r = negative_errno();
+	}
+	for (uint64_t k = 0; k < (s->n_chunks + 63) / 64 && r == 0; k++) {
+		uint64_t bits = __atomic_exchange_n(&s->unsynced[k], 0, __ATOMIC_ACQ_REL);
+
+		if (bits)
+			r = sync_unsynced(s, k, bits);
 	}
 	/* New and removed chunk files are part of the data. */
 	if (r == 0 && __atomic_exchange_n(&s->dir_dirty, false, __ATOMIC_ACQ_REL) &&
@@ -219,8 +263,10 @@ static int write_piece(struct sharded *s, uint64_t index, const uint8_t *p, uint
 	if (fd < 0)
 		return fd;
 	r = pwrite_full(fd, p, (size_t)n, off);
-	if (owned)
+	if (owned) {
+		mark_unsynced(s, index);
 		close(fd);
+	}
 	return r;
 }
 
@@ -290,8 +336,10 @@ static int zero_range(struct sharded *s, uint64_t offset, uint64_t len, bool may
 			r = 0;
 			if (fallocate(fd, mode, (off_t)off, (off_t)n) < 0)
 				r = fast_only ? -ENOTSUP : pwrite_zeros(fd, off, n);
-			if (owned)
+			if (owned) {
+				mark_unsynced(s, ci);
 				close(fd);
+			}
 		}
 		pthread_rwlock_unlock(&s->lock);
 		if (r < 0)
@@ -373,6 +421,7 @@ static void sh_close(struct backend *b)
 		if (s->fds[i] >= 0)
 			close(s->fds[i]);
 	free(s->fds);
+	free(s->unsynced);
 	free(s->path);
 	safe_close(s->dfd);
 	pthread_rwlock_destroy(&s->lock);
@@ -418,6 +467,9 @@ int sharded_backend_open(const struct backend_open_args *args, struct backend **
 		return -ENOMEM;
 	for (uint64_t i = 0; i < s->n_chunks; i++)
 		s->fds[i] = CHUNK_UNKNOWN;
+	s->unsynced = calloc((s->n_chunks + 63) / 64, sizeof(*s->unsynced));
+	if (!s->unsynced)
+		return -ENOMEM;
 	s->read_only = args->read_only;
 	b->size = s->meta.size;
 	b->read_only = args->read_only;

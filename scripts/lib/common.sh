@@ -13,8 +13,9 @@ NBDM_BUILD_PACKAGES=(
 # nbdkit, and Debian's nbd-server (our client's interop with the reference server); certtool and
 # psktool (gnutls-bin) make the TLS tests' certificates and keys.
 # dpkg-dev and debhelper build the Debian packages (tests/install/test-debs.sh, and the boot suite).
+# strace shows the server's syncs of a sharded image (server-sharded).
 NBDM_TEST_PACKAGES=(libnbd-bin python3-libnbd qemu-utils nbdkit nbd-server gnutls-bin bash-completion
-	dpkg-dev debhelper)
+	dpkg-dev debhelper strace)
 # The VM suite (tests/vm): QEMU boots Debian's cloud kernels on a busybox-static initramfs built with
 # cpio; kmod's depmod indexes the guest's modules, xz-utils reads 6.12's .ko.xz ones. The kernels and
 # Debian's nbd binaries are fetched into a cache by the tests themselves.

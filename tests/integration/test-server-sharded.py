@@ -4,13 +4,16 @@
 (only where it has data) and back, byte-identical; served, read by nbdcopy and qemu-img and mapped by
 nbdinfo (missing chunks are holes); written by nbdcopy into an empty sharded image, with chunk files
 only where data went; TRIM and WRITE_ZEROES of whole chunks removing their files, writes creating
-them; a copy-on-write overlay over a sharded image; and malformed or missing parts refused or failed
-with a message that names them."""
+them; a copy-on-write overlay over a sharded image; FLUSH and FUA syncing chunks beyond the
+descriptors the server keeps open (seen with strace); and malformed or missing parts refused or
+failed with a message that names them."""
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbdtest  # noqa: E402
@@ -127,6 +130,73 @@ tap.eq(bytes(h.pread(7, 200 * CHUNK)), b"overlay", "copy-on-write: the write rea
 h.shutdown()
 srv3.stop()
 tap.eq(sorted(os.listdir(shards)), before, "copy-on-write: the sharded image is unchanged")
+
+# ---- FLUSH and FUA past the descriptors kept open
+# The server keeps 1,024 chunk descriptors open; a chunk beyond them is opened for each request and
+# closed after it. A FLUSH, or a WRITE with FUA, must still sync such a chunk: strace, attached to the
+# server, shows the flush opening that chunk's file again and syncing it.
+def syncs_of(log, chunk):
+    """Whether the strace log shows chunk's file opened read-only and that descriptor synced."""
+    opened = {}
+    for line in log.splitlines():
+        f = line.split(None, 1)
+        if len(f) < 2:
+            continue
+        tid, call = f
+        if call.startswith("openat(") and '"%d.chunk", O_RDONLY' % chunk in call and "= " in call:
+            opened[tid] = call.rsplit("= ", 1)[1].strip()
+        elif tid in opened and call.startswith("fdatasync(%s)" % opened[tid]) and call.endswith("= 0"):
+            return True
+    return False
+
+
+def traced(pid, fn):
+    """Runs fn with strace attached to every thread of pid; returns strace's log."""
+    log, err = nbdtest.path("strace-%d.log" % pid), nbdtest.path("strace-%d.err" % pid)
+    with open(err, "w") as e:
+        st = subprocess.Popen(["strace", "-f", "-p", str(pid), "-e", "trace=openat,fdatasync",
+                               "-o", log], stdout=subprocess.DEVNULL, stderr=e)
+    for _ in range(200):  # "Process N attached with M threads", once all are
+        with open(err) as e:
+            if "attached" in e.read():
+                break
+        time.sleep(0.05)
+    try:
+        fn()
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(10)
+    with open(log) as f:
+        return f.read()
+
+
+if shutil.which("strace") is None:
+    tap.skip("FLUSH and FUA sync chunks beyond the descriptors kept open", "strace is not installed")
+else:
+    SMALL = 64 << 10  # the smallest chunk size
+    many = nbdtest.make_file("many.img", 1100 * SMALL, [(i * SMALL, b"x") for i in range(1100)])
+    many_dir = nbdtest.path("many")
+    p = run(SERVER, "--to-shards", many, many_dir, "--chunk-size", str(SMALL))
+    tap.ok(p.returncode == 0 and len(chunk_files(many_dir)) == 1100,
+           "--to-shards --chunk-size 64K: 1,100 chunk files", p.stdout + p.stderr)
+    srv5 = nbdtest.Server("--export", "many=shards:" + many_dir)
+    h = nbd.NBD()
+    h.set_export_name("many")
+    h.connect_uri(srv5.uri("many"))
+    for i in range(1100):  # opens every chunk: the first 1,024 stay open
+        h.pread(1, i * SMALL)
+    log = traced(srv5.pid, lambda: (h.pwrite(b"past the cache", 1050 * SMALL), h.flush()))
+    tap.ok(syncs_of(log, 1050), "FLUSH syncs a chunk written through a descriptor not kept open",
+           log[-2000:])
+    log = traced(srv5.pid, lambda: h.pwrite(b"with FUA", 1060 * SMALL, nbd.CMD_FLAG_FUA))
+    tap.ok(syncs_of(log, 1060), "a WRITE with FUA syncs its chunk beyond the kept descriptors",
+           log[-2000:])
+    log = traced(srv5.pid, lambda: (h.zero(4096, 1070 * SMALL + 4096), h.flush()))
+    tap.ok(syncs_of(log, 1070), "FLUSH syncs a chunk punched through a descriptor not kept open",
+           log[-2000:])
+    tap.eq(bytes(h.pread(14, 1050 * SMALL)), b"past the cache", "the write reads back")
+    h.shutdown()
+    srv5.stop()
 
 # ---- what is wrong, said
 srv.stop()
