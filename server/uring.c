@@ -16,6 +16,7 @@ enum { OP_READ, OP_WRITE, OP_SYNC };
 struct uring {
 	struct io_uring ring;
 	int efd;
+	bool unsubmitted; /* queued entries the kernel has not taken yet (see push()) */
 };
 
 int uring_new(unsigned entries, struct uring **ret)
@@ -57,15 +58,29 @@ int uring_eventfd(const struct uring *u)
 	return u->efd;
 }
 
-/* Queues the next piece of op; submits at once, since the loop has nothing to batch with here. */
+/*
+ * Hands the queued entries to the kernel. io_uring_submit() makes them visible to the kernel before
+ * it enters it, so an entry the kernel did not take (the submission failed: EAGAIN or ENOMEM when it
+ * cannot allocate a request, EBUSY while completions overflow) is still queued and will be taken by a
+ * later submission. Its operation belongs to the ring from then on: it must be neither freed nor run
+ * another way. The worker's loop retries (uring_retry()) until the kernel has taken them all.
+ */
+static void push(struct uring *u)
+{
+	int r = io_uring_submit(&u->ring);
+
+	u->unsubmitted = r < 0 || io_uring_sq_ready(&u->ring) > 0;
+}
+
+/* Queues the next piece of op; submits at once, since the loop has nothing to batch with here.
+ * Fails only when the ring has no room for op: nothing of it is queued then. */
 static int submit(struct uring *u, struct uring_op *op)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	int r;
 
 	if (!sqe) {
 		/* The ring is full: push what it holds to the kernel and try again. */
-		io_uring_submit(&u->ring);
+		push(u);
 		sqe = io_uring_get_sqe(&u->ring);
 		if (!sqe)
 			return -EBUSY;
@@ -84,8 +99,19 @@ static int submit(struct uring *u, struct uring_op *op)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, op);
-	r = io_uring_submit(&u->ring);
-	return r < 0 ? r : 0;
+	push(u);
+	return 0;
+}
+
+bool uring_unsubmitted(const struct uring *u)
+{
+	return u->unsubmitted;
+}
+
+void uring_retry(struct uring *u)
+{
+	if (u->unsubmitted)
+		push(u);
 }
 
 static int start(struct uring *u, struct uring_op *op, int kind, int fd, void *buf, size_t len,
@@ -164,6 +190,8 @@ void uring_complete(struct uring *u)
 		io_uring_cqe_seen(&u->ring, cqe);
 		handle(u, op, res);
 	}
+	/* Completions reaped free what a failed submission lacked. */
+	uring_retry(u);
 }
 
 #else /* !HAVE_LIBURING */
@@ -183,6 +211,15 @@ int uring_eventfd(const struct uring *u)
 }
 
 void uring_complete(struct uring *u)
+{
+}
+
+bool uring_unsubmitted(const struct uring *u)
+{
+	return false;
+}
+
+void uring_retry(struct uring *u)
 {
 }
 

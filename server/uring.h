@@ -5,7 +5,9 @@
  * stay on epoll and storage I/O never blocks the loop.
  *
  * Each operation carries a callback; short reads and writes are resubmitted here, so a callback sees
- * either the whole transfer done (res = 0) or a negative errno.
+ * either the whole transfer done (res = 0) or a negative errno. A submit call that succeeded has
+ * handed its operation to the ring for good: done() runs exactly once, even when the kernel takes
+ * the operation only on a later try.
  */
 #pragma once
 
@@ -34,6 +36,11 @@ void uring_free(struct uring *u);
 int uring_eventfd(const struct uring *u);
 /* Reaps completions and runs their callbacks. */
 void uring_complete(struct uring *u);
+/* Whether operations queued in the ring still wait for the kernel to take them (it refused a
+ * submission); uring_retry() submits them again. The loop retries soon, not on an event: none comes
+ * for an operation the kernel has not taken. */
+bool uring_unsubmitted(const struct uring *u);
+void uring_retry(struct uring *u);
 
 int uring_read(struct uring *u, struct uring_op *op, int fd, void *buf, size_t len, uint64_t offset);
 int uring_write(struct uring *u, struct uring_op *op, int fd, const void *buf, size_t len,

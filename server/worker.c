@@ -77,14 +77,17 @@ static void uring_dispatch(struct loop_source *s, uint32_t events)
 	uring_complete(w->uring);
 }
 
-/* How long the loop may wait: not at all when a transport holds input, else until the next
- * handshake deadline, or for ever. */
+/* How long the loop may wait: not at all when a transport holds input, a millisecond while the ring
+ * holds file I/O the kernel refused, else until the next handshake deadline, or for ever. */
 static int wait_ms(const struct worker *w)
 {
 	int64_t left;
 
 	if (w->rescan)
 		return 0;
+	/* File I/O the kernel refused to take: try again in a millisecond. */
+	if (w->uring && uring_unsubmitted(w->uring))
+		return 1;
 	if (!w->next_deadline)
 		return -1;
 	left = w->next_deadline - now_ms();
@@ -141,6 +144,8 @@ static void *worker_main(void *arg)
 
 			s->dispatch(s, events[i].events);
 		}
+		if (w->uring)
+			uring_retry(w->uring);
 		if (w->rescan) {
 			w->rescan = false;
 			conn_rescan(w);
