@@ -217,8 +217,12 @@ static int attach_netlink(const struct client_options *o, struct attachment *a, 
 	int r, chosen = -1;
 
 	r = nbd_nl_open(&nl);
+	if (r == -ENOENT)
+		return r; /* no nbd family: the caller falls back to ioctl */
 	if (r < 0)
-		return r; /* -ENOENT: the caller falls back to ioctl */
+		return log_error_errno(r, "Cannot open a netlink socket to the kernel: %m; if a "
+					  "sandbox denies AF_NETLINK (RestrictAddressFamilies=, "
+					  "seccomp), allow it, or attach with -L (--nonetlink)");
 	if (index >= 0) {
 		/* Wait while udev still probes the device from an earlier use (it holds the lock).
 		 * The lock cannot be kept across CONNECT: an open device has a configuration, and the
@@ -332,16 +336,21 @@ static int attach(const struct client_options *o)
 	a.supervised = o->persist;
 	if (!o->no_netlink) {
 		r = attach_netlink(o, &a, index);
-		if (r >= 0 && o->persist) {
-			r = supervise(o, &a, r, ready_fd);
-			ready_fd = -1;
-		} else if (r >= 0 && !(o->client_flags & NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE)) {
-			/* Its partitions exist when attach returns, for a script's next command (not
-			 * with --disconnect-on-close: our close would be the last one). */
-			nbd_dev_read_partitions(r);
-		}
-		if (r != -ENOENT)
+		/* Only attach_netlink()'s own -ENOENT means "no netlink": once the device is
+		 * connected, the kernel holds these sockets, and no error of the supervisor's may
+		 * hand them to the ioctl path. */
+		if (r != -ENOENT) {
+			if (r >= 0 && o->persist) {
+				r = supervise(o, &a, r, ready_fd);
+				ready_fd = -1;
+			} else if (r >= 0 && !(o->client_flags & NBD_CLIENT_FLAG_DISCONNECT_ON_CLOSE)) {
+				/* Its partitions exist when attach returns, for a script's next
+				 * command (not with --disconnect-on-close: our close would be the
+				 * last one). */
+				nbd_dev_read_partitions(r);
+			}
 			goto out;
+		}
 		log_notice("The kernel has no nbd netlink interface; using ioctls");
 		if (strcmp(attachment_tls_mode(&a), "relay") == 0) {
 			r = log_error_errno(EOPNOTSUPP, "The TLS relay runs in the netlink supervisor, "

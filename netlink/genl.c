@@ -43,9 +43,11 @@ int nbd_nl_open(struct nbd_nl **ret)
 	}
 	nl->family = genl_ctrl_resolve(nl->sock, NBD_GENL_FAMILY_NAME);
 	if (nl->family < 0) {
-		/* No such family: the module is not loaded, or predates netlink (before 4.12). */
+		/* -ENOENT (NLE_OBJ_NOTFOUND): no such family, the module is not loaded or predates
+		 * netlink (before 4.12). Anything else is a failure of the query itself. */
+		r = nl_error(nl->family);
 		nbd_nl_close(nl);
-		return -ENOENT;
+		return r;
 	}
 	*ret = nl;
 	return 0;

@@ -20,6 +20,8 @@
 #                       test skips without it)
 #   NBDM_VM_HOSTILE_SERVER the guest helper guest-tools/hostile-server.c, built (optional: the
 #                       client's attach-time refusals skip without it)
+#   NBDM_VM_DENY_NETLINK the guest helper guest-tools/deny-netlink.c, built (optional: the check of
+#                       the client's message without netlink skips without it)
 #   NBDM_VM_QEMU_NBD    qemu-nbd, put in the image for bench/vm-local-bench.sh (optional)
 #   NBDM_VM_CACHE       download cache (default /var/cache/nbdm-vm)
 #   NBDM_VM_LOGDIR      where the console log is kept when something fails (default: $TMPDIR or
@@ -115,6 +117,7 @@ args=(--kernel "$kernel" --busybox "$busybox" --debian-client "$deb_client" --de
 [ -n "${NBDM_VM_NOTIFY_LISTEN:-}" ] && args+=(--notify-listen "$NBDM_VM_NOTIFY_LISTEN")
 [ -n "${NBDM_VM_KTLS_CHECK:-}" ] && args+=(--ktls-check "$NBDM_VM_KTLS_CHECK")
 [ -n "${NBDM_VM_HOSTILE_SERVER:-}" ] && args+=(--hostile-server "$NBDM_VM_HOSTILE_SERVER")
+[ -n "${NBDM_VM_DENY_NETLINK:-}" ] && args+=(--deny-netlink "$NBDM_VM_DENY_NETLINK")
 [ -n "${NBDM_VM_QEMU_NBD:-}" ] && args+=(--qemu-nbd "$NBDM_VM_QEMU_NBD")
 [ -n "${NBDM_VM_SCRIPT:-}" ] && args+=(--extra "$NBDM_VM_SCRIPT")
 "$lib/build-initramfs.sh" "${args[@]}"

@@ -15,6 +15,7 @@
 #   --tcp-relay FILE     the test helper tcp-relay (optional)
 #   --notify-listen FILE the test helper notify-listen (optional)
 #   --ktls-check FILE    the test helper ktls-check (optional)
+#   --deny-netlink FILE  the test helper deny-netlink (optional)
 #   --hostile-server FILE the test helper hostile-server (optional)
 #   --qemu-nbd FILE      qemu-nbd, for the local-attach benchmark (optional)
 #   --extra FILE         a script to add as /tests/extra/NAME (optional; debugging)
@@ -38,7 +39,7 @@ guest=$(cd "$here/../guest" && pwd)
 # under a server's export (its error and flakey targets). A name the kernel has built in is skipped.
 MODULES=(nbd unix_diag tls gcm ghash_generic ctr seqiv aesni_intel loop dm_mod dm_flakey)
 
-kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' hostile_server='' qemu_nbd='' extra='' out=''
+kernel='' busybox='' deb_client='' deb_server='' server='' client='' fd_connect='' nbd_monitor='' tcp_relay='' notify_listen='' ktls_check='' deny_netlink='' hostile_server='' qemu_nbd='' extra='' out=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2 ;;
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--tcp-relay) tcp_relay=$2 ;;
 	--notify-listen) notify_listen=$2 ;;
 	--ktls-check) ktls_check=$2 ;;
+	--deny-netlink) deny_netlink=$2 ;;
 	--hostile-server) hostile_server=$2 ;;
 	--qemu-nbd) qemu_nbd=$2 ;;
 	--extra) extra=$2 ;;
@@ -138,6 +140,7 @@ add_optional env_tcp_relay "$tcp_relay" tcp-relay
 add_optional env_notify_listen "$notify_listen" notify-listen
 add_optional env_ktls_check "$ktls_check" ktls-check
 add_optional env_hostile_server "$hostile_server" hostile-server
+add_optional env_deny_netlink "$deny_netlink" deny-netlink
 add_optional env_qemu_nbd "$qemu_nbd" qemu-nbd
 # TLS material for the guest's tests (tests/tls/make-certs.sh, with the host's certtool and psktool).
 env_tls_dir=
@@ -204,10 +207,11 @@ TCP_RELAY=$env_tcp_relay
 NOTIFY_LISTEN=$env_notify_listen
 KTLS_CHECK=$env_ktls_check
 HOSTILE_SERVER=$env_hostile_server
+DENY_NETLINK=$env_deny_netlink
 QEMU_NBD=$env_qemu_nbd
 TLS_DIR=$env_tls_dir
 export NBDM_SERVER NBDM_CLIENT DEB_NBD_CLIENT DEB_NBD_SERVER UL_BLKDISCARD FD_CONNECT NBD_MONITOR TCP_RELAY
-export NOTIFY_LISTEN KTLS_CHECK HOSTILE_SERVER QEMU_NBD TLS_DIR DMSETUP
+export NOTIFY_LISTEN KTLS_CHECK HOSTILE_SERVER DENY_NETLINK QEMU_NBD TLS_DIR DMSETUP
 ENV
 install -m 0755 "$guest/init" "$root/init"
 mkdir -p "$root/tests/t"

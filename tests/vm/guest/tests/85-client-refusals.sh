@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # What our nbd-client must refuse, each with a failing exit status, a message that says why, and no
 # device attached: an unknown export, a device in use, a -B size that is not a multiple of the block
-# size, several connections without CAN_MULTI_CONN, a server that is not there, usage errors, and a
-# caller who is not root.
+# size, several connections without CAN_MULTI_CONN, a server that is not there, usage errors, a
+# caller who is not root, and a sandbox without netlink.
 need_ours "client refusals: our nbd-client refuses what it cannot do"
 truncate -s 32M /tmp/disk.img
 truncate -s 1000000 /tmp/odd.img
@@ -58,4 +58,16 @@ refused "client refuses --negotiated without --size" "--size" attach --fd 0 --ne
 refused "client refuses a device name that is not /dev/nbdN" "nbd" attach nbd://127.0.0.1/disk /dev/sda
 refused_with "client refuses a caller who is not root" "root" \
 	su -s /bin/sh -c "$NBDM_CLIENT attach nbd://127.0.0.1/disk /dev/nbd3" nobody
+# A sandbox that denies AF_NETLINK (a unit's RestrictAddressFamilies=, a container's seccomp): the
+# client says what failed and what to do, where it once exited 1 without a word; -L still attaches.
+if [ -n "$DENY_NETLINK" ] && [ -x "$DENY_NETLINK" ]; then
+	refused_with "client refuses to attach when a sandbox denies netlink" \
+		"netlink socket.*Address family not supported.*-L \(--nonetlink\)" \
+		"$DENY_NETLINK" "$NBDM_CLIENT" attach nbd://127.0.0.1/disk /dev/nbd3
+	check "client without netlink: -L attaches through ioctls" \
+		attach_with "$DENY_NETLINK" "$NBDM_CLIENT" attach nbd://127.0.0.1/disk /dev/nbd3 -L
+	detach_ours "client without netlink (-L)" nbd3 detach /dev/nbd3
+else
+	ok "client refuses to attach when a sandbox denies netlink # SKIP \$DENY_NETLINK: the helper is not in the image"
+fi
 server_alive "after the refusals"
