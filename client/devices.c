@@ -537,10 +537,19 @@ int cmd_reconnect(const struct client_options *o)
 						   "where a reconnection fails its I/O; detach it and "
 						   "attach it again instead (the kernel's netlink "
 						   "interface replaces connections without errors)", index);
+	/* A connection taken over from an earlier supervisor has no socket in this one to shut:
+	 * the kernel alone holds it, and it is replaced only once it dies. */
+	if (before.connections > 0 && before.taken_over >= before.connections)
+		return log_error_errno(EOPNOTSUPP, "/dev/nbd%d's supervisor (pid %d) took the device "
+						   "over from an earlier one, and the kernel alone holds its "
+						   "connections: they are replaced once they die, not on "
+						   "request; detach the device and attach it again for "
+						   "connections its supervisor can replace",
+				       index, (int)before.pid);
 	if (kill(before.pid, SIGHUP) < 0)
 		return log_error_errno(errno, "Cannot signal the supervisor of /dev/nbd%d (pid %d): %m",
 				       index, (int)before.pid);
-	/* Done once every connection has been replaced since the request. */
+	/* Done once every connection it can replace has been replaced since the request. */
 	for (int i = 0; i < 600; i++) {
 		sleep_ms(100);
 		r = runstate_read(index, &now);
@@ -548,8 +557,13 @@ int cmd_reconnect(const struct client_options *o)
 			return log_error_errno(r, "The supervisor of /dev/nbd%d stopped while "
 						  "reconnecting; see its log", index);
 		if (strcmp(now.state, "connected") == 0 &&
-		    now.reconnects >= before.reconnects + now.connections) {
-			printf("/dev/nbd%d reconnected\n", index);
+		    now.reconnects >= before.reconnects + now.connections - before.taken_over) {
+			if (before.taken_over)
+				printf("/dev/nbd%d reconnected, but for %u connection(s) taken over from "
+				       "an earlier supervisor, which are replaced once they die\n",
+				       index, before.taken_over);
+			else
+				printf("/dev/nbd%d reconnected\n", index);
 			return 0;
 		}
 	}

@@ -84,8 +84,9 @@ int runstate_write(int index, const struct supervisor_report *r)
 	fprintf(f, "pid=%d\n", (int)r->pid);
 	put(f, "state", r->state);
 	put(f, "interface", r->interface);
-	fprintf(f, "since=%" PRId64 "\nattempts=%u\nconnections=%u\ndead=%u\nreconnects=%u\n",
-		r->since, r->attempts, r->connections, r->dead, r->reconnects);
+	fprintf(f, "since=%" PRId64 "\nattempts=%u\nconnections=%u\ndead=%u\ntaken_over=%u\n"
+		"reconnects=%u\n", r->since, r->attempts, r->connections, r->dead, r->taken_over,
+		r->reconnects);
 	put(f, "last_error", r->last_error);
 	put(f, "backend", r->backend);
 	return replacement_commit(f, tmp, path);
@@ -156,6 +157,8 @@ static void report_pair(const char *key, const char *value, void *userdata)
 		r->connections = (unsigned)MIN(v, UINT32_MAX);
 	else if (strcmp(key, "dead") == 0)
 		r->dead = (unsigned)MIN(v, UINT32_MAX);
+	else if (strcmp(key, "taken_over") == 0)
+		r->taken_over = (unsigned)MIN(v, UINT32_MAX);
 	else if (strcmp(key, "reconnects") == 0)
 		r->reconnects = (unsigned)MIN(v, UINT32_MAX);
 }

@@ -24,6 +24,8 @@ struct supervisor_report {
 	unsigned attempts;       /* reconnection attempts in this state */
 	unsigned connections;    /* connections the device has */
 	unsigned dead;           /* of which are waiting to be replaced */
+	unsigned taken_over;     /* of which the kernel alone holds, taken over from an earlier
+				  * supervisor: replaced once they die, never on request */
 	unsigned reconnects;     /* connections replaced since the supervisor started */
 	char last_error[384];    /* why the last attempt failed; "" when none did */
 	char backend[512];       /* the device's backend identifier */

@@ -131,6 +131,10 @@ static void publish(struct supervisor *s)
 	};
 	int err;
 
+	for (size_t i = 0; i < s->a->n_fds; i++)
+		if (s->a->adopted_inodes[i])
+			r.taken_over++;
+
 	snprintf(r.state, sizeof(r.state), "%s", state_names[s->state]);
 	snprintf(r.interface, sizeof(r.interface), "netlink");
 	snprintf(r.last_error, sizeof(r.last_error), "%s", s->last_error);

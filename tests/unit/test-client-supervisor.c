@@ -107,6 +107,7 @@ static void test_runstate_round_trip(void **state _unused_)
 		.attempts = 7,
 		.connections = 4,
 		.dead = 1,
+		.taken_over = 2,
 		.reconnects = 12,
 	}, r;
 	char path[128];
@@ -126,6 +127,7 @@ static void test_runstate_round_trip(void **state _unused_)
 	assert_int_equal(r.attempts, 7);
 	assert_int_equal(r.connections, 4);
 	assert_int_equal(r.dead, 1);
+	assert_int_equal(r.taken_over, 2);
 	assert_int_equal(r.reconnects, 12);
 	assert_string_equal(r.last_error, "Cannot connect state=connected");
 	assert_string_equal(r.backend, "nbd://h:10809/e");

@@ -24,6 +24,10 @@ check "takeover: nbd-client attach again takes it over" start_supervisor take2 \
 check "takeover: ... and says so" grep -q "taking it over" /tmp/take2.log
 check_eq "takeover: status names the new supervisor" "$SUP_PID" "$(sup_field nbd6 pid)"
 check "takeover: status counts the kernel's connection alive" status_row nbd6 connected 67108864 512
+# The connection taken over is the kernel's alone: reconnect says so at once, and leaves it alone.
+refused "takeover: reconnect of a connection taken over" "took the device over.*once they die" \
+	reconnect /dev/nbd6
+check "takeover: ... the device stays connected" connected nbd6
 wait "$io"
 check_eq "takeover: I/O across the kill and the takeover verified" DONE "$(tail -n 1 /tmp/take-io.log)"
 # The connection taken over has no socket of ours: the kernel's report, or the periodic look at
