@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,6 +147,17 @@ static int same_file(int a, int b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* One overlay, one user: a second user, in this server (two exports naming it, a reload that renames
+ * its export) or another one, would keep a map of its own and overwrite this one's, losing blocks
+ * that were written and flushed. The lock goes with the descriptor, also when the server is
+ * killed. -EBUSY when another holds it. */
+static int lock_overlay(int fd)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+}
+
 int cow_overlay_open_named(struct cow *c, const char *path)
 {
 	_cleanup_free_ char *copy = NULL;
@@ -178,6 +190,9 @@ int cow_overlay_open_named(struct cow *c, const char *path)
 		r = same_file(c->fd, c->base->fd);
 		if (r != 0)
 			return r < 0 ? r : -EINVAL; /* the overlay would write the base */
+		r = lock_overlay(c->fd);
+		if (r < 0)
+			return r;
 		if ((uint64_t)st.st_size == c->size)
 			return read_map_file(c);
 		/* A different size is another export's overlay, or this one's from before the base
@@ -200,6 +215,9 @@ int cow_overlay_open_named(struct cow *c, const char *path)
 		r = same_file(c->fd, c->base->fd);
 		if (r != 0)
 			return r < 0 ? r : -EINVAL;
+		r = lock_overlay(c->fd);
+		if (r < 0)
+			return r;
 	}
 	if (ftruncate(c->fd, (off_t)c->size) < 0)
 		return negative_errno();

@@ -19,6 +19,11 @@ static int open_one(const struct export_config *ec, struct export **ret)
 {
 	int r = export_open(ec, ret);
 
+	if (r == -EBUSY && ec->copy_on_write && ec->cow_path)
+		return log_error_errno(r, "Export '%s': overlay %s is in use by another export or "
+					  "another nbd-server; an overlay has one user, or each would "
+					  "overwrite the other's map: name another file with cowfile",
+				       ec->name, ec->cow_path);
 	if (r == -EINVAL && ec->copy_on_write && ec->cow_path)
 		return log_error_errno(r, "Export '%s': overlay %s (with %s.map) does not match this "
 					  "export (wrong size, or its map is missing); delete both "

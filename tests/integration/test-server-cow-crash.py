@@ -3,10 +3,12 @@
 """A shared copy-on-write overlay (--cow-file) survives the server being killed (SIGKILL) at random
 points of a write workload, 50 times: the server starts again on it every time, and every write
 whose FLUSH was acknowledged, or that was acknowledged with FUA, reads back; a write not yet flushed reads back as its new or its old
-content, nothing else; the base file is never written. Raw sockets (nbdraw) on a Unix socket."""
+content, nothing else; the base file is never written. An overlay has one user: a second server, or
+a second export, on it is refused. Raw sockets (nbdraw) on a Unix socket."""
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -123,4 +125,30 @@ with open(base, "rb") as f:
     tap.ok(f.read() == base_data, "the base file was never written")
 tap.ok(len(durable) > BLOCKS // 4, "the workload flushed writes to %d blocks" % len(durable))
 tap.ok(fua_writes[0] > 50, "... and made %d writes with FUA" % fua_writes[0])
+
+# One overlay, one user: a second user would keep a map of its own and overwrite the first's.
+def exit_status(s):
+    """The server's exit status, or None when it still serves after 10 s."""
+    try:
+        return s.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+with open(overlay + ".map", "rb") as f:
+    map_before = f.read()
+srv = Server("--export", "disk=%s" % base, "-c", "--cow-file", overlay)
+second = Server("--export", "disk=%s" % base, "-c", "--cow-file", overlay, wait=False)
+rc = exit_status(second)
+tap.ok(rc not in (0, None) and "in use by another export or another nbd-server" in second.log_text(),
+       "a second server on the same overlay is refused, and says why", second.log_text()[-400:])
+tap.ok(srv.alive(), "the first one serves on")
+srv.stop()
+both = Server("--export", "a=%s" % base, "-c", "--cow-file", overlay,
+              "--export", "b=%s" % base, "-c", "--cow-file", overlay, wait=False)
+rc = exit_status(both)
+tap.ok(rc not in (0, None) and "Export 'b': overlay %s is in use" % overlay in both.log_text(),
+       "two exports naming one overlay are refused, naming the second", both.log_text()[-400:])
+with open(overlay + ".map", "rb") as f:
+    tap.ok(f.read() == map_before, "the overlay's map is as the last server left it")
 tap.finish()
