@@ -64,12 +64,21 @@ int backend_cache(struct backend *b, uint64_t offset, uint64_t len)
 int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
 		   uint64_t *ret_len)
 {
+	int r;
+
 	if (!b->ops->extent) {
 		*ret_hole = false;
 		*ret_len = len;
 		return 0;
 	}
-	return b->ops->extent(b, offset, len, ret_hole, ret_len);
+	r = b->ops->extent(b, offset, len, ret_hole, ret_len);
+	/* An empty run (a hole punched between a backend's SEEK_DATA and SEEK_HOLE) would never move
+	 * a caller's loop on: the range is then data, which reads correctly whatever it holds. */
+	if (r == 0 && (*ret_len == 0 || *ret_len > len)) {
+		*ret_hole = false;
+		*ret_len = len;
+	}
+	return r;
 }
 
 int backend_read_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,

@@ -101,7 +101,8 @@ int backend_zero(struct backend *b, uint64_t offset, uint64_t len, bool may_punc
 int backend_cache(struct backend *b, uint64_t offset, uint64_t len);
 
 /* Describes [offset, offset+len) as runs of data and holes: *ret_hole tells what the run starting at
- * offset is and *ret_len how long it is (at most len). Without hole support everything is data. */
+ * offset is and *ret_len how long it is (at most len, never 0 for len > 0: an empty run from the
+ * backend becomes data). Without hole support everything is data. */
 int backend_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
 		   uint64_t *ret_len);
 /* The same for a READ's chunks, where a hole described as data only costs sending its zeros: a file

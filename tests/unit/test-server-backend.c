@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The backend chain: copy-on-write over memory through the backend calls, and over a backend
- * defined here, which shows that the view reaches what it sits on only through struct backend_ops.
+ * defined here, which shows that the view reaches what it sits on only through struct backend_ops;
+ * and an empty extent from a backend turned into data, which every caller's loop can move past.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -167,11 +168,49 @@ static void test_cow_over_any_backend(void **state _unused_)
 	assert_int_equal(counting.closes, 1);
 }
 
+/* A backend whose extent lookup finds nothing: what a race between its two lseeks can give. */
+static int empty_extent(struct backend *b, uint64_t offset, uint64_t len, bool *ret_hole,
+			uint64_t *ret_len)
+{
+	*ret_hole = true;
+	*ret_len = 0;
+	return 0;
+}
+
+static const struct backend_ops empty_extent_ops = {
+	.name = "empty-extent",
+	.pread = count_pread,
+	.pwrite = count_refuse,
+	.flush = count_flush,
+	.trim = count_trim,
+	.zero = count_zero,
+	.extent = empty_extent,
+	.close = count_close,
+};
+
+static void test_empty_extent_is_data(void **state _unused_)
+{
+	_cleanup_(backend_closep) struct backend *b = backend_new(&empty_extent_ops);
+	bool hole = true;
+	uint64_t run = 0;
+
+	assert_non_null(b);
+	b->priv = &counting;
+	b->size = SIZE;
+	/* READ's and BLOCK_STATUS's loops advance by the run: never by nothing. */
+	assert_int_equal(backend_extent(b, 4096, 65536, &hole, &run), 0);
+	assert_false(hole);
+	assert_int_equal(run, 65536);
+	assert_int_equal(backend_read_extent(b, 0, 512, &hole, &run), 0);
+	assert_int_equal(run, 512);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cow_over_memory),
 		cmocka_unit_test(test_cow_over_any_backend),
+		cmocka_unit_test(test_empty_extent_is_data),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
