@@ -327,9 +327,8 @@ static int hand_over(struct supervisor *s, struct reconnect_attempt *at, size_t 
 		return -ESHUTDOWN;
 	if (r < 0) {
 		snprintf(s->last_error, sizeof(s->last_error),
-			 "the kernel refused the new connection (RECONFIGURE: %s%s%s)", strerror(-r),
-			 nbd_nl_last_error(s->nl) ? ", " : "",
-			 nbd_nl_last_error(s->nl) ? nbd_nl_last_error(s->nl) : "");
+			 "the kernel refused the new connection (RECONFIGURE: %s; the nbd driver "
+			 "logs its reason: dmesg)", strerror(-r));
 		return r;
 	}
 	/* Our references to the sockets the kernel took fill the dead slots, watched like the

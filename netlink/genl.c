@@ -62,11 +62,6 @@ struct nbd_nl *nbd_nl_close(struct nbd_nl *nl)
 	return NULL;
 }
 
-const char *nbd_nl_last_error(const struct nbd_nl *nl)
-{
-	return NULL;
-}
-
 /* Builds CONNECT or RECONFIGURE with every attribute the config sets. */
 static int build_config_msg(int family, uint8_t cmd, const struct nbd_dev_config *cfg,
 			    struct nl_msg **ret)

@@ -62,9 +62,6 @@ int nbd_nl_monitor_read(struct nbd_nl *nl, void (*fn)(int index, void *userdata)
  * for any other message, -EBADMSG for a malformed one. */
 int nbd_nl_parse_link_dead(const void *msg, size_t len, int family, int *ret_index);
 
-/* The error message the kernel attached to the last failed request (extended ack), or NULL. */
-const char *nbd_nl_last_error(const struct nbd_nl *nl);
-
 /* Builds the NBD_CMD_CONNECT/RECONFIGURE message into buf (for unit tests of the encoding): returns its
  * length or a negative errno. family is the resolved family id. */
 int nbd_nl_encode_connect(int family, uint8_t cmd, const struct nbd_dev_config *cfg, void *buf,
