@@ -298,16 +298,11 @@ static int attach(const struct client_options *o)
 	/* The supervisor attaches the device itself (the kernel records the attaching process in
 	 * /sys/block/nbdN/pid), so it goes into the background first; the caller still waits for,
 	 * and gets the exit status of, the attach. Under systemd (Type=notify) it stays in front. */
-	if (o->persist) {
-		/* From here a stop request must end in a clean detach, not kill a half-attached device:
-		 * the supervisor's signalfd (or the ioctl loop's handlers) take the signals later. */
-		supervisor_block_signals(true);
-		if (!o->nofork && !supervisor_in_front()) {
-			r = daemon_start(&ready_fd);
-			if (r < 0)
-				return log_error_errno(r, "Cannot start the supervisor in the background: "
-							  "%m; -n keeps it in the foreground");
-		}
+	if (o->persist && !o->nofork && !supervisor_in_front()) {
+		r = daemon_start(&ready_fd);
+		if (r < 0)
+			return log_error_errno(r, "Cannot start the supervisor in the background: %m; "
+						  "-n keeps it in the foreground");
 	}
 	backend = client_backend_identifier(o);
 	if (!backend) {
@@ -323,6 +318,7 @@ static int attach(const struct client_options *o)
 		if (r < 0)
 			goto out;
 		if (r > 0) {
+			supervisor_block_signals(true);
 			attachment_announce(o, index);
 			r = supervise(o, &a, index, ready_fd);
 			ready_fd = -1;
@@ -332,6 +328,12 @@ static int attach(const struct client_options *o)
 	r = open_connections(o, &a);
 	if (r < 0)
 		goto out;
+	/* Until here a stop request (Ctrl-C passed on by the waiting parent, systemctl stop) ends the
+	 * process, and nothing is attached yet. From here it must end in a clean detach, not kill a
+	 * half-attached device: the supervisor's signalfd (or the ioctl loop's handlers) take the
+	 * signals later. */
+	if (o->persist)
+		supervisor_block_signals(true);
 	a.backend = TAKE_PTR(backend);
 	a.supervised = o->persist;
 	if (!o->no_netlink) {
