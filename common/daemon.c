@@ -40,8 +40,8 @@ static int wait_for_daemon(int ready_fd, pid_t first_child)
 		if (p[1].revents && read(p[1].fd, &si, sizeof(si)) == sizeof(si)) {
 			if (kill(-first_child, SIGTERM) < 0)
 				(void)kill(first_child, SIGTERM);
-			log_error("Interrupted (%s) while the process started in the background was "
-				  "starting up: it is told to stop (SIGTERM)", strsignal((int)si.ssi_signo));
+			log_error("Received %s: the process starting up in the background is told to "
+				  "stop (SIGTERM)", strsignal((int)si.ssi_signo));
 			return 128 + (int)si.ssi_signo;
 		}
 	}

@@ -45,7 +45,7 @@ check "persist Ctrl-C: the waiting nbd-client ends at once" wait_until 5 sh -c "
 wait "$waiter"
 check_eq "persist Ctrl-C: with status 130 (128 + SIGINT)" 130 "$?"
 check "persist Ctrl-C: and says that the supervisor is told to stop" \
-	grep -q "Interrupted.*told to stop" /tmp/intr.err
+	grep -q "Received Interrupt: .* told to stop" /tmp/intr.err
 no_first() { [ "$(established 10818)" = 0 ]; }
 check "persist Ctrl-C: the supervisor stopped: its connection is closed" wait_until 10 no_first
 check "persist Ctrl-C: nothing attached" disconnected nbd9
