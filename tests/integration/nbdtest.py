@@ -187,6 +187,27 @@ def make_file(name, size, data=()):
     return p
 
 
+def traced(pid, fn, *strace_args):
+    """Runs fn with strace (strace_args: what to trace or inject) attached to every thread of
+    process pid; returns strace's log."""
+    log, err = path("strace-%d.log" % pid), path("strace-%d.err" % pid)
+    with open(err, "w") as e:
+        st = subprocess.Popen(["strace", "-f", "-p", str(pid), *strace_args, "-o", log],
+                              stdout=subprocess.DEVNULL, stderr=e)
+    for _ in range(200):  # "Process N attached with M threads", once all are
+        with open(err) as e:
+            if "attached" in e.read():
+                break
+        time.sleep(0.05)
+    try:
+        fn()
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(10)
+    with open(log) as f:
+        return f.read()
+
+
 _servers = []
 
 

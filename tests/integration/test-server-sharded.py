@@ -10,10 +10,8 @@ failed with a message that names them."""
 import errno
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbdtest  # noqa: E402
@@ -150,26 +148,7 @@ def syncs_of(log, chunk):
     return False
 
 
-def traced(pid, fn):
-    """Runs fn with strace attached to every thread of pid; returns strace's log."""
-    log, err = nbdtest.path("strace-%d.log" % pid), nbdtest.path("strace-%d.err" % pid)
-    with open(err, "w") as e:
-        st = subprocess.Popen(["strace", "-f", "-p", str(pid), "-e", "trace=openat,fdatasync",
-                               "-o", log], stdout=subprocess.DEVNULL, stderr=e)
-    for _ in range(200):  # "Process N attached with M threads", once all are
-        with open(err) as e:
-            if "attached" in e.read():
-                break
-        time.sleep(0.05)
-    try:
-        fn()
-    finally:
-        st.send_signal(signal.SIGINT)
-        st.wait(10)
-    with open(log) as f:
-        return f.read()
-
-
+SYNCS = ("-e", "trace=openat,fdatasync")
 if shutil.which("strace") is None:
     tap.skip("FLUSH and FUA sync chunks beyond the descriptors kept open", "strace is not installed")
 else:
@@ -185,13 +164,15 @@ else:
     h.connect_uri(srv5.uri("many"))
     for i in range(1100):  # opens every chunk: the first 1,024 stay open
         h.pread(1, i * SMALL)
-    log = traced(srv5.pid, lambda: (h.pwrite(b"past the cache", 1050 * SMALL), h.flush()))
+    log = nbdtest.traced(srv5.pid, lambda: (h.pwrite(b"past the cache", 1050 * SMALL), h.flush()),
+                         *SYNCS)
     tap.ok(syncs_of(log, 1050), "FLUSH syncs a chunk written through a descriptor not kept open",
            log[-2000:])
-    log = traced(srv5.pid, lambda: h.pwrite(b"with FUA", 1060 * SMALL, nbd.CMD_FLAG_FUA))
+    log = nbdtest.traced(srv5.pid, lambda: h.pwrite(b"with FUA", 1060 * SMALL, nbd.CMD_FLAG_FUA),
+                         *SYNCS)
     tap.ok(syncs_of(log, 1060), "a WRITE with FUA syncs its chunk beyond the kept descriptors",
            log[-2000:])
-    log = traced(srv5.pid, lambda: (h.zero(4096, 1070 * SMALL + 4096), h.flush()))
+    log = nbdtest.traced(srv5.pid, lambda: (h.zero(4096, 1070 * SMALL + 4096), h.flush()), *SYNCS)
     tap.ok(syncs_of(log, 1070), "FLUSH syncs a chunk punched through a descriptor not kept open",
            log[-2000:])
     tap.eq(bytes(h.pread(14, 1050 * SMALL)), b"past the cache", "the write reads back")

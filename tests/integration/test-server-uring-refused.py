@@ -10,10 +10,7 @@ build reports a use after free of a request freed while still queued."""
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbdraw as P  # noqa: E402
@@ -27,17 +24,6 @@ BLOCK, BLOCKS, DEPTH, ROUNDS = 4096, 2048, 8, 150
 image = nbdtest.make_file("disk.img", BLOCK * BLOCKS)
 srv = nbdtest.Server("--threads", "1", "--export", "disk=" + image)
 c = P.transmission(srv.sock, "disk", structured=False)
-
-log, err = nbdtest.path("strace.log"), nbdtest.path("strace.err")
-with open(err, "w") as e:
-    st = subprocess.Popen(["strace", "-f", "-p", str(srv.pid), "-e", "trace=io_uring_enter",
-                           "-e", "inject=io_uring_enter:error=EAGAIN:when=2+2", "-o", log],
-                          stdout=subprocess.DEVNULL, stderr=e)
-for _ in range(200):  # "Process N attached with M threads", once all are
-    with open(err) as e:
-        if "attached" in e.read():
-            break
-    time.sleep(0.05)
 
 
 def answers(n, read_len=0):
@@ -54,34 +40,38 @@ def answers(n, read_len=0):
 rng = random.Random(14)
 model = {}
 bad, repeated, failed = [], [], []
-try:
-    for r in range(ROUNDS):
-        blocks = rng.sample(range(BLOCKS), DEPTH)
-        sent = {}
-        for b in blocks:
-            data = rng.randbytes(BLOCK)
-            sent[c.request(P.CMD_WRITE, b * BLOCK, BLOCK, payload=data)] = b
-            model[b] = data
-        sent[c.request(P.CMD_FLUSH)] = None
-        got, twice = answers(len(sent))
-        repeated += twice
-        failed += [k for k, (e, _) in got.items() if e]
-        if set(got) != set(sent):
-            bad.append("round %d: WRITE replies for %s, sent %s" % (r, sorted(got), sorted(sent)))
-        sent = {c.request(P.CMD_READ, b * BLOCK, BLOCK): b for b in blocks}
-        got, twice = answers(len(sent), BLOCK)
-        repeated += twice
-        failed += [k for k, (e, _) in got.items() if e]
-        for k, b in sent.items():
-            if k not in got or got[k][1] != model[b]:
-                bad.append("round %d: block %d reads back wrong" % (r, b))
-except Exception as e:  # noqa: BLE001 - a dead server or a bad reply is the failure shown below
-    bad.append("the exchange broke off: %r" % e)
-finally:
-    st.send_signal(signal.SIGINT)
-    st.wait(10)
-with open(log) as f:
-    trace = f.read()
+
+
+def exchange():
+    """The rounds; what goes wrong is noted in bad, repeated and failed."""
+    try:
+        for r in range(ROUNDS):
+            blocks = rng.sample(range(BLOCKS), DEPTH)
+            sent = {}
+            for b in blocks:
+                data = rng.randbytes(BLOCK)
+                sent[c.request(P.CMD_WRITE, b * BLOCK, BLOCK, payload=data)] = b
+                model[b] = data
+            sent[c.request(P.CMD_FLUSH)] = None
+            got, twice = answers(len(sent))
+            repeated.extend(twice)
+            failed.extend(k for k, (e, _) in got.items() if e)
+            if set(got) != set(sent):
+                bad.append("round %d: WRITE replies for %s, sent %s"
+                           % (r, sorted(got), sorted(sent)))
+            sent = {c.request(P.CMD_READ, b * BLOCK, BLOCK): b for b in blocks}
+            got, twice = answers(len(sent), BLOCK)
+            repeated.extend(twice)
+            failed.extend(k for k, (e, _) in got.items() if e)
+            for k, b in sent.items():
+                if k not in got or got[k][1] != model[b]:
+                    bad.append("round %d: block %d reads back wrong" % (r, b))
+    except Exception as e:  # noqa: BLE001 - a dead server or a bad reply is the failure shown below
+        bad.append("the exchange broke off: %r" % e)
+
+
+trace = nbdtest.traced(srv.pid, exchange, "-e", "trace=io_uring_enter",
+                       "-e", "inject=io_uring_enter:error=EAGAIN:when=2+2")
 refused = trace.count("(INJECTED)")
 if "io_uring_enter(" not in trace:
     nbdtest.skip_all("the server does not use io_uring here (the kernel or a seccomp filter refuses "
