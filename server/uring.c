@@ -17,6 +17,8 @@ struct uring {
 	struct io_uring ring;
 	int efd;
 	bool unsubmitted; /* queued entries the kernel has not taken yet (see push()) */
+	/* Next steps of operations the ring had no room for (see handle()), oldest first. */
+	struct uring_op *waiting, **waiting_tail;
 };
 
 int uring_new(unsigned entries, struct uring **ret)
@@ -26,6 +28,7 @@ int uring_new(unsigned entries, struct uring **ret)
 
 	if (!u)
 		return -ENOMEM;
+	u->waiting_tail = &u->waiting;
 	r = io_uring_queue_init(entries, &u->ring, 0);
 	if (r < 0) {
 		free(u);
@@ -105,13 +108,34 @@ static int submit(struct uring *u, struct uring_op *op)
 
 bool uring_unsubmitted(const struct uring *u)
 {
-	return u->unsubmitted;
+	return u->unsubmitted || u->waiting;
 }
 
 void uring_retry(struct uring *u)
 {
 	if (u->unsubmitted)
 		push(u);
+	while (u->waiting && !u->unsubmitted) {
+		struct uring_op *op = u->waiting;
+
+		if (submit(u, op) < 0)
+			break;
+		u->waiting = op->next_waiting;
+		if (!u->waiting)
+			u->waiting_tail = &u->waiting;
+	}
+}
+
+/* The next step of an operation the ring already had: it must not fail for want of room, since
+ * the operation's first step is done (a FUA write written but not yet synced). Without room, it
+ * waits in order for uring_retry(). */
+static void continue_op(struct uring *u, struct uring_op *op)
+{
+	if (!u->waiting && submit(u, op) == 0)
+		return;
+	op->next_waiting = NULL;
+	*u->waiting_tail = op;
+	u->waiting_tail = &op->next_waiting;
 }
 
 static int start(struct uring *u, struct uring_op *op, int kind, int fd, void *buf, size_t len,
@@ -120,6 +144,9 @@ static int start(struct uring *u, struct uring_op *op, int kind, int fd, void *b
 	/* io_uring transfers at most 2 GiB per operation; NBD payloads are far below that. */
 	if (len > (1u << 30))
 		return -EINVAL;
+	/* Steps of operations under way come first; a new one can run another way. */
+	if (u->waiting)
+		return -EBUSY;
 	op->kind = kind;
 	op->fd = fd;
 	op->buf = buf;
@@ -149,8 +176,6 @@ int uring_fdatasync(struct uring *u, struct uring_op *op, int fd)
 /* One completion: continue a short transfer, chain the sync of a FUA write, or report. */
 static void handle(struct uring *u, struct uring_op *op, int res)
 {
-	int r;
-
 	if (res < 0) {
 		op->done(op, res);
 		return;
@@ -162,16 +187,12 @@ static void handle(struct uring *u, struct uring_op *op, int res)
 	}
 	op->completed += (size_t)res;
 	if (op->kind != OP_SYNC && op->completed < op->len) {
-		r = submit(u, op);
-		if (r < 0)
-			op->done(op, r);
+		continue_op(u, op);
 		return;
 	}
 	if (op->kind == OP_WRITE && op->sync_after) {
 		op->kind = OP_SYNC;
-		r = submit(u, op);
-		if (r < 0)
-			op->done(op, r);
+		continue_op(u, op);
 		return;
 	}
 	op->done(op, 0);

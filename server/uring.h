@@ -27,6 +27,7 @@ struct uring_op {
 	size_t completed;
 	uint64_t offset;
 	bool sync_after; /* a write whose data must be durable before done() */
+	struct uring_op *next_waiting; /* in the ring's list of steps waiting for a free entry */
 };
 
 /* -EOPNOTSUPP when io_uring is not built in or the kernel refuses it: callers fall back to threads. */
@@ -36,9 +37,10 @@ void uring_free(struct uring *u);
 int uring_eventfd(const struct uring *u);
 /* Reaps completions and runs their callbacks. */
 void uring_complete(struct uring *u);
-/* Whether operations queued in the ring still wait for the kernel to take them (it refused a
- * submission); uring_retry() submits them again. The loop retries soon, not on an event: none comes
- * for an operation the kernel has not taken. */
+/* Whether operations still wait for the kernel to take them: queued in the ring after it refused a
+ * submission, or a next step (the rest of a short transfer, a FUA write's sync) waiting for a free
+ * entry in a ring full of those. uring_retry() submits them again. The loop retries soon, not on an
+ * event: none comes for an operation the kernel has not taken. */
 bool uring_unsubmitted(const struct uring *u);
 void uring_retry(struct uring *u);
 
