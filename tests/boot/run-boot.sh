@@ -54,92 +54,15 @@ src=${NBDM_SOURCE_ROOT:-$top}
 debs_cache=${NBDM_DEBS_CACHE:-${TMPDIR:-/tmp}/nbdm-debs}
 label="boot $series"
 
-skip() {
-	echo "1..1"
-	echo "ok 1 - [$label] boot tests # SKIP $*"
-	exit 0
-}
-t0=$(date +%s)
+what="boot tests"
+# shellcheck source=tests/boot/lib/runner.sh
+. "$here/lib/runner.sh"
+runner_begin boot
+# shellcheck disable=SC2119 # a boot needs no tools beyond the common ones
+runner_tools
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nbdm-boot-$series.XXXXXX")
-hostctl_pid=
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	if [ -n "$hostctl_pid" ]; then
-		kill "$hostctl_pid" 2>/dev/null || true
-		wait "$hostctl_pid" 2>/dev/null || true
-	fi
-	if [ -n "${NBDM_BOOT_KEEP:-}" ]; then
-		echo "# work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-
-# step OUTVAR CMD...: runs a preparation step, stores its stdout in OUTVAR (- drops it), shows its
-# messages, and turns exit status 77 into a skip that names the reason.
-step() {
-	local var=$1 rc=0 out
-	shift
-	out=$("$@" 2>"$work/step.err") || rc=$?
-	grep -v '^skip: ' "$work/step.err" >&2 || true
-	if [ "$rc" -eq "$VM_SKIP_STATUS" ]; then
-		skip "$(sed -n 's/^skip: //p' "$work/step.err" | tail -n 1)"
-	elif [ "$rc" -ne 0 ]; then
-		vm_die "$* failed (status $rc)"
-	fi
-	[ "$var" = - ] || printf -v "$var" '%s' "$out"
-}
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (the guest's root is built and installed into with chroot)"
-# The host tools; scripts/check installs them (NBDM_VM_PACKAGES), this covers a bare `meson test`.
-# shellcheck disable=SC2317 # called through vm_locked
-ensure_tools() {
-	local cmd pkg
-	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs e2fsck:e2fsprogs \
-		mmdebstrap:mmdebstrap python3:python3; do
-		pkg=${cmd#*:}
-		cmd=${cmd%%:*}
-		apt_install_missing "$cmd" "$pkg" || vm_skip "$cmd is not installed and apt-get install $pkg did not work"
-	done
-}
-step - vm_locked ensure_tools
-
-# 1. and 2.: the cached root and the packages (set by step).
-tarball='' debs=''
-step tarball "$here/lib/build-image.sh"
-t_image=$(date +%s)
-if [ -n "${NBDM_BOOT_DEBS:-}" ]; then
-	debs=$NBDM_BOOT_DEBS
-else
-	step debs "$top/tests/install/build-debs.sh" "$src" "$debs_cache"
-fi
-mapfile -t packages < <(find "$debs" -maxdepth 1 -name 'nbdm-*.deb' ! -name '*-dbgsym_*' | sort)
-[ ${#packages[@]} -gt 0 ] || vm_die "no nbdm-*.deb in $debs"
-t_debs=$(date +%s)
-
-# 3. The guest's root for this run. The other series' kernel stays out: a smaller image is made and
-# booted faster.
-kver=$(grep -E "^${series//./\\.}\." "$tarball.kernels" | head -n 1 || true)
-[ -n "$kver" ] || vm_die "the cached root $tarball has no $series kernel (has: $(tr '\n' ' ' <"$tarball.kernels")); delete it to rebuild"
-excludes=()
-while IFS= read -r other; do
-	[ "$other" = "$kver" ] && continue
-	excludes+=(--exclude="./usr/lib/modules/$other" --exclude="./boot/*-$other")
-done <"$tarball.kernels"
-root=$work/root
-mkdir "$root"
-tar -xf "$tarball" -C "$root" "${excludes[@]}"
-
-mkdir -p "$root/tmp/nbdm-debs"
-cp "${packages[@]}" "$root/tmp/nbdm-debs/"
-if ! chroot "$root" sh -c 'dpkg -i /tmp/nbdm-debs/*.deb' >"$work/dpkg.log" 2>&1; then
-	sed 's/^/# dpkg: /' "$work/dpkg.log"
-	vm_die "installing the project's packages into the guest's root failed (dpkg -i, log above)"
-fi
-echo "# installed in the guest: $(cd "$root/tmp/nbdm-debs" && echo *.deb)" >&2
-rm -rf "$root/tmp/nbdm-debs"
+# 1., 2. and 3.: the cached root and the packages, unpacked and installed into the guest's root.
+runner_root
 
 guestdir=$root/usr/local/lib/nbdm-boot
 mkdir -p "$guestdir/tests" "$root/etc/nbdm-boot"
@@ -309,7 +232,7 @@ keep=$logdir/boot-$series-console.log
 # fresh exports and a fresh image, since the first boot changed them. A second one fails below.
 if [ -z "${NBDM_BOOT_AGAIN:-}" ] &&
 	emulator_race_kept "$work/console.log" "$logdir/boot-$series-console-first.log" "$seconds"; then
-	cleanup
+	runner_cleanup
 	trap - EXIT
 	NBDM_BOOT_AGAIN=1 exec bash "$here/run-boot.sh" "$series"
 fi

@@ -57,83 +57,14 @@ esac
 boots=${NBDM_NETROOT_BOOTS:-$default_boots}
 [ "$boots" != all ] || boots=whole,part,dracut,dracut-part
 
-skip() {
-	echo "1..1"
-	echo "ok 1 - [$label] root on NBD # SKIP $*"
-	exit 0
-}
-t0=$(date +%s)
-work=$(mktemp -d "${TMPDIR:-/tmp}/nbdm-netroot-$series.XXXXXX")
-hostctl_pid=
-cleanup() {
-	if [ -n "$hostctl_pid" ]; then
-		kill "$hostctl_pid" 2>/dev/null || true
-		wait "$hostctl_pid" 2>/dev/null || true
-	fi
-	if [ -n "${NBDM_BOOT_KEEP:-}" ]; then
-		echo "# work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-
-step() {
-	local var=$1 rc=0 out
-	shift
-	out=$("$@" 2>"$work/step.err") || rc=$?
-	grep -v '^skip: ' "$work/step.err" >&2 || true
-	if [ "$rc" -eq "$VM_SKIP_STATUS" ]; then
-		skip "$(sed -n 's/^skip: //p' "$work/step.err" | tail -n 1)"
-	elif [ "$rc" -ne 0 ]; then
-		vm_die "$* failed (status $rc)"
-	fi
-	[ "$var" = - ] || printf -v "$var" '%s' "$out"
-}
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (the guest's root is built and installed into with chroot)"
-ensure_tools() {
-	local cmd pkg
-	for cmd in qemu-system-x86_64:qemu-system-x86 socat:socat mkfs.ext4:e2fsprogs e2fsck:e2fsprogs \
-		mmdebstrap:mmdebstrap python3:python3 cc:gcc; do
-		pkg=${cmd#*:}
-		cmd=${cmd%%:*}
-		apt_install_missing "$cmd" "$pkg" || vm_skip "$cmd is not installed and apt-get install $pkg did not work"
-	done
-}
-step - vm_locked ensure_tools
-
-# The cached root and the packages.
-tarball='' debs=''
-step tarball "$here/lib/build-image.sh"
-t_image=$(date +%s)
-if [ -n "${NBDM_BOOT_DEBS:-}" ]; then
-	debs=$NBDM_BOOT_DEBS
-else
-	step debs "$top/tests/install/build-debs.sh" "$src" "$debs_cache"
-fi
-mapfile -t packages < <(find "$debs" -maxdepth 1 -name 'nbdm-*.deb' ! -name '*-dbgsym_*' | sort)
-[ ${#packages[@]} -gt 0 ] || vm_die "no nbdm-*.deb in $debs"
-t_debs=$(date +%s)
+what="root on NBD"
+# shellcheck source=tests/boot/lib/runner.sh
+. "$here/lib/runner.sh"
+runner_begin netroot
+runner_tools cc:gcc
 
 # The guest's root: the cached one without the other series' kernel, the packages, a new initrd.
-kver=$(grep -E "^${series//./\\.}\." "$tarball.kernels" | head -n 1 || true)
-[ -n "$kver" ] || vm_die "the cached root $tarball has no $series kernel; delete it to rebuild"
-excludes=()
-while IFS= read -r other; do
-	[ "$other" = "$kver" ] && continue
-	excludes+=(--exclude="./usr/lib/modules/$other" --exclude="./boot/*-$other")
-done <"$tarball.kernels"
-root=$work/root
-mkdir "$root"
-tar -xf "$tarball" -C "$root" "${excludes[@]}"
-mkdir -p "$root/tmp/nbdm-debs"
-cp "${packages[@]}" "$root/tmp/nbdm-debs/"
-if ! chroot "$root" sh -c 'dpkg -i /tmp/nbdm-debs/*.deb' >"$work/dpkg.log" 2>&1; then
-	sed 's/^/# dpkg: /' "$work/dpkg.log"
-	vm_die "installing the project's packages into the guest's root failed (dpkg -i, log above)"
-fi
-rm -rf "$root/tmp/nbdm-debs"
+runner_root
 [ -x "$root/usr/share/initramfs-tools/hooks/nbd" ] ||
 	vm_die "the packages have no initramfs-tools hook (/usr/share/initramfs-tools/hooks/nbd)"
 # dpkg's trigger has usually made the initrd again already (the package ships an initramfs-tools
