@@ -64,21 +64,6 @@ static void drain(struct tls_relay *r)
 	}
 }
 
-struct tls_relay *tls_relay_free(struct tls_relay *r)
-{
-	if (!r)
-		return NULL;
-	if (!r->closed) {
-		tls_session_bye(r->session);
-		drain(r);
-	}
-	tls_session_free(r->session);
-	safe_close(r->net_fd);
-	safe_close(r->local_fd);
-	free(r);
-	return NULL;
-}
-
 int tls_relay_new(struct tls_session *session, int net_fd, struct tls_relay **ret,
 		  int *ret_kernel_fd)
 {
@@ -289,4 +274,23 @@ int tls_relay_pump(struct tls_relay *r)
 			return 0;
 		}
 	}
+}
+
+struct tls_relay *tls_relay_free(struct tls_relay *r)
+{
+	if (!r)
+		return NULL;
+	/* What the driver wrote last, unread yet, still goes out before the close_notify: its
+	 * NBD_CMD_DISC, written as the supervisor disconnected the device. */
+	if (!r->closed && r->local_fd >= 0)
+		(void)move_to_server(r);
+	if (!r->closed) {
+		tls_session_bye(r->session);
+		drain(r);
+	}
+	tls_session_free(r->session);
+	safe_close(r->net_fd);
+	safe_close(r->local_fd);
+	free(r);
+	return NULL;
 }

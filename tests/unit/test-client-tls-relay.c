@@ -244,6 +244,23 @@ static void test_last_words_reach_server(void **state _unused_)
 	rig_free(&g);
 }
 
+/* Ending a relay reads what the driver wrote last: disconnecting a device, the supervisor frees the
+ * relay right after the kernel wrote its NBD_CMD_DISC, with no pump in between. */
+static void test_last_words_at_free(void **state _unused_)
+{
+	char buf[64];
+	struct rig g;
+
+	rig_up(&g, NULL);
+	both_ways(&g, 1000, 2);
+	assert_int_equal(send(g.kernel_fd, "disconnect-request-28-bytes!", 28, 0), 28);
+	g.relay = tls_relay_free(g.relay);
+	assert_int_equal(tls_session_recv(g.server, buf, sizeof(buf)), 28);
+	assert_memory_equal(buf, "disconnect-request-28-bytes!", 28);
+	assert_int_equal(tls_session_recv(g.server, buf, sizeof(buf)), 0);
+	rig_free(&g);
+}
+
 static void test_tls12(void **state _unused_)
 {
 	struct rig g;
@@ -300,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_records_after_key_update),
 		cmocka_unit_test(test_key_update_while_sending),
 		cmocka_unit_test(test_last_words_reach_server),
+		cmocka_unit_test(test_last_words_at_free),
 		cmocka_unit_test(test_tls12),
 		cmocka_unit_test(test_server_ends_session),
 		cmocka_unit_test(test_server_vanishes),

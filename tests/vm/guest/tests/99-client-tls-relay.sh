@@ -7,7 +7,7 @@
 # relay by itself, and is refused with --tls-ktls=yes; a server that sends a TLS 1.3 key update or
 # a late session ticket after the hand-off, between replies: the relay reads it, and a session in
 # the kernel is replaced by the supervisor, with no I/O error either way; a key update in the
-# middle of a reply, through the relay.
+# middle of a reply, through the relay; the driver's NBD_CMD_DISC relayed at detach.
 need_ours "client tls relay: our nbd-client relays TLS"
 need_tls "client tls relay"
 T=$TLS_DIR
@@ -18,7 +18,7 @@ SERVE="--export r=/tmp/relay.img --tls=require --tls-certificates /tmp/relaytls 
 
 # ---- the relay asked for
 # shellcheck disable=SC2086 # SERVE and CERTS are lists of options
-start_server 10850 -v $SERVE || exit 0
+start_server 10850 -v -v $SERVE || exit 0
 cur0=$(tls_stat TlsCurrTxSw)
 # shellcheck disable=SC2086
 check "client tls relay: attach with --tls-ktls=no" \
@@ -37,6 +37,10 @@ check "client tls relay: the supervisor is locked to nothing it does not need (V
 detach_ours "client tls relay" nbd0 detach /dev/nbd0
 check "client tls relay: the supervisor is gone after detach" \
 	wait_until 10 sh -c "[ ! -e /run/nbd-client/nbd0 ]"
+# The kernel writes NBD_CMD_DISC as the supervisor disconnects the device, and the relay ends
+# right after: it must still carry it to the server (logged at debug level).
+check "client tls relay: the driver's NBD_CMD_DISC reached the server at detach" \
+	wait_until 5 grep -q ': client disconnected$' /tmp/server-10850.log
 
 # ---- four connections, each relayed
 # shellcheck disable=SC2086
