@@ -346,6 +346,10 @@ static int load_tls(const struct client_target *target, struct tls_creds **ret, 
 	if (!cfg.verify_peer)
 		log_warning("TLS without verifying the server's certificate (tls-verify-peer=0): "
 			    "anyone between here and the server can read and change the data");
+	else if (!cfg.pskfile && !cfg.hostname)
+		log_notice("The server's certificate is checked against the CAs, not against a name: "
+			   "a Unix socket or a descriptor has no host name; give the name it must "
+			   "carry with -H (tls-hostname=)");
 	return 0;
 }
 

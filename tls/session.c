@@ -37,6 +37,23 @@ static bool is_ip_address(const char *name)
 	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
+/* The peer's certificate must chain to a trusted CA, carry the name when there is one, and be meant
+ * for its side of TLS when it says what its key is for (extended key usage): a certificate issued
+ * to a client does not pass for a server's, nor the other way round. A certificate that names no
+ * purpose is good for any. */
+static void verify_peer_certificate(struct tls_session *s, const char *hostname,
+				    const char *purpose)
+{
+	unsigned n = 0;
+
+	if (hostname)
+		s->verify[n++] = (gnutls_typed_vdata_st){ .type = GNUTLS_DT_DNS_HOSTNAME,
+							  .data = (unsigned char *)hostname };
+	s->verify[n++] = (gnutls_typed_vdata_st){ .type = GNUTLS_DT_KEY_PURPOSE_OID,
+						  .data = (unsigned char *)purpose };
+	gnutls_session_set_verify_cert2(s->g, s->verify, n, 0);
+}
+
 int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret)
 {
 	struct tls_session *s = calloc(1, sizeof(*s));
@@ -70,10 +87,10 @@ int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret)
 				goto fail;
 		}
 		if (c->x509 && c->verify_peer)
-			gnutls_session_set_verify_cert(s->g, c->hostname, 0);
+			verify_peer_certificate(s, c->hostname, GNUTLS_KP_TLS_WWW_SERVER);
 	} else if (c->require_client_cert) {
 		gnutls_certificate_server_set_request(s->g, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(s->g, NULL, 0);
+		verify_peer_certificate(s, NULL, GNUTLS_KP_TLS_WWW_CLIENT);
 	}
 	/* The caller's event loop (or its timeout around a blocking call) decides how long. */
 	gnutls_handshake_set_timeout(s->g, 0);

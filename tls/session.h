@@ -17,5 +17,8 @@ struct tls_session {
 	bool queueing;
 	unsigned char *out;
 	size_t out_start, out_len, out_cap;
+	/* What the peer's certificate must carry (verify_peer_certificate()); GnuTLS keeps a pointer
+	 * to it for the session's life. */
+	gnutls_typed_vdata_st verify[2];
 	char error[512];
 };

@@ -4,6 +4,7 @@
 # (list, info, -l): nbdkit --tls=require (X.509 and PSK), qemu-nbd with --tls-creds, and Debian's
 # nbd-server 3.24 with force_tls; and every refusal with its message: a wrong CA, a wrong host
 # name, an expired certificate, a PSK that differs, TLS required by the server and not asked for,
+# a certificate issued to a client presented by a server over a Unix socket (no name to check),
 # and TLS asked of a server without it (never a silent downgrade). Certificates are made here by
 # tests/tls/make-certs.sh. Loopback only.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -141,6 +142,28 @@ CONF
 else
 	skip "nbd-server 3.24" "Debian's nbd-server is not installed"
 fi
+
+# ---------------------------------------------------------------- a Unix socket: no host name
+# The chain and the key's purpose are checked; a certificate issued to a client does not pass for
+# a server's, though there is no name to check.
+S=$SCRATCH/tls.sock
+start_server "$S" --export disk="$SCRATCH/disk.img" --tls=require \
+	--tls-certificates "$SCRATCH/srvdir"
+check "unix socket: info over TLS with -A" \
+	"${CLIENT[@]}" info "nbds+unix:///disk?socket=$S" -A "$T/ca.pem"
+check_grep "unix socket: ... saying no name is checked, and how to check one" "with -H" \
+	"$SCRATCH/out"
+stop_server
+mkdir -p "$SCRATCH/impostor"
+cp "$T/client.pem" "$SCRATCH/impostor/server-cert.pem"
+cp "$T/client-key.pem" "$SCRATCH/impostor/server-key.pem"
+start_server "$S" --export disk="$SCRATCH/disk.img" --tls=require \
+	--tls-certificates "$SCRATCH/impostor"
+check_status "unix socket: a server with a client's certificate is refused" 1 \
+	"${CLIENT[@]}" info "nbds+unix:///disk?socket=$S" -A "$T/ca.pem"
+check_grep "unix socket: ... saying it is not meant for a server" "intended purpose" \
+	"$SCRATCH/out"
+stop_server
 
 # ---------------------------------------------------------------- no TLS on the server
 S=$SCRATCH/plain.sock

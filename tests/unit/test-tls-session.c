@@ -168,6 +168,10 @@ static void test_refusals(void **state _unused_)
 	refused("ca.pem", "localhost", "expired.pem", "expired-key.pem", "expired");
 	refused("ca.pem", "elsewhere.example", "server.pem", "server-key.pem",
 		"does not match the expected");
+	/* A certificate issued to a client (its key for TLS clients only) does not make a server,
+	 * even where there is no name to check: a Unix socket, a descriptor. */
+	refused("ca.pem", NULL, "client.pem", "client-key.pem", "intended purpose");
+	refused("ca.pem", "localhost", "client.pem", "client-key.pem", "intended purpose");
 }
 
 /* Verification off: anything goes, as asked. */
@@ -205,6 +209,15 @@ static void test_client_certificates(void **state _unused_)
 	} else {
 		assert_true(p.client_r < 0);
 	}
+	pair_free(&p);
+
+	/* A server's certificate does not pass for a client's. */
+	c.certfile = tls_path("server.pem");
+	c.keyfile = tls_path("server-key.pem");
+	handshake(&p, &c, &s);
+	assert_int_equal(p.server_r, -EACCES);
+	if (!strstr(tls_session_error(p.server), "intended purpose"))
+		fail_msg("'%s' does not say 'intended purpose'", tls_session_error(p.server));
 	pair_free(&p);
 
 	c.certfile = tls_path("client.pem");

@@ -16,7 +16,7 @@ static char tls_dir[64];
 /* DIR/name; the last 8 results stay valid, enough for one configuration's files. */
 static inline const char *tls_path(const char *name)
 {
-	static char buf[8][128];
+	static char buf[16][128];
 	static unsigned next;
 	char *p = buf[next++ % ELEMENTSOF(buf)];
 
