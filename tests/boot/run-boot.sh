@@ -65,7 +65,9 @@ runner_tools
 runner_root
 
 guestdir=$root/usr/local/lib/nbdm-boot
-mkdir -p "$guestdir/tests" "$root/etc/nbdm-boot"
+mkdir -p "$guestdir/tests" "$guestdir/debs" "$root/etc/nbdm-boot"
+# The packages again, for 75-upgrade (installed over themselves).
+cp "${packages[@]}" "$guestdir/debs/"
 install -m 0755 "$here/guest/run" "$guestdir/run"
 install -m 0644 "$here/guest/lib.sh" "$guestdir/lib.sh"
 if [ -n "${NBDM_BOOT_SCRIPT:-}" ]; then
