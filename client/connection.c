@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +308,41 @@ io_error:
 	return r;
 }
 
+/*
+ * The credentials loaded last, kept for a connection that cannot read the files again: the
+ * supervisor of a root on NBD keeps the initramfs as its root, which is emptied at switch-root, and
+ * a file may be replaced or removed meanwhile. Each connection still reads the files first, so a
+ * renewed certificate is taken up. Reconnections run in a thread of their own (reconnect-attempt.c),
+ * which may be cancelled: the lock covers no cancellation point.
+ */
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_creds *loaded;
+
+/* Keeps c as the credentials loaded last; whether there were none before. */
+static bool remember_creds(struct tls_creds *c)
+{
+	struct tls_creds *before;
+
+	tls_creds_ref(c);
+	pthread_mutex_lock(&loaded_lock);
+	before = loaded;
+	loaded = c;
+	pthread_mutex_unlock(&loaded_lock);
+	tls_creds_unref(before);
+	return !before;
+}
+
+/* A reference to the credentials loaded last, or NULL. */
+static struct tls_creds *creds_loaded_before(void)
+{
+	struct tls_creds *c;
+
+	pthread_mutex_lock(&loaded_lock);
+	c = tls_creds_ref(loaded);
+	pthread_mutex_unlock(&loaded_lock);
+	return c;
+}
+
 /* The credentials of the target's TLS settings, or NULL (and 0) without TLS. */
 static int load_tls(const struct client_target *target, struct tls_creds **ret, char **ret_message)
 {
@@ -339,10 +375,17 @@ static int load_tls(const struct client_target *target, struct tls_creds **ret, 
 		return -EINVAL;
 	}
 	r = tls_creds_load(TLS_CLIENT, &cfg, ret, why, sizeof(why));
+	if ((r == -ENOENT || r == -EACCES) && (*ret = creds_loaded_before())) {
+		log_notice("%s; this connection uses the credentials read before", why);
+		return 0;
+	}
 	if (r < 0) {
 		*ret_message = strdup(why);
 		return r;
 	}
+	/* Said once, not at every reconnection. */
+	if (!remember_creds(*ret))
+		return 0;
 	if (!cfg.verify_peer)
 		log_warning("TLS without verifying the server's certificate (tls-verify-peer=0): "
 			    "anyone between here and the server can read and change the data");
@@ -366,7 +409,7 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 		.tls = o->target.tls.enabled,
 	};
 	_cleanup_(client_transport_close) struct client_transport t = CLIENT_TRANSPORT_NONE;
-	_cleanup_(tls_creds_freep) struct tls_creds *creds = NULL;
+	_cleanup_(tls_creds_unrefp) struct tls_creds *creds = NULL;
 	_cleanup_free_ char *reason = NULL;
 	/* Without a supervisor to run it, there can be no relay. */
 	enum client_ktls ktls = ret_relay ? o->target.tls.ktls : CLIENT_KTLS_YES;

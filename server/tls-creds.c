@@ -77,7 +77,7 @@ struct srv_tls *srv_tls_unref(struct srv_tls *t)
 {
 	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
 		return NULL;
-	tls_creds_free(t->creds);
+	tls_creds_unref(t->creds);
 	free(t);
 	return NULL;
 }

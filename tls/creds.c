@@ -16,9 +16,16 @@
 
 #define PSK_PRIORITY ":+ECDHE-PSK:+DHE-PSK:+PSK"
 
-struct tls_creds *tls_creds_free(struct tls_creds *c)
+struct tls_creds *tls_creds_ref(struct tls_creds *c)
 {
-	if (!c)
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+struct tls_creds *tls_creds_unref(struct tls_creds *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return NULL;
 	if (c->x509)
 		gnutls_certificate_free_credentials(c->x509);
@@ -122,13 +129,14 @@ static int load_x509(struct tls_creds *c, const struct tls_config *cfg, char *wh
 int tls_creds_load(enum tls_role role, const struct tls_config *cfg, struct tls_creds **ret,
 		   char *why, size_t why_len)
 {
-	_cleanup_(tls_creds_freep) struct tls_creds *c = calloc(1, sizeof(*c));
+	_cleanup_(tls_creds_unrefp) struct tls_creds *c = calloc(1, sizeof(*c));
 	_cleanup_free_ char *priority = NULL;
 	const char *err_pos = NULL;
 	int r;
 
 	if (!c)
 		return -ENOMEM;
+	atomic_init(&c->refs, 1);
 	c->role = role;
 	c->verify_peer = cfg->verify_peer;
 	if (cfg->hostname && !(c->hostname = strdup(cfg->hostname)))

@@ -2,12 +2,15 @@
 /* The inside of struct tls_creds, for the files of tls/ only. */
 #pragma once
 
+#include <stdatomic.h>
+
 #include <gnutls/gnutls.h>
 
 #include "common/macro.h"
 #include "tls/tls.h"
 
 struct tls_creds {
+	atomic_uint refs; /* the loader's, and one per session (which GnuTLS points into) */
 	enum tls_role role;
 	gnutls_certificate_credentials_t x509;        /* NULL with PSK */
 	gnutls_psk_client_credentials_t psk_client;

@@ -25,6 +25,7 @@ struct tls_session *tls_session_free(struct tls_session *s)
 		return NULL;
 	if (s->g)
 		gnutls_deinit(s->g);
+	tls_creds_unref(s->creds);
 	free(s->out);
 	free(s);
 	return NULL;
@@ -61,7 +62,7 @@ int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret)
 
 	if (!s)
 		return -ENOMEM;
-	s->creds = c;
+	s->creds = tls_creds_ref((struct tls_creds *)c);
 	s->fd = fd;
 	r = gnutls_init(&s->g, c->role == TLS_CLIENT ? GNUTLS_CLIENT : GNUTLS_SERVER);
 	if (r < 0)

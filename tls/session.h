@@ -11,7 +11,7 @@
 
 struct tls_session {
 	gnutls_session_t g;
-	const struct tls_creds *creds;
+	struct tls_creds *creds; /* a reference */
 	int fd;
 	/* tls_session_queue_output(): ciphertext the socket did not take yet, in order. */
 	bool queueing;

@@ -52,10 +52,14 @@ struct tls_session;
  * GnuTLS's reason). */
 int tls_creds_load(enum tls_role role, const struct tls_config *cfg, struct tls_creds **ret,
 		   char *why, size_t why_len);
-struct tls_creds *tls_creds_free(struct tls_creds *c);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_creds *, tls_creds_free);
+/* Credentials are shared: each session holds a reference for its life, since GnuTLS points into
+ * them, so the loader may drop its own while sessions go on (a relay outlives its connect). */
+struct tls_creds *tls_creds_ref(struct tls_creds *c);
+struct tls_creds *tls_creds_unref(struct tls_creds *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tls_creds *, tls_creds_unref);
 
-/* A session over the connected socket fd (not owned: closing it stays the caller's). The socket
+/* A session over the connected socket fd (not owned: closing it stays the caller's), holding a
+ * reference to c. The socket
  * may be blocking or not; the functions below then block or return -EAGAIN. */
 int tls_session_new(const struct tls_creds *c, int fd, struct tls_session **ret);
 struct tls_session *tls_session_free(struct tls_session *s);

@@ -38,8 +38,8 @@ static void rig_free(struct rig *g)
 {
 	tls_relay_free(g->relay);
 	tls_session_free(g->server);
-	tls_creds_free(g->cc);
-	tls_creds_free(g->sc);
+	tls_creds_unref(g->cc);
+	tls_creds_unref(g->sc);
 	safe_close(g->server_fd);
 	safe_close(g->kernel_fd);
 }

@@ -106,7 +106,7 @@ static int teardown(void **state)
 	f->t = transport_close(f->t);
 	f->peer = tls_session_free(f->peer);
 	f->peer_fd = safe_close(f->peer_fd);
-	tls_creds_free(f->cc);
+	tls_creds_unref(f->cc);
 	/* The transport held its own reference; this is the last. */
 	assert_null(srv_tls_unref(f->creds));
 	return 0;

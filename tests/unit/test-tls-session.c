@@ -35,11 +35,14 @@ static void pair_free(struct pair *p)
 {
 	tls_session_free(p->client);
 	tls_session_free(p->server);
-	tls_creds_free(p->cc);
-	tls_creds_free(p->sc);
+	tls_creds_unref(p->cc);
+	tls_creds_unref(p->sc);
 	close(p->fd[0]);
 	close(p->fd[1]);
 }
+
+/* test_sessions_keep_creds(): the loader drops its credentials once the sessions exist. */
+static bool drop_creds;
 
 /* Loads both sides' credentials (asserting success) and runs both handshakes to their end, one
  * step each in turn, as two event loops would. */
@@ -54,6 +57,10 @@ static void handshake(struct pair *p, const struct tls_config *client,
 	assert_int_equal(tls_creds_load(TLS_SERVER, server, &p->sc, p->why, sizeof(p->why)), 0);
 	assert_int_equal(tls_session_new(p->cc, p->fd[0], &p->client), 0);
 	assert_int_equal(tls_session_new(p->sc, p->fd[1], &p->server), 0);
+	if (drop_creds) {
+		p->cc = tls_creds_unref(p->cc);
+		p->sc = tls_creds_unref(p->sc);
+	}
 	for (int i = 0; i < 1000 && !(client_done && server_done); i++) {
 		if (!client_done) {
 			p->client_r = tls_session_handshake(p->client);
@@ -125,6 +132,23 @@ static void test_x509(void **state _unused_)
 	c.hostname = "127.0.0.1";
 	handshake(&p, &c, &s);
 	assert_int_equal(p.client_r, 0);
+	pair_free(&p);
+}
+
+/* A session holds its credentials: a relay outlives the connect that loaded them, and the loader
+ * drops its reference when it returns. */
+static void test_sessions_keep_creds(void **state _unused_)
+{
+	struct tls_config c = client_x509("ca.pem", "localhost"), s = server_x509();
+	struct pair p;
+
+	drop_creds = true;
+	handshake(&p, &c, &s);
+	drop_creds = false;
+	assert_null(p.cc);
+	assert_int_equal(p.client_r, 0);
+	assert_int_equal(p.server_r, 0);
+	exchange(&p);
 	pair_free(&p);
 }
 
@@ -329,6 +353,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_x509),
+		cmocka_unit_test(test_sessions_keep_creds),
 		cmocka_unit_test(test_tls12),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_no_verify),

@@ -201,8 +201,8 @@ int main(int argc, char **argv)
 	printf("%s: %d KiB each way through the kernel's TLS\n", desc, AMOUNT / 1024);
 	tls_session_free(client);
 	tls_session_free(server);
-	tls_creds_free(cc);
-	tls_creds_free(sc);
+	tls_creds_unref(cc);
+	tls_creds_unref(sc);
 	close(cfd);
 	close(sfd);
 	return 0;

@@ -7,7 +7,8 @@
 # relay by itself, and is refused with --tls-ktls=yes; a server that sends a TLS 1.3 key update or
 # a late session ticket after the hand-off, between replies: the relay reads it, and a session in
 # the kernel is replaced by the supervisor, with no I/O error either way; a key update in the
-# middle of a reply, through the relay; the driver's NBD_CMD_DISC relayed at detach.
+# middle of a reply, through the relay; the driver's NBD_CMD_DISC relayed at detach; a
+# reconnection after the certificate files are gone.
 need_ours "client tls relay: our nbd-client relays TLS"
 need_tls "client tls relay"
 T=$TLS_DIR
@@ -53,16 +54,23 @@ check "client tls relay -C 4: ... with 4 connections, all alive" \
 	awk '$1 == "/dev/nbd1" && $6 == "4" { f = 1 } END { exit !f }' "$STATE/cmd.out"
 detach_ours "client tls relay -C 4" nbd1 detach /dev/nbd1
 
-# ---- a server restart under a relayed, persistent attach with a verified workload
+# ---- a server restart under a relayed, persistent attach with a verified workload. The client's
+# certificate files are gone by the time it reconnects, as they are for the supervisor of a root
+# on NBD after switch-root (its root, the initramfs, is emptied): it uses what it read before.
 errs0=$(nbd_io_errors nbd2)
+mkdir -p /tmp/relaycerts
+cp "$T/ca.pem" "$T/client.pem" "$T/client-key.pem" /tmp/relaycerts/
 # shellcheck disable=SC2086
 check "client tls relay: attach -persist, relayed" start_supervisor relaysup \
-	attach nbds://127.0.0.1:10850/r /dev/nbd2 $CERTS --tls-ktls=no -persist -n -timeout 5
+	attach nbds://127.0.0.1:10850/r /dev/nbd2 -cacertfile /tmp/relaycerts/ca.pem \
+	-certfile /tmp/relaycerts/client.pem -keyfile /tmp/relaycerts/client-key.pem \
+	--tls-ktls=no -persist -n -timeout 5
 make_file /tmp/relay-pattern 4
 io_rounds nbd2 /tmp/relay-pattern 1 12 /tmp/relay-rounds.log
 sleep 2
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
+rm -r /tmp/relaycerts
 sleep 1
 # shellcheck disable=SC2086
 check "client tls relay: the server is back" server_up 10850 -v $SERVE
@@ -70,6 +78,8 @@ check "client tls relay: the workload verified every round" \
 	wait_until 120 sh -c 'tail -n 1 /tmp/relay-rounds.log | grep -Eq "DONE|FAIL" &&
 		tail -n 1 /tmp/relay-rounds.log | grep -q DONE'
 check "client tls relay: reconnected through a new relay" wait_until 30 sup_reconnects_at_least nbd2 1
+check "client tls relay: ... with the credentials read before, its files gone" \
+	grep -q 'uses the credentials read before' /tmp/relaysup.log
 check_eq "client tls relay: no I/O error across the restart" 0 \
 	"$(( $(nbd_io_errors nbd2) - errs0 ))"
 detach_ours "client tls relay -persist" nbd2 detach /dev/nbd2
