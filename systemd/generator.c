@@ -301,6 +301,38 @@ static int write_dropin(struct generator *g, unsigned line, const char *instance
 	return close_file(f, dir, DROPIN_NAME);
 }
 
+/*
+ * Whether the initramfs attached the device for a root on NBD: the process the kernel names for it
+ * is a supervisor whose argv[0] starts with '@' (the mark that keeps it alive through the
+ * shutdown; nbd-boot(7)). nbd-boot(7) lets root=/dev/nbdN take its server from the device's
+ * nbdtab line, so that line is often there; starting its unit would only find the device taken,
+ * fail, and (with persist) be restarted for ever.
+ */
+static bool attached_by_initramfs(const struct generator_config *c, const char *instance)
+{
+	char path[4096], pid[32], first = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/block/%s/pid", c->sys_dir ? c->sys_dir : "/sys", instance);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, pid, sizeof(pid) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	pid[n] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	snprintf(path, sizeof(path), "%s/%s/cmdline", c->proc_dir ? c->proc_dir : "/proc", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, &first, 1);
+	close(fd);
+	return n == 1 && first == '@';
+}
+
 static int generate_line(struct generator *g, const struct nbdtab_entry *e)
 {
 	const struct generator_config *c = g->c;
@@ -343,6 +375,12 @@ static int generate_line(struct generator *g, const struct nbdtab_entry *e)
 			    e->line);
 	}
 
+	if (!sd.noauto && attached_by_initramfs(c, instance)) {
+		log_notice("%s:%u: %s is the root on NBD, attached by the initramfs, whose supervisor "
+			   "stays with it: the line gets no unit at boot (as with noauto)", c->nbdtab,
+			   e->line, e->device);
+		sd.noauto = true;
+	}
 	r = write_dropin(g, e->line, instance, persistent, mount ? &m : NULL);
 	if (r < 0)
 		return r;

@@ -27,7 +27,8 @@
 #          module (in a copy of the root with dracut installed): root=nbd:10.0.2.100:root:ext4::timeout=8.
 #          At poweroff dracut's shutdown unmounts the old root and the module's hook detaches nbd0.
 #   dracut-part  the same as part through dracut: root=/dev/nbd0p1 netroot=nbd://10.0.2.100:10809/root.
-# Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
+# Every root has an nbdtab line for nbd0 (persist, no noauto), which the generator must leave to
+# the initramfs' supervisor. Each ends with the guest's poweroff; the host then checks that QEMU ended by itself, the kernel
 # powered down, no step of the shutdown killed the supervisor, and the export's file system is
 # clean (remounted read-only and not left needing recovery) with e2fsck -n.
 #
@@ -231,6 +232,9 @@ NETROOT_VARIANT=$variant"
 	esac
 	printf '%s\nNETROOT_ROOTDEV=%s\n' "$env" "$rootdev" >"$tree/etc/nbdm-netroot/env"
 	echo "$rootdev / ext4 rw,errors=remount-ro 0 0" >"$tree/etc/fstab"
+	# The root device's own nbdtab line, as nbd-boot(7) lets root=/dev/nbdN read it: the
+	# generator must leave the device to the initramfs' supervisor.
+	echo "nbd0 10.0.2.100 root persist" >"$tree/etc/nbdtab"
 	truncate -s 1600M "$work/root.img"
 	case $variant in
 	*part)

@@ -28,6 +28,9 @@
 #define NBD_CLIENT "/usr/sbin/nbd-client"
 
 static char dir[512], out[600], tab[600];
+/* Where the generator looks for attached devices' processes: empty scratch trees unless a test
+ * puts some there (attached()). */
+static char sys_dir[600], proc_dir[600];
 static int kmsg = -1;
 static struct capture cap = CAPTURE_INIT;
 
@@ -41,6 +44,8 @@ static int setup(void **state _unused_)
 		return -1;
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(tab, sizeof(tab), "%s/nbdtab", dir);
+	snprintf(sys_dir, sizeof(sys_dir), "%s/sys", dir);
+	snprintf(proc_dir, sizeof(proc_dir), "%s/proc", dir);
 	if (mkdir(out, 0755) < 0)
 		return -1;
 	kmsg = memfd_create("kmsg", MFD_CLOEXEC);
@@ -78,6 +83,8 @@ static int run(void)
 		.dir = out,
 		.unit_dir = UNIT_DIR,
 		.nbd_client = NBD_CLIENT,
+		.sys_dir = sys_dir,
+		.proc_dir = proc_dir,
 	};
 
 	return generate(&c);
@@ -192,6 +199,46 @@ static void test_plain_and_persistent(void **state _unused_)
 	}
 	t = read_text("nbd@nbd3.service.d/50-nbdtab.conf");
 	assert_null(strstr(t, "Type="));
+}
+
+/* Device name's sysfs pid is pid, whose process has the argument vector argv (NULs included). */
+static void attached(const char *name, const char *pid, const char *argv, size_t argv_len)
+{
+	char path[1400];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "mkdir -p %s/block/%s %s/%s", sys_dir, name, proc_dir, pid);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "%s/block/%s/pid", sys_dir, name);
+	assert_non_null(f = fopen(path, "we"));
+	fprintf(f, "%s\n", pid);
+	assert_int_equal(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/%s/cmdline", proc_dir, pid);
+	assert_non_null(f = fopen(path, "we"));
+	assert_int_equal(fwrite(argv, 1, argv_len, f), argv_len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The root on NBD, attached by the initramfs with its supervisor marked '@': its nbdtab line (which
+ * root=/dev/nbdN may read) gets no unit at boot, which would fail on the taken device for ever. A
+ * device attached by any other process keeps its unit. */
+static void test_root_attached_by_initramfs(void **state _unused_)
+{
+	static const char marked[] = "@nbd-client\0attach\0-persist", plain[] = "nbd-client\0nbd1";
+	char want[1024];
+
+	attached("nbd0", "4242", marked, sizeof(marked));
+	attached("nbd1", "4343", plain, sizeof(plain));
+	write_tab("nbd0 server.example root persist\n"
+		  "nbd1 server.example data persist\n");
+	assert_int_equal(run(), 0);
+	snprintf(want, sizeof(want),
+		 "<29>%s:1: /dev/nbd0 is the root on NBD, attached by the initramfs, whose "
+		 "supervisor stays with it: the line gets no unit at boot (as with noauto)\n", tab);
+	assert_string_equal(kernel_log(), want);
+	assert_false(exists("remote-fs.target.wants/nbd@nbd0.service"));
+	assert_true(exists("nbd@nbd0.service.d/50-nbdtab.conf"));
+	assert_link("remote-fs.target.wants/nbd@nbd1.service", UNIT_DIR "/nbd@.service");
 }
 
 static void test_mount(void **state _unused_)
@@ -310,6 +357,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_plain_and_persistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_attached_by_initramfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_nbdtab, setup, teardown),
