@@ -100,6 +100,15 @@ static int open_connections(const struct client_options *o, struct attachment *a
 	int r;
 
 	client_target_string(&o->target, where, sizeof(where));
+	/* The credentials first: a file that cannot be read is not the server's doing, and a
+	 * -ENOENT from a connection below then means an export the server does not have. */
+	{
+		_cleanup_free_ char *message = NULL;
+
+		r = client_load_tls(o, &message);
+		if (r < 0)
+			return log_error_errno(r, "%s", message ? message : strerror(-r));
+	}
 	/* client_open_export() moves every TLS session into the kernel or to a relay, or fails. */
 	a->tls = o->target.tls.enabled;
 	if (n > ATTACH_MAX_CONNECTIONS)

@@ -495,6 +495,17 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 	return 0;
 }
 
+int client_load_tls(const struct client_options *o, char **ret_message)
+{
+	struct tls_creds *creds = NULL;
+	int r;
+
+	*ret_message = NULL;
+	r = load_tls(&o->target, &creds, ret_message);
+	tls_creds_unref(creds);
+	return r;
+}
+
 void client_log_exports(const struct client_options *o)
 {
 	_cleanup_free_ char *message = NULL;

@@ -44,6 +44,11 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 		       struct tls_relay **ret_relay, struct nbd_neg_result **ret_res,
 		       char **ret_message);
 
+/* Loads (and keeps, for later connections) the TLS credentials o names, if any: 0, or a negative
+ * errno with *ret_message saying which file and why. client_open_export() does it too; a caller
+ * that runs this first knows that a later failure is the connection's, not a file's. */
+int client_load_tls(const struct client_options *o, char **ret_message);
+
 /* After an unknown export: logs the exports the server does have (or that it will not say). */
 void client_log_exports(const struct client_options *o);
 

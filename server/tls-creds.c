@@ -34,9 +34,10 @@ int srv_tls_load(const struct server_config *cfg, struct srv_tls **ret)
 			return log_error_errno(r, "TLS: the PSK file %s has a malformed line (psktool "
 						  "writes 'username:hexkey'); fix it or name another "
 						  "with --tls-psk", cfg->pskfile);
-		if (r == -ENOENT)
-			return log_error_errno(r, "TLS: the PSK file %s is missing or holds no key; make "
-						  "one with 'psktool -u NAME -p %s'", cfg->pskfile,
+		if (r == -ENOENT || r == -ESRCH)
+			return log_error_errno(r, "TLS: the PSK file %s %s; make one with 'psktool -u "
+						  "NAME -p %s'", cfg->pskfile,
+					       r == -ENOENT ? "does not exist" : "holds no key",
 					       cfg->pskfile);
 		if (r < 0)
 			return log_error_errno(r, "TLS: cannot read the PSK file %s: %m (it is read at "

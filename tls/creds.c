@@ -54,7 +54,7 @@ static int load_psk(struct tls_creds *c, const struct tls_config *cfg, char *why
 	if (c->role == TLS_SERVER) {
 		r = gnutls_psk_allocate_server_credentials(&c->psk_server);
 		if (r < 0)
-			return failed(r, why, len, "Cannot set up PSK", NULL);
+			return failed(r, why, len, "Cannot set up PSK", "credentials");
 		r = gnutls_psk_set_server_credentials_file(c->psk_server, cfg->pskfile);
 		if (r < 0)
 			return failed(r, why, len, "Cannot read the PSK file", cfg->pskfile);
@@ -65,7 +65,7 @@ static int load_psk(struct tls_creds *c, const struct tls_config *cfg, char *why
 		gnutls_datum_t key;
 
 		r = tls_psk_lookup(cfg->pskfile, cfg->username, &user, &hex);
-		if (r == -ENOENT && cfg->username) {
+		if (r == -ESRCH && cfg->username) {
 			snprintf(why, len, "The PSK file %s has no key for user '%s'", cfg->pskfile,
 				 cfg->username);
 			return r;
@@ -73,13 +73,13 @@ static int load_psk(struct tls_creds *c, const struct tls_config *cfg, char *why
 		if (r < 0) {
 			snprintf(why, len, "Cannot read the PSK file %s: %s", cfg->pskfile,
 				 r == -EBADMSG ? "a line is not username:hexkey"
-				 : r == -ENOENT ? "it has no key"
+				 : r == -ESRCH ? "it has no key"
 						: strerror(-r));
 			return r;
 		}
 		r = gnutls_psk_allocate_client_credentials(&c->psk_client);
 		if (r < 0)
-			return failed(r, why, len, "Cannot set up PSK", NULL);
+			return failed(r, why, len, "Cannot set up PSK", "credentials");
 		key = (gnutls_datum_t){ .data = (unsigned char *)hex, .size = (unsigned)strlen(hex) };
 		r = gnutls_psk_set_client_credentials(c->psk_client, user, &key, GNUTLS_PSK_KEY_HEX);
 		if (r < 0)

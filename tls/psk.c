@@ -52,5 +52,5 @@ int tls_psk_lookup(const char *path, const char *username, char **ret_username, 
 			return 0;
 		}
 	}
-	return ferror(f) ? -EIO : -ENOENT;
+	return ferror(f) ? -EIO : -ESRCH;
 }

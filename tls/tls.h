@@ -110,6 +110,6 @@ void tls_session_describe(const struct tls_session *s, char *buf, size_t len);
 const char *tls_session_error(const struct tls_session *s);
 
 /* Finds username's key (NULL: the first line's user) in a psktool file: new strings for the user
- * name and the key in hex. 0, -ENOENT (no such user), -EBADMSG (a malformed line: not
- * "name:hexkey"), or the errno of reading it. */
+ * name and the key in hex. 0, -ESRCH (no such user, or no key at all), -EBADMSG (a malformed
+ * line: not "name:hexkey"), or the errno of opening or reading it (-ENOENT: no such file). */
 int tls_psk_lookup(const char *path, const char *username, char **ret_username, char **ret_hexkey);

@@ -326,7 +326,10 @@ static void test_load_errors(void **state _unused_)
 	cfg.priority = "NORMAL:+NO-SUCH-THING";
 	load_fails(TLS_SERVER, &cfg, -EINVAL, "priority string");
 	cfg = (struct tls_config){ .pskfile = tls_path("psk.txt"), .username = "bob" };
-	load_fails(TLS_CLIENT, &cfg, -ENOENT, "no key for user 'bob'");
+	load_fails(TLS_CLIENT, &cfg, -ESRCH, "no key for user 'bob'");
+	/* A PSK file that is not there is said to be missing, not to lack the key. */
+	cfg = (struct tls_config){ .pskfile = "/nonexistent/psk.txt", .username = "alice" };
+	load_fails(TLS_CLIENT, &cfg, -ENOENT, "/nonexistent/psk.txt: No such file or directory");
 }
 
 static void test_psk_file(void **state _unused_)
@@ -339,7 +342,7 @@ static void test_psk_file(void **state _unused_)
 	assert_int_equal(strlen(hex), 64);
 	free(user);
 	free(hex);
-	assert_int_equal(tls_psk_lookup(tls_path("psk.txt"), "bob", &user, &hex), -ENOENT);
+	assert_int_equal(tls_psk_lookup(tls_path("psk.txt"), "bob", &user, &hex), -ESRCH);
 	assert_int_equal(tls_psk_lookup("/nonexistent/psk", NULL, &user, &hex), -ENOENT);
 	snprintf(bad, sizeof(bad), "%s/bad-psk.txt", tls_dir);
 	f = fopen(bad, "w");

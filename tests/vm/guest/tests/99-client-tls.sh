@@ -100,6 +100,11 @@ detach_ours "client tls age" nbd5 detach /dev/nbd5
 # ---- refusals
 refused "client tls: a server certificate from another CA is refused" "issuer is unknown" \
 	attach nbds://127.0.0.1:10830/tls /dev/nbd4 -cacertfile "$T/other-ca.pem"
+# A file that cannot be read is said once, and is no cause to ask the server for its exports.
+refused "client tls: a CA file that does not exist is named" "/tmp/no-such-ca.pem" \
+	attach nbds://127.0.0.1:10830/tls /dev/nbd4 -cacertfile /tmp/no-such-ca.pem
+check_fails "client tls: ... without asking the server which exports it has" \
+	grep -q 'exports' "$STATE/cmd.err"
 refused "client tls: a server that requires TLS, asked without it" "requires TLS" \
 	attach nbd://127.0.0.1:10830/tls /dev/nbd4
 truncate -s 16M /tmp/plain.img
