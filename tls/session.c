@@ -126,16 +126,20 @@ static int handshake_failed(struct tls_session *s, int r)
 		return -EACCES;
 	}
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED) {
-		snprintf(s->error, sizeof(s->error), "the peer ended the handshake: %s",
-			 gnutls_alert_get_name(gnutls_alert_get(s->g)));
+		snprintf(s->error, sizeof(s->error), "the peer ended the handshake: %s%s",
+			 gnutls_alert_get_name(gnutls_alert_get(s->g)),
+			 s->creds->x509 ? "" : " (with PSK, a user name or key that differs looks "
+					       "like this)");
 		return -ECONNREFUSED;
 	}
 	if (r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_CERTIFICATE_REQUIRED) {
 		snprintf(s->error, sizeof(s->error), "the peer sent no certificate, and one is required");
 		return -EACCES;
 	}
-	/* A wrong PSK shows as a record that does not decrypt (or a bad Finished). */
-	if (!s->creds->x509 && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED)) {
+	/* A wrong PSK shows as a record that does not decrypt or a bad Finished (TLS 1.2), or as a
+	 * binder that does not verify, an illegal parameter (TLS 1.3). */
+	if (!s->creds->x509 && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED ||
+				r == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER)) {
 		snprintf(s->error, sizeof(s->error), "the pre-shared keys differ (%s)",
 			 gnutls_error_message(r));
 		return -EACCES;
