@@ -163,6 +163,16 @@ int main(int argc, char **argv)
 		r = drop_privileges(cfg.user, cfg.group);
 		if (r < 0)
 			goto out;
+		/* GnuTLS reads a PSK file at every handshake, as the user the server has become:
+		 * one only root may read would fail every client, with no word of why. */
+		if (cfg.pskfile && access(cfg.pskfile, R_OK) < 0) {
+			r = log_error_errno(errno, "TLS: the PSK file %s cannot be read by the user the "
+						   "server runs as (%s): %m; it is read at every "
+						   "handshake, so let that user read it (chgrp, chmod "
+						   "g+r) or name another with --tls-psk",
+					    cfg.pskfile, cfg.user ? cfg.user : cfg.group);
+			goto out;
+		}
 	}
 	r = server_open_exports(&srv);
 	if (r < 0)

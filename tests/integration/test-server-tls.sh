@@ -333,6 +333,17 @@ check_grep "start-up: ... naming the file" "nowhere/server-cert.pem" "$SCRATCH/o
 check_status "start-up: a missing PSK file stops the server" 1 "${TO[@]}" "$NBD_SERVER" \
 	--foreground --bind 127.0.0.1 --port "$(free_port)" --memory 1M --tls-psk "$SCRATCH/no.psk"
 check_grep "start-up: ... naming it and how to make one" "no.psk.*psktool" "$SCRATCH/out"
+# The PSK file is read at every handshake, by the user the server becomes.
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+	install -m 0600 "$T/psk.txt" "$SCRATCH/root-only.psk"
+	check_status "start-up: a PSK file the --user cannot read stops the server" 1 "${TO[@]}" \
+		"$NBD_SERVER" --foreground --bind 127.0.0.1 --port "$(free_port)" --memory 1M \
+		--tls-psk "$SCRATCH/root-only.psk" --user nobody
+	check_grep "start-up: ... naming the file and the user" "root-only.psk .*(nobody)" \
+		"$SCRATCH/out"
+else
+	skip "start-up: a PSK file the --user cannot read" "needs root and a user nobody"
+fi
 check_status "start-up: --tls=require without credentials" 1 "${TO[@]}" "$NBD_SERVER" \
 	--foreground --bind 127.0.0.1 --port "$(free_port)" --memory 1M --tls=require
 check_grep "start-up: ... says what to give" "no credentials" "$SCRATCH/out"
