@@ -19,6 +19,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "proto/nbd-protocol.h"
 #include "server/listen.h"
 
 /* Bursts of clients (hundreds connecting at once) must not find the queue full. */
@@ -168,8 +169,18 @@ int listeners_open(struct listener_set *set, const struct server_config *cfg)
 	int r;
 
 	r = listen_activated(set, &activated);
-	if (r < 0 || activated)
+	if (r < 0)
 		return r;
+	if (activated) {
+		/* Said, not silently dropped: an address meant to keep the exports local would
+		 * otherwise give way to whatever the socket unit listens on. */
+		if (cfg->addresses || cfg->unix_path || cfg->port != NBD_DEFAULT_PORT)
+			log_warning("The service manager gave the listening sockets (socket "
+				    "activation): the configuration's listenaddr, port and unixsock are "
+				    "not used; to listen elsewhere, set ListenStream= in the socket unit "
+				    "(systemctl edit nbd-server.socket)");
+		return 0;
+	}
 	if (cfg->unix_path) {
 		r = listen_unix(set, cfg->unix_path);
 		if (r < 0)

@@ -208,6 +208,30 @@ fi
 rc=0
 stop_server || rc=$?
 check_eq "LISTEN_FDS server exits 0 on SIGTERM" 0 "$rc"
+# A configuration that says where to listen is not followed under socket activation, and the
+# server says so rather than drop it silently.
+cat >"$SCRATCH/activated.conf" <<CONF
+[generic]
+	listenaddr = 127.0.0.1
+	port = 10999
+[sa]
+	exportname = $SCRATCH/other.img
+CONF
+SA3=$SCRATCH/activate3.sock
+start_server_cmd "$SA3" "$PY" -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(16)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])' "$SA3" "$NBD_SERVER" --foreground -C "$SCRATCH/activated.conf"
+check_eq "LISTEN_FDS with listenaddr and port in the config: served on fd 3" 3145728 \
+	"$("${TO[@]}" nbdinfo --size "$(uri "$SA3" sa)" 2>&1)"
+check_grep "... saying the config's listenaddr and port are not used" \
+	"listenaddr, port and unixsock are not used" "$SERVER_LOG"
+stop_server
 check_eq "libnbd's socket activation (nbdinfo -- [ nbd-server ... ])" 2097152 \
 	"$("${TO[@]}" nbdinfo --size -- [ "$NBD_SERVER" --oneshot --export "=$SCRATCH/disk.img" ] \
 		2>"$SCRATCH/nbdinfo.err")"
