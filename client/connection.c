@@ -302,8 +302,9 @@ io_error:
 				     whole ? "s" : "ms") < 0)
 				*ret_message = NULL;
 		} else if (asprintf(ret_message, "Connection failed during the handshake: %s",
-				  strerror(-r)) < 0)
+				    client_transport_error(t) ?: strerror(-r)) < 0) {
 			*ret_message = NULL;
+		}
 	}
 	return r;
 }

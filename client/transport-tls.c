@@ -152,12 +152,18 @@ static void tls_close(struct client_transport *t)
 		close(TAKE_FD(t->fd));
 }
 
+static const char *tls_error(const struct client_transport *t)
+{
+	return t->data ? tls_session_error(t->data) : NULL;
+}
+
 static const struct client_transport_ops tls_ops = {
 	.name = "tls",
 	.recv = tls_recv,
 	.send = tls_send,
 	.release = tls_release,
 	.close = tls_close,
+	.error = tls_error,
 };
 
 int client_transport_start_tls(struct client_transport *t, const struct tls_creds *creds,

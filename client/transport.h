@@ -32,6 +32,9 @@ struct client_transport_ops {
 		       struct tls_relay **ret_relay, char *why, size_t why_len);
 	/* Ends the transport and closes its socket. */
 	void (*close)(struct client_transport *t);
+	/* Why the last recv or send failed, in words, when the transport knows more than its errno
+	 * (a TLS alert from the server); NULL or "" otherwise. Optional. */
+	const char *(*error)(const struct client_transport *t);
 };
 
 struct client_transport {
@@ -70,6 +73,14 @@ static inline int client_transport_release(struct client_transport *t, enum clie
 
 	*t = (struct client_transport)CLIENT_TRANSPORT_NONE;
 	return fd;
+}
+
+/* Why the last recv or send failed, or NULL when the errno says it all. */
+static inline const char *client_transport_error(const struct client_transport *t)
+{
+	const char *e = t->ops && t->ops->error ? t->ops->error(t) : NULL;
+
+	return e && *e ? e : NULL;
 }
 
 /* Closes t if it holds a connection; an empty t is left alone. */

@@ -183,6 +183,31 @@ static ssize_t record_failed(struct tls_session *s, ssize_t r)
 						     "TLS (no close_notify)");
 		return -ECONNRESET;
 	}
+	/* The socket's own failure: its errno says it, GnuTLS's words ("Error in the push
+	 * function") say less. */
+	if (r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR) {
+		s->error[0] = '\0';
+		return -errno_from_gnutls((int)r);
+	}
+	/* Under TLS 1.3 a server judges the client's certificate after the client's handshake is
+	 * done: its refusal comes as an alert in place of the first record. */
+	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		int alert = gnutls_alert_get(s->g);
+		bool about_certificate = alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
+					 alert == GNUTLS_A_BAD_CERTIFICATE ||
+					 alert == GNUTLS_A_UNKNOWN_CA ||
+					 alert == GNUTLS_A_CERTIFICATE_UNKNOWN ||
+					 alert == GNUTLS_A_CERTIFICATE_EXPIRED ||
+					 alert == GNUTLS_A_CERTIFICATE_REVOKED ||
+					 alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+
+		snprintf(s->error, sizeof(s->error), "the peer ended TLS: %s%s",
+			 gnutls_alert_get_name(alert),
+			 about_certificate && s->creds->role == TLS_CLIENT
+				 ? " (the server wants a client certificate its CA signed: -F and -K)"
+				 : "");
+		return -EPROTO;
+	}
 	if (r == GNUTLS_E_REHANDSHAKE) {
 		snprintf(s->error, sizeof(s->error), "the peer asked for a renegotiation, which is "
 						     "not supported");

@@ -230,6 +230,11 @@ static void test_client_certificates(void **state _unused_)
 		ssize_t r = tls_session_recv(p.client, buf, sizeof(buf));
 
 		assert_true(r < 0 && r != -EAGAIN);
+		/* The alert is named, with what the client can do about it. */
+		if (!strstr(tls_session_error(p.client), "Certificate is required") ||
+		    !strstr(tls_session_error(p.client), "-F and -K"))
+			fail_msg("'%s' does not name the alert and the remedy",
+				 tls_session_error(p.client));
 	} else {
 		assert_true(p.client_r < 0);
 	}
