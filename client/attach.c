@@ -366,8 +366,9 @@ static int attach(const struct client_options *o)
 		if (strcmp(attachment_tls_mode(&a), "relay") == 0) {
 			r = log_error_errno(EOPNOTSUPP, "The TLS relay runs in the netlink supervisor, "
 							"and this kernel has no nbd netlink interface: "
-							"load the tls module (modprobe tls) so that the "
-							"kernel holds the sessions");
+							"the kernel must hold the sessions (the tls "
+							"module loaded, a cipher it takes such as "
+							"AES-GCM, and not --tls-ktls=no)");
 			goto out;
 		}
 	}

@@ -482,9 +482,16 @@ int client_open_export(const struct client_options *o, int given_fd, enum nbd_ne
 	why[0] = '\0';
 	fd = client_transport_release(&t, ktls, &relay, why, sizeof(why));
 	if (fd < 0) {
+		/* What would carry the session instead: a relay, where a supervisor can run one. */
+		const char *instead =
+			fd == -EREMOTEIO || !o->target.tls.enabled ? ""
+			: ret_relay ? " (--tls-ktls=auto relays it in the supervisor instead)"
+				    : " (--fd and -nonetlink attaches have no supervisor to relay it: "
+				      "the kernel must hold the session)";
+
 		nbd_neg_result_free(TAKE_PTR(*ret_res));
-		if (asprintf(ret_message, "%s: cannot hand the connection to the kernel: %s", where,
-			     why[0] ? why : strerror(-fd)) < 0)
+		if (asprintf(ret_message, "%s: cannot hand the connection to the kernel: %s%s",
+			     where, why[0] ? why : strerror(-fd), instead) < 0)
 			*ret_message = NULL;
 		return fd;
 	}

@@ -115,9 +115,8 @@ static int tls_release(struct client_transport *t, enum client_ktls ktls,
 	r = tls_session_to_kernel(s);
 	/* -EREMOTEIO: half of the session is in the kernel; nothing can use the socket now. */
 	if (r < 0 && (ktls == CLIENT_KTLS_YES || r == -EREMOTEIO)) {
-		snprintf(why, why_len, "the kernel cannot take the TLS session: %s%s",
-			 tls_session_error(s),
-			 r == -EREMOTEIO ? "" : " (--tls-ktls=auto relays it instead)");
+		snprintf(why, why_len, "the kernel cannot take the TLS session: %s",
+			 tls_session_error(s));
 		free_session(t);
 		close(TAKE_FD(t->fd));
 		return r;

@@ -103,6 +103,14 @@ detach_ours "client tls relay (AES-CBC)" nbd3 detach /dev/nbd3
 refused "client tls relay: AES-CBC with --tls-ktls=yes is refused, naming why" \
 	"kernel cannot take the TLS session" \
 	attach nbds://127.0.0.1:10851/r /dev/nbd3 $CERTS -priority "$CBC" --tls-ktls=yes
+check "client tls relay: ... suggesting the relay of --tls-ktls=auto" \
+	grep -q 'tls-ktls=auto relays it' "$STATE/cmd.err"
+# shellcheck disable=SC2086
+refused "client tls relay: AES-CBC with -nonetlink (no supervisor, no relay) is refused" \
+	"kernel cannot take the TLS session" \
+	attach nbds://127.0.0.1:10851/r /dev/nbd3 $CERTS -priority "$CBC" -nonetlink
+check "client tls relay: ... saying there is no supervisor to relay it, not suggesting one" \
+	sh -c "grep -q 'no supervisor to relay it' '$STATE/cmd.err' && ! grep -q 'tls-ktls=auto' '$STATE/cmd.err'"
 server_kill
 
 # ---- late handshake records after the hand-off
