@@ -387,10 +387,11 @@ static int load_tls(const struct client_target *target, struct tls_creds **ret, 
 	/* Said once, not at every reconnection. */
 	if (!remember_creds(*ret))
 		return 0;
-	if (!cfg.verify_peer)
+	/* With PSK, the key itself proves the server: there is no certificate to verify. */
+	if (!cfg.verify_peer && !cfg.pskfile)
 		log_warning("TLS without verifying the server's certificate (tls-verify-peer=0): "
 			    "anyone between here and the server can read and change the data");
-	else if (!cfg.pskfile && !cfg.hostname)
+	else if (cfg.verify_peer && !cfg.pskfile && !cfg.hostname)
 		log_notice("The server's certificate is checked against the CAs, not against a name: "
 			   "a Unix socket or a descriptor has no host name; give the name it must "
 			   "carry with -H (tls-hostname=)");

@@ -81,6 +81,10 @@ if command -v nbdkit >/dev/null; then
 	check "nbdkit psk: info with tls-psk-file and the user in the URI" \
 		"${CLIENT[@]}" info "nbds://alice@localhost:$P/?tls-psk-file=$T/psk.txt"
 	check_grep "nbdkit psk: the size came through TLS" '^size: 3145728$' "$SCRATCH/out"
+	check "nbdkit psk: tls-verify-peer=0 changes nothing with a PSK" \
+		"${CLIENT[@]}" info "nbds://alice@localhost:$P/?tls-psk-file=$T/psk.txt&tls-verify-peer=0"
+	check_fails "nbdkit psk: ... and warns of no unverified certificate" \
+		grep -q "without verifying" "$SCRATCH/out"
 	check_status "nbdkit psk: a key that differs is refused" 1 \
 		"${CLIENT[@]}" info "nbds://localhost:$P/?tls-psk-file=$T/other-psk.txt&tls-username=alice"
 	check_grep "nbdkit psk: ... with a hint at the key" "PSK" "$SCRATCH/out"
