@@ -355,6 +355,29 @@ boot_one() { # VARIANT
 	fi
 }
 
+# The initramfs-tools hook copies the TLS files of every nbdtab line, and warns when a private key
+# goes into an initramfs other users may read (mkinitramfs's UMASK, 0022 by default), not under
+# UMASK=0077. Initrds made on the side, once per run of the 6.12 series (the hook is the same for
+# both); the boots' initrd is left as it is.
+if [ "$series" = 6.12 ]; then
+	keycheck() { # UMASK: mkinitramfs's messages
+		chroot "$root" env UMASK="$1" mkinitramfs -o /tmp/keycheck.img "$kver" 2>&1 >/dev/null
+	}
+	printf 'nbd7 10.0.2.100 data certfile=/etc/nbdm-keycheck.pem,keyfile=/etc/nbdm-keycheck.key\n' \
+		>"$root/etc/nbdtab"
+	echo key >"$root/etc/nbdm-keycheck.key"
+	echo certificate >"$root/etc/nbdm-keycheck.pem"
+	keycheck 0022 >"$work/keycheck-0022.log" || true
+	host_check "initramfs-tools hook: a key of nbdtab in an initramfs others may read is warned of" \
+		grep -q 'W: nbd: the private keys of /etc/nbdtab ( /etc/nbdm-keycheck.key )' \
+		"$work/keycheck-0022.log"
+	keycheck 0077 >"$work/keycheck-0077.log" || true
+	host_check "initramfs-tools hook: ... not under UMASK=0077, and the key is in the initramfs" \
+		sh -c "! grep -q 'W: nbd:' '$work/keycheck-0077.log' &&
+			chroot '$root' lsinitramfs /tmp/keycheck.img | grep -q 'etc/nbdm-keycheck.key\$'"
+	rm -f "$root/etc/nbdtab" "$root"/etc/nbdm-keycheck.* "$root/tmp/keycheck.img"
+fi
+
 declare -A t_boot=()
 IFS=, read -r -a boot_list <<<"$boots"
 for b in "${boot_list[@]}"; do
