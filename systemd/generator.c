@@ -26,6 +26,7 @@
 #include "client/options.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "netlink/nbd-dev.h"
 #include "systemd/generator.h"
 #include "systemd/unit-name.h"
 #include "udev/stable-name.h"
@@ -308,23 +309,17 @@ static int write_dropin(struct generator *g, unsigned line, const char *instance
  * nbdtab line, so that line is often there; starting its unit would only find the device taken,
  * fail, and (with persist) be restarted for ever.
  */
-static bool attached_by_initramfs(const struct generator_config *c, const char *instance)
+static bool attached_by_initramfs(const struct generator_config *c, const char *device)
 {
-	char path[4096], pid[32], first = 0;
+	int index = nbd_dev_index(device);
+	char path[4096], first = 0;
+	pid_t pid = 0;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/block/%s/pid", c->sys_dir ? c->sys_dir : "/sys", instance);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (index < 0 || nbd_dev_pid(index, &pid) < 0 || pid <= 0)
 		return false;
-	n = read(fd, pid, sizeof(pid) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	pid[n] = '\0';
-	pid[strcspn(pid, "\n")] = '\0';
-	snprintf(path, sizeof(path), "%s/%s/cmdline", c->proc_dir ? c->proc_dir : "/proc", pid);
+	snprintf(path, sizeof(path), "%s/%d/cmdline", c->proc_dir ? c->proc_dir : "/proc", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -375,7 +370,7 @@ static int generate_line(struct generator *g, const struct nbdtab_entry *e)
 			    e->line);
 	}
 
-	if (!sd.noauto && attached_by_initramfs(c, instance)) {
+	if (!sd.noauto && attached_by_initramfs(c, e->device)) {
 		log_notice("%s:%u: %s is the root on NBD, attached by the initramfs, whose supervisor "
 			   "stays with it: the line gets no unit at boot (as with noauto)", c->nbdtab,
 			   e->line, e->device);

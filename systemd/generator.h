@@ -21,8 +21,9 @@ struct generator_config {
 	const char *dir;        /* where the units go */
 	const char *unit_dir;   /* where nbd@.service is installed, for the .wants links */
 	const char *nbd_client; /* the program ExecStop= runs, in the drop-ins that list it again */
-	const char *sys_dir;    /* sysfs (NULL: /sys) and procfs (NULL: /proc), where a device */
-	const char *proc_dir;   /* attached by the initramfs shows its supervisor */
+	const char *proc_dir;   /* procfs (NULL: /proc), where the supervisor of a device the
+				 * initramfs attached shows its mark; sysfs is netlink/'s
+				 * (NBDM_SYSFS_ROOT) */
 };
 
 /* 0 when every line got its units; > 0 when some did not, or not all of them (each is logged);

@@ -45,6 +45,7 @@ static int setup(void **state _unused_)
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(tab, sizeof(tab), "%s/nbdtab", dir);
 	snprintf(sys_dir, sizeof(sys_dir), "%s/sys", dir);
+	setenv("NBDM_SYSFS_ROOT", sys_dir, 1);
 	snprintf(proc_dir, sizeof(proc_dir), "%s/proc", dir);
 	if (mkdir(out, 0755) < 0)
 		return -1;
@@ -61,6 +62,7 @@ static int teardown(void **state _unused_)
 {
 	log_close();
 	unsetenv("NBDM_KMSG_PATH");
+	unsetenv("NBDM_SYSFS_ROOT");
 	close(kmsg);
 	remove_tree(dir);
 	capture_end(&cap);
@@ -83,7 +85,6 @@ static int run(void)
 		.dir = out,
 		.unit_dir = UNIT_DIR,
 		.nbd_client = NBD_CLIENT,
-		.sys_dir = sys_dir,
 		.proc_dir = proc_dir,
 	};
 
