@@ -186,10 +186,11 @@ else
 fi
 
 # The same by hand: LISTEN_FDS/LISTEN_PID set by a wrapper that execs the server in its place.
-SA2=$SCRATCH/activate2.sock
-port_10809_busy=
-port_open 127.0.0.1 10809 && port_10809_busy=1
-start_server_cmd "$SA2" "$PY" -c '
+# activated SOCKET COMMAND...: starts COMMAND with a Unix socket listening at SOCKET as its fd 3.
+activated() {
+	local sock=$1
+	shift
+	start_server_cmd "$sock" "$PY" -c '
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1]); s.listen(16)
@@ -197,7 +198,12 @@ if s.fileno() != 3:
     os.dup2(s.fileno(), 3)
 os.set_inheritable(3, True)
 os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-os.execv(sys.argv[2], sys.argv[2:])' "$SA2" "$NBD_SERVER" --export "sa=$SCRATCH/other.img"
+os.execv(sys.argv[2], sys.argv[2:])' "$sock" "$@"
+}
+SA2=$SCRATCH/activate2.sock
+port_10809_busy=
+port_open 127.0.0.1 10809 && port_10809_busy=1
+activated "$SA2" "$NBD_SERVER" --export "sa=$SCRATCH/other.img"
 check_eq "LISTEN_FDS/LISTEN_PID: served on fd 3" 3145728 \
 	"$("${TO[@]}" nbdinfo --size "$(uri "$SA2" sa)" 2>&1)"
 if [ -n "$port_10809_busy" ]; then
@@ -218,15 +224,7 @@ cat >"$SCRATCH/activated.conf" <<CONF
 	exportname = $SCRATCH/other.img
 CONF
 SA3=$SCRATCH/activate3.sock
-start_server_cmd "$SA3" "$PY" -c '
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1]); s.listen(16)
-if s.fileno() != 3:
-    os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
-os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-os.execv(sys.argv[2], sys.argv[2:])' "$SA3" "$NBD_SERVER" --foreground -C "$SCRATCH/activated.conf"
+activated "$SA3" "$NBD_SERVER" --foreground -C "$SCRATCH/activated.conf"
 check_eq "LISTEN_FDS with listenaddr and port in the config: served on fd 3" 3145728 \
 	"$("${TO[@]}" nbdinfo --size "$(uri "$SA3" sa)" 2>&1)"
 check_grep "... saying the config's listenaddr and port are not used" \

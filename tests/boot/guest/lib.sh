@@ -133,6 +133,18 @@ detach_all() {
 	done
 }
 
+# local_export IMAGE: 8 MiB of random data in IMAGE, served as export "local" by the guest's own
+# nbd-server through /etc/nbd-server/config (nbd@nbd5's nbdtab line names it); prints its sha256.
+local_export() {
+	head -c 8M /dev/urandom >"$1"
+	mkdir -p /etc/nbd-server
+	printf '[generic]\n[local]\n\texportname = %s\n' "$1" >/etc/nbd-server/config
+	sha256sum <"$1" | cut -d' ' -f1
+}
+
+# whole_sum DEVICE: the sha256 of the whole device, read with O_DIRECT.
+whole_sum() { dd if="$1" bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1; }
+
 # unit_prop UNIT PROPERTY: one property's value (systemctl show -P).
 unit_prop() { systemctl show -P "$2" "$1" 2>/dev/null; }
 

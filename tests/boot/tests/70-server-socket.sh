@@ -8,16 +8,8 @@
 
 img=/var/tmp/nbdm-local.img
 link=/dev/disk/by-id/nbd-127.0.0.1-local
-head -c 8M /dev/urandom >"$img"
-want=$(sha256sum <"$img" | cut -d' ' -f1)
-mkdir -p /etc/nbd-server
-cat >/etc/nbd-server/config <<EOF
-[generic]
-[local]
-	exportname = $img
-EOF
+want=$(local_export "$img")
 cursor=$(journalctl -n 0 --show-cursor | sed -n 's/^-- cursor: //p')
-read_sum() { dd if="$1" bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1; }
 server_pid() { unit_prop nbd-server.service MainPID; }
 # started_again: nbd-server.service runs, and not as the process it was before the stop.
 started_again() { [ "$(systemctl is-active nbd-server.service)" = active ] && [ "$(server_pid)" != "$first" ]; }
@@ -27,7 +19,7 @@ check_eq "the socket listens; the server does not run yet" "active inactive" \
 	"$(systemctl is-active nbd-server.socket) $(systemctl is-active nbd-server.service)"
 check "systemctl start nbd@nbd5 attaches /dev/nbd5 from 127.0.0.1" to systemctl start nbd@nbd5.service
 check_eq "the first connection started nbd-server.service" active "$(systemctl is-active nbd-server.service)"
-check_eq "/dev/nbd5 reads the export" "$want" "$(read_sum /dev/nbd5)"
+check_eq "/dev/nbd5 reads the export" "$want" "$(whole_sum /dev/nbd5)"
 check "udev names it $link" wait_until 10 test -L "$link"
 check "systemctl stop nbd@nbd5 detaches it" to systemctl stop nbd@nbd5.service
 check_fails "/dev/nbd5 is detached" attached nbd5
@@ -40,7 +32,7 @@ kmsg_mark 70-server-socket
 rm -f "$STATE/reader.stop" "$STATE/reader.log"
 (
 	while [ ! -e "$STATE/reader.stop" ]; do
-		got=$(read_sum /dev/nbd4)
+		got=$(whole_sum /dev/nbd4)
 		if [ "$got" = "$want" ]; then echo ok; else echo "FAIL $got"; fi
 	done >"$STATE/reader.log"
 ) &

@@ -9,19 +9,11 @@
 img=/var/tmp/nbdm-upgrade.img
 debs=/usr/local/lib/nbdm-boot/debs
 dropin=/run/systemd/generator/nbd@nbd5.service.d/50-nbdtab.conf
-head -c 8M /dev/urandom >"$img"
-want=$(sha256sum <"$img" | cut -d' ' -f1)
-mkdir -p /etc/nbd-server
-cat >/etc/nbd-server/config <<EOF
-[generic]
-[local]
-	exportname = $img
-EOF
-read_sum() { dd if="$1" bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1; }
+want=$(local_export "$img")
 
 check "systemctl start nbd-server.socket" to systemctl start nbd-server.socket
 check "systemctl start nbd@nbd5 attaches /dev/nbd5 through it" to systemctl start nbd@nbd5.service
-check_eq "/dev/nbd5 reads the export" "$want" "$(read_sum /dev/nbd5)"
+check_eq "/dev/nbd5 reads the export" "$want" "$(whole_sum /dev/nbd5)"
 server=$(unit_prop nbd-server.service MainPID)
 generated=$(stat -c %Y "$dropin" 2>/dev/null || echo none)
 sleep 1.1 # a later generator run shows in the drop-in's time, in whole seconds
@@ -36,7 +28,7 @@ check_eq "nbd-server.service still runs, the same process (not stopped by the up
 	"active $server" "$(systemctl is-active nbd-server.service) $(unit_prop nbd-server.service MainPID)"
 check_eq "nbd@nbd5 is still active" active "$(systemctl is-active nbd@nbd5.service)"
 check "/dev/nbd5 is still attached" attached nbd5
-check_eq "/dev/nbd5 still reads the export" "$want" "$(read_sum /dev/nbd5)"
+check_eq "/dev/nbd5 still reads the export" "$want" "$(whole_sum /dev/nbd5)"
 check "the nbdtab generator ran again (its drop-in for nbd5 is newer)" \
 	test "$(stat -c %Y "$dropin" 2>/dev/null || echo none)" != "$generated"
 
